@@ -1,0 +1,1 @@
+//! Arrow C Data Interface bridge (placeholder).

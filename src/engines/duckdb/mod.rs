@@ -1,0 +1,11 @@
+//! DuckDB (placeholder until the engine lands).
+use std::sync::Arc;
+use super::{Connection, OpenOptions};
+use crate::error::{EngineError, EngineResult};
+#[derive(Debug)]
+pub struct DuckDbConnection;
+impl DuckDbConnection {
+    pub fn open(name: &str, _path: &str, _options: &OpenOptions) -> EngineResult<Arc<dyn Connection>> {
+        Err(EngineError::unsupported(name, "duckdb is not built yet"))
+    }
+}

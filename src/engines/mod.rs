@@ -1,0 +1,219 @@
+//! Engines: one folder per database engine, all behind the [`Connection`] trait.
+//!
+//! A connection is opened from its URL by [`open`], which picks the engine by
+//! URL scheme. Every connection is registered as a DataFusion catalog (see
+//! [`catalog`]); its tables are read through TableProviders and written
+//! through a [`BatchWriter`] driven by the generic DataFusion `DataSink` in
+//! [`sink`].
+
+pub mod arrow_bridge;
+pub mod catalog;
+pub mod duckdb;
+pub mod files;
+pub mod sink;
+pub mod sql;
+pub mod sqlite;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
+
+use crate::error::{EngineError, EngineResult};
+
+/// Which engine a connection talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    Sqlite,
+    DuckDb,
+    Parquet,
+    Csv,
+}
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EngineKind::Sqlite => "sqlite",
+            EngineKind::DuckDb => "duckdb",
+            EngineKind::Parquet => "parquet",
+            EngineKind::Csv => "csv",
+        })
+    }
+}
+
+/// A table inside a connection: an optional schema and a name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TableName {
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+impl TableName {
+    pub fn new(schema: Option<&str>, name: &str) -> Self {
+        Self {
+            schema: schema.map(str::to_string),
+            name: name.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.schema {
+            Some(s) => write!(f, "{s}.{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// How a step writes into its target table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteMode {
+    /// Create the table when missing, then insert.
+    #[default]
+    Append,
+    /// Drop the table when it exists, create it anew, insert.
+    Replace,
+    /// Create the table when missing, else delete its rows; then insert.
+    Truncate,
+    /// Fail when the table already exists.
+    ErrorIfExists,
+    /// Insert, skipping rows whose key is already present.
+    InsertIgnore,
+    /// Insert, updating rows whose key is already present.
+    Upsert,
+}
+
+impl WriteMode {
+    /// Modes that need the step's `key`.
+    pub fn needs_key(self) -> bool {
+        matches!(self, WriteMode::InsertIgnore | WriteMode::Upsert)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteMode::Append => "append",
+            WriteMode::Replace => "replace",
+            WriteMode::Truncate => "truncate",
+            WriteMode::ErrorIfExists => "error_if_exists",
+            WriteMode::InsertIgnore => "insert_ignore",
+            WriteMode::Upsert => "upsert",
+        }
+    }
+}
+
+impl fmt::Display for WriteMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a step writes: the target table, how, and on which key.
+#[derive(Debug, Clone)]
+pub struct TargetSpec {
+    pub table: TableName,
+    pub mode: WriteMode,
+    /// Key columns (for `insert_ignore`/`upsert`; also the primary key of a created table).
+    pub key: Vec<String>,
+}
+
+/// Batches read from a source, produced on a blocking thread.
+pub type BatchIter = Box<dyn Iterator<Item = EngineResult<RecordBatch>> + Send>;
+
+/// Writes batches into one target table. Lives on one blocking thread for the
+/// duration of a step: `write` is called per batch, then `finish` once.
+pub trait BatchWriter: Send {
+    /// Writes one batch; returns the rows it wrote to the target (rows skipped
+    /// by `insert_ignore` are not counted when the engine reports them).
+    fn write(&mut self, batch: &RecordBatch) -> EngineResult<u64>;
+    /// Commits the load; returns rows written at commit time that `write` did not count
+    /// (for engines that merge a staging table at the end), else 0.
+    fn finish(self: Box<Self>) -> EngineResult<u64>;
+}
+
+/// One open connection of a pipeline, whatever its engine.
+#[async_trait]
+pub trait Connection: Send + Sync + fmt::Debug {
+    /// The connection's name in the pipeline (`src`, `dst`, ...).
+    fn name(&self) -> &str;
+    fn kind(&self) -> EngineKind;
+    /// Schema that `conn.table` resolves to (`main` for SQLite and DuckDB).
+    fn default_schema(&self) -> &str;
+    /// Tables (and views) the connection can read.
+    async fn list_tables(&self) -> EngineResult<Vec<TableName>>;
+    /// Arrow schema of a table, `None` when it does not exist.
+    async fn table_schema(&self, table: &TableName) -> EngineResult<Option<SchemaRef>>;
+    /// A DataFusion TableProvider reading the table, `None` when it does not exist.
+    async fn table_provider(
+        self: Arc<Self>,
+        table: &TableName,
+    ) -> EngineResult<Option<Arc<dyn TableProvider>>>;
+    /// Exact or estimated number of rows, when cheap to know.
+    async fn row_count(&self, table: &TableName) -> EngineResult<Option<u64>>;
+    /// `CREATE TABLE` for `schema` in this engine's types (see the engine's `types.rs`).
+    fn create_table_sql(
+        &self,
+        table: &TableName,
+        schema: &SchemaRef,
+        key: &[String],
+    ) -> EngineResult<String>;
+    /// Makes the target ready for the write mode (create, drop and recreate,
+    /// truncate, or refuse). Returns the statements it ran, or would run when
+    /// `dry_run` is set.
+    async fn prepare_target(
+        &self,
+        target: &TargetSpec,
+        schema: &SchemaRef,
+        dry_run: bool,
+    ) -> EngineResult<Vec<String>>;
+    /// Opens a writer for the prepared target. Called on a blocking thread.
+    fn open_writer(&self, target: &TargetSpec, schema: SchemaRef)
+        -> EngineResult<Box<dyn BatchWriter>>;
+}
+
+/// How a connection is opened.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenOptions {
+    /// Refuse writes (`read_only = true` in the pipeline).
+    pub read_only: bool,
+    /// Create the database file or directory when missing (the connection is
+    /// the target of a step). Otherwise a missing file is an error.
+    pub create: bool,
+}
+
+/// Opens the connection `name` from its URL, choosing the engine by scheme:
+/// `sqlite://PATH`, `duckdb://PATH`, `parquet://PATH`, `csv://PATH`, or a plain
+/// path (or glob) ending in `.parquet` / `.csv`.
+pub fn open(name: &str, url: &str, options: &OpenOptions) -> EngineResult<Arc<dyn Connection>> {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (s.to_ascii_lowercase(), r.to_string()),
+        None => {
+            let lower = url.to_ascii_lowercase();
+            let trimmed = lower.trim_end_matches('/');
+            if trimmed.ends_with(".parquet") {
+                ("parquet".to_string(), url.to_string())
+            } else if trimmed.ends_with(".csv") {
+                ("csv".to_string(), url.to_string())
+            } else {
+                return Err(EngineError::UnsupportedUrl {
+                    connection: name.to_string(),
+                    url: crate::redact::redact_url(url),
+                });
+            }
+        }
+    };
+    match scheme.as_str() {
+        "sqlite" => sqlite::SqliteConnection::open(name, &rest, options),
+        "duckdb" => duckdb::DuckDbConnection::open(name, &rest, options),
+        "parquet" => files::FileConnection::open(name, &rest, EngineKind::Parquet, options),
+        "csv" => files::FileConnection::open(name, &rest, EngineKind::Csv, options),
+        _ => Err(EngineError::UnsupportedUrl {
+            connection: name.to_string(),
+            url: crate::redact::redact_url(url),
+        }),
+    }
+}

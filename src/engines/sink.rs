@@ -1,0 +1,138 @@
+//! [`WriterSink`]: the DataFusion `DataSink` every engine is written through.
+//! It pulls the step's batches and hands them to the engine's [`BatchWriter`]
+//! on a blocking thread over a bounded channel, so a slow target slows the
+//! read (backpressure) and memory stays flat.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::datasource::sink::DataSink;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
+use futures::StreamExt;
+
+use super::{Connection, TargetSpec};
+use crate::run::progress::StepProgress;
+
+/// Batches in flight between DataFusion and an engine's writer thread.
+const CHANNEL_BATCHES: usize = 2;
+
+/// Writes a step's output into its target through the connection's writer.
+pub struct WriterSink {
+    connection: Arc<dyn Connection>,
+    target: TargetSpec,
+    schema: SchemaRef,
+    progress: Arc<StepProgress>,
+}
+
+impl WriterSink {
+    pub fn new(
+        connection: Arc<dyn Connection>,
+        target: TargetSpec,
+        schema: SchemaRef,
+        progress: Arc<StepProgress>,
+    ) -> Self {
+        Self {
+            connection,
+            target,
+            schema,
+            progress,
+        }
+    }
+}
+
+impl fmt::Debug for WriterSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriterSink")
+            .field("connection", &self.connection.name())
+            .field("table", &self.target.table)
+            .field("mode", &self.target.mode)
+            .finish()
+    }
+}
+
+impl DisplayAs for WriterSink {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "WriterSink: {}.{} mode={}",
+            self.connection.name(),
+            self.target.table,
+            self.target.mode
+        )
+    }
+}
+
+#[async_trait]
+impl DataSink for WriterSink {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    async fn write_all(
+        &self,
+        mut data: SendableRecordBatchStream,
+        _context: &Arc<TaskContext>,
+    ) -> Result<u64> {
+        // `None` is the end-of-data marker: a writer whose channel closes
+        // without it drops its transaction instead of committing a partial load.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<RecordBatch>>(CHANNEL_BATCHES);
+        let connection = self.connection.clone();
+        let target = self.target.clone();
+        let schema = self.schema.clone();
+        let progress = self.progress.clone();
+        let writer_thread = tokio::task::spawn_blocking(move || -> Result<u64> {
+            let mut writer = connection.open_writer(&target, schema)?;
+            let mut written = 0u64;
+            while let Some(message) = rx.blocking_recv() {
+                match message {
+                    Some(batch) => {
+                        written += writer.write(&batch)?;
+                        progress.add_read(batch.num_rows() as u64);
+                    }
+                    None => {
+                        written += writer.finish()?;
+                        return Ok(written);
+                    }
+                }
+            }
+            Err(DataFusionError::Execution(
+                "the read failed; the target load was rolled back".to_string(),
+            ))
+        });
+
+        let mut read_error = None;
+        while let Some(batch) = data.next().await {
+            match batch {
+                Ok(batch) if batch.num_rows() == 0 => {}
+                Ok(batch) => {
+                    // A closed channel means the writer failed; its error is reported below.
+                    if tx.send(Some(batch)).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    read_error = Some(e);
+                    break;
+                }
+            }
+        }
+        if read_error.is_none() {
+            let _ = tx.send(None).await;
+        }
+        drop(tx);
+        let written = writer_thread
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        if let Some(e) = read_error {
+            return Err(e);
+        }
+        let written = written?;
+        self.progress.set_written(written);
+        Ok(written)
+    }
+}

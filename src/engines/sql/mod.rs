@@ -1,0 +1,72 @@
+//! Shared pieces of the SQL engines (SQLite, DuckDB, and the server engines):
+//! a TableProvider that turns DataFusion's projection, filters and limit into
+//! one `SELECT` run inside the engine, the scan node that streams its result,
+//! and target preparation for each write mode.
+
+mod filter;
+mod scan;
+
+pub use filter::expr_to_sql;
+pub use scan::{SqlScanExec, SqlTable};
+
+use datafusion::arrow::datatypes::SchemaRef;
+
+use super::{BatchIter, TableName, TargetSpec, WriteMode};
+use crate::error::{EngineError, EngineResult};
+
+/// An engine that runs SQL and streams the result as Arrow batches.
+pub trait SqlSource: Send + Sync + std::fmt::Debug {
+    /// Connection name, for messages.
+    fn connection_name(&self) -> &str;
+    /// Quotes an identifier for this engine.
+    fn quote_ident(&self, ident: &str) -> String {
+        format!("\"{}\"", ident.replace('"', "\"\""))
+    }
+    /// `schema.table` quoted for this engine.
+    fn quote_table(&self, table: &TableName) -> String {
+        match &table.schema {
+            Some(s) => format!("{}.{}", self.quote_ident(s), self.quote_ident(&table.name)),
+            None => self.quote_ident(&table.name),
+        }
+    }
+    /// Runs `sql` and yields batches of `schema`. Called on a blocking thread;
+    /// the iterator is drained there too.
+    fn query(&self, sql: &str, schema: SchemaRef) -> EngineResult<BatchIter>;
+    /// Runs one statement that returns no rows; returns rows changed.
+    fn execute(&self, sql: &str) -> EngineResult<u64>;
+}
+
+/// Makes a SQL target ready for its write mode; returns the statements run
+/// (or that would run with `dry_run`). `existing` is the table's schema when it
+/// exists; `create_sql` is the engine's `CREATE TABLE` for the step output.
+pub fn prepare_sql_target(
+    engine: &dyn SqlSource,
+    target: &TargetSpec,
+    existing: Option<&SchemaRef>,
+    create_sql: String,
+    dry_run: bool,
+) -> EngineResult<Vec<String>> {
+    let table = engine.quote_table(&target.table);
+    let mut statements = Vec::new();
+    match (target.mode, existing.is_some()) {
+        (WriteMode::ErrorIfExists, true) => {
+            return Err(EngineError::TargetExists {
+                connection: engine.connection_name().to_string(),
+                table: target.table.to_string(),
+            })
+        }
+        (WriteMode::Replace, true) => {
+            statements.push(format!("DROP TABLE {table}"));
+            statements.push(create_sql);
+        }
+        (WriteMode::Truncate, true) => statements.push(format!("DELETE FROM {table}")),
+        (_, false) => statements.push(create_sql),
+        (_, true) => {}
+    }
+    if !dry_run {
+        for sql in &statements {
+            engine.execute(sql)?;
+        }
+    }
+    Ok(statements)
+}

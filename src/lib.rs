@@ -1,0 +1,14 @@
+//! barge moves tables between databases as streaming SQL pipelines built on
+//! Apache Arrow and DataFusion.
+//!
+//! A pipeline ([`config`]) names connections and SQL steps. Every connection
+//! is an engine ([`engines`]) registered as a DataFusion catalog; every step is
+//! one DataFusion plan streamed batch by batch into the target engine's
+//! writer ([`run`]).
+
+pub mod engines;
+pub mod error;
+pub mod redact;
+pub mod run;
+
+pub use error::{EngineError, Error};

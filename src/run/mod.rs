@@ -1,0 +1,3 @@
+//! Running pipelines: the executor, progress and the run report.
+
+pub mod progress;
