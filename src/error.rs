@@ -117,7 +117,7 @@ impl From<EngineError> for DataFusionError {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Config(#[from] crate::error::ConfigErrorPlaceholder),
+    Config(#[from] crate::config::ConfigError),
 
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -166,7 +166,3 @@ pub fn describe_datafusion(e: &DataFusionError) -> String {
     }
 }
 
-/// Placeholder until the config module lands.
-#[derive(Debug, thiserror::Error)]
-#[error("config")]
-pub struct ConfigErrorPlaceholder;

@@ -6,7 +6,10 @@
 //! one DataFusion plan streamed batch by batch into the target engine's
 //! writer ([`run`]).
 
+pub mod cli;
+pub mod config;
 pub mod engines;
+pub mod plan;
 pub mod error;
 pub mod redact;
 pub mod run;

@@ -206,6 +206,9 @@ pub fn open(name: &str, url: &str, options: &OpenOptions) -> EngineResult<Arc<dy
             }
         }
     };
+    if options.create && matches!(scheme.as_str(), "sqlite" | "duckdb") {
+        create_parent_dir(name, &rest)?;
+    }
     match scheme.as_str() {
         "sqlite" => sqlite::SqliteConnection::open(name, &rest, options),
         "duckdb" => duckdb::DuckDbConnection::open(name, &rest, options),
@@ -215,5 +218,19 @@ pub fn open(name: &str, url: &str, options: &OpenOptions) -> EngineResult<Arc<dy
             connection: name.to_string(),
             url: crate::redact::redact_url(url),
         }),
+    }
+}
+
+/// Creates the directory a new database file goes in.
+fn create_parent_dir(connection: &str, path: &str) -> EngineResult<()> {
+    match std::path::Path::new(path).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
+            std::fs::create_dir_all(dir).map_err(|source| EngineError::Io {
+                connection: connection.to_string(),
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+        _ => Ok(()),
     }
 }

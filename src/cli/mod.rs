@@ -1,0 +1,180 @@
+//! The command line: one file per verb. `main.rs` parses with [`Cli`] and
+//! calls [`execute`].
+
+mod copy;
+mod plan;
+mod run;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::LoadOptions;
+use crate::engines::WriteMode;
+use crate::error::Error;
+
+/// Move tables between databases as streaming SQL pipelines.
+#[derive(Debug, Parser)]
+#[command(name = "barge", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output (-v: info, -vv: debug). RUST_LOG overrides it.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a pipeline: every step's SQL streamed into its target table.
+    Run(RunArgs),
+    /// Show a pipeline's plan: step order, SQL, what each source runs, target DDL.
+    Plan(PlanArgs),
+    /// Copy tables between two connections without a pipeline file.
+    Copy(CopyArgs),
+}
+
+/// Overrides shared by the verbs that read a pipeline file.
+#[derive(Debug, Args)]
+pub struct ParamArgs {
+    /// Override a pipeline param (repeatable): --set customer_ids=4,5
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+    pub sets: Vec<(String, String)>,
+}
+
+impl ParamArgs {
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            sets: self.sets.clone(),
+            env: None,
+        }
+    }
+}
+
+/// Options shared by the verbs that move data.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Plan and count the source rows of every step; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Move at most N rows per step (a test run).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Steps that may run at once (independent steps only).
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 2)]
+    pub jobs: usize,
+    /// No progress bars and no summary table.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Write the run report (per step: rows read and written, seconds, rows/s) as JSON.
+    #[arg(long, value_name = "FILE.json")]
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The pipeline file (TOML).
+    pub pipeline: PathBuf,
+    /// Run only these steps (comma-separated names).
+    #[arg(long, value_delimiter = ',', value_name = "STEP,...")]
+    pub steps: Option<Vec<String>>,
+    #[command(flatten)]
+    pub exec: ExecArgs,
+    #[command(flatten)]
+    pub params: ParamArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The pipeline file (TOML).
+    pub pipeline: PathBuf,
+    #[command(flatten)]
+    pub params: ParamArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Source URL: sqlite://PATH, duckdb://PATH, parquet://DIR, a .parquet or .csv path.
+    pub from: String,
+    /// Target URL; a .parquet or .csv path is one file (one table), parquet://DIR or csv://DIR a directory.
+    pub to: String,
+    /// Tables to copy (comma-separated); all tables when omitted.
+    #[arg(long, value_delimiter = ',', value_name = "TABLE,...")]
+    pub tables: Option<Vec<String>>,
+    /// Write mode for every table.
+    #[arg(long, value_enum, default_value = "error-if-exists")]
+    pub mode: ModeArg,
+    /// Key columns for --mode insert-ignore or upsert (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "COLUMN,...")]
+    pub key: Option<Vec<String>>,
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+/// Write modes on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ModeArg {
+    /// Create the table when missing, then insert.
+    Append,
+    /// Drop and recreate the table.
+    Replace,
+    /// Create when missing, else delete its rows; then insert.
+    Truncate,
+    /// Fail when the table exists.
+    ErrorIfExists,
+    /// Skip rows whose key exists (needs --key).
+    InsertIgnore,
+    /// Update rows whose key exists (needs --key).
+    Upsert,
+}
+
+impl From<ModeArg> for WriteMode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Append => WriteMode::Append,
+            ModeArg::Replace => WriteMode::Replace,
+            ModeArg::Truncate => WriteMode::Truncate,
+            ModeArg::ErrorIfExists => WriteMode::ErrorIfExists,
+            ModeArg::InsertIgnore => WriteMode::InsertIgnore,
+            ModeArg::Upsert => WriteMode::Upsert,
+        }
+    }
+}
+
+fn parse_set(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("'{s}' is not NAME=VALUE")),
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn execute(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Run(args) => run::run(args).await,
+        Command::Plan(args) => plan::plan(args).await,
+        Command::Copy(args) => copy::copy(args).await,
+    }
+}
+
+/// Prints the summary, writes the report, and fails when a step failed.
+fn finish_run(report: &crate::run::RunReport, exec: &ExecArgs) -> Result<(), Error> {
+    if let Some(path) = &exec.report {
+        report.write_json(path)?;
+    }
+    if !exec.quiet {
+        println!("{}", report.summary_table());
+        let verb = if report.dry_run { "planned" } else { "finished" };
+        println!("{} {verb} in {:.2} s (run {})", report.pipeline, report.seconds, report.run_id);
+    }
+    let failed = report.failed_steps();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let details = failed
+        .iter()
+        .map(|s| format!("\n  step '{}': {}", s.name, s.error.as_deref().unwrap_or("failed")))
+        .collect::<String>();
+    Err(Error::StepsFailed(failed.len(), details))
+}

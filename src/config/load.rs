@@ -1,0 +1,391 @@
+//! Loading a pipeline file: parse (unknown keys rejected), interpolate
+//! `${VAR}`, resolve SQL files and mappings, validate references. Every error
+//! names the file, line and column.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+use super::interpolate::{interpolate, InterpolationError, Vars};
+use super::model::{PipelineFile, StepFile};
+use super::{
+    ConfigError, ConnectionConfig, Mapping, MappingValue, Pipeline, StepConfig, TargetRef,
+};
+use crate::engines::{TableName, WriteMode};
+
+/// Overrides from the command line and the environment.
+#[derive(Debug, Default, Clone)]
+pub struct LoadOptions {
+    /// `--set name=value` pairs; they win over everything else.
+    pub sets: Vec<(String, String)>,
+    /// Environment to use instead of the process environment (tests).
+    pub env: Option<HashMap<String, String>>,
+}
+
+/// Reads, interpolates and validates the pipeline at `path`.
+pub fn load_pipeline(path: &Path, options: &LoadOptions) -> Result<Pipeline, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new(path, format!("cannot read the pipeline file: {e}"))
+            .with_hint("check the path; relative paths start from the working directory")
+    })?;
+    let file: PipelineFile = toml::from_str(&text).map_err(|e| {
+        let message = e.message().trim().to_string();
+        let hint = hint_for_parse_error(&message);
+        let err = match e.span() {
+            Some(span) => ConfigError::at(path, &text, span.start, message),
+            None => ConfigError::new(path, message),
+        };
+        match hint {
+            Some(h) => err.with_hint(h),
+            None => err,
+        }
+    })?;
+    Loader {
+        path,
+        dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        text: &text,
+        vars: Vars::default(),
+    }
+    .resolve(file, options)
+}
+
+fn hint_for_parse_error(message: &str) -> Option<String> {
+    if message.contains("unknown field") {
+        Some("remove or fix the key; the README's \"Pipeline file\" section lists every key".into())
+    } else if message.contains("unknown variant") {
+        Some("modes are append, replace, truncate, error_if_exists, insert_ignore, upsert".into())
+    } else if message.contains("missing field") {
+        Some("add the missing key".into())
+    } else {
+        Some("the file must be valid TOML (https://toml.io)".into())
+    }
+}
+
+struct Loader<'a> {
+    path: &'a Path,
+    dir: PathBuf,
+    text: &'a str,
+    vars: Vars,
+}
+
+impl Loader<'_> {
+    fn err(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
+        ConfigError::at(self.path, self.text, span.start, message)
+    }
+
+    /// Interpolates a spanned string; an unset variable is reported at its `${`.
+    fn interpolate(&self, value: &Spanned<String>, what: &str) -> Result<String, ConfigError> {
+        interpolate(value.get_ref(), |name| self.vars.get(name)).map_err(|e| {
+            let span = value.span();
+            let raw = &self.text[span.clone()];
+            match e {
+                InterpolationError::Unset { name, .. } => {
+                    let at = raw
+                        .find(&format!("${{{name}}}"))
+                        .map_or(span.start, |i| span.start + i);
+                    ConfigError::at(
+                        self.path,
+                        self.text,
+                        at,
+                        format!("{what} uses ${{{name}}}, which is not set"),
+                    )
+                    .with_hint(format!(
+                        "set {name} in the environment or a .env file, add it to [params], or pass --set {name}=VALUE"
+                    ))
+                }
+                InterpolationError::Unclosed { .. } => {
+                    let at = raw.find("${").map_or(span.start, |i| span.start + i);
+                    ConfigError::at(self.path, self.text, at, format!("{what} has a `${{` without its closing `}}`"))
+                        .with_hint("write ${NAME}, or $${ for a literal ${")
+                }
+            }
+        })
+    }
+
+    fn resolve(mut self, file: PipelineFile, options: &LoadOptions) -> Result<Pipeline, ConfigError> {
+        self.vars.env = match &options.env {
+            Some(env) => env.clone(),
+            None => process_env_with_dotenv(&self.dir),
+        };
+        self.vars.cli = options.sets.iter().cloned().collect();
+
+        // Params: file values (themselves interpolated from the environment),
+        // overridden by the environment and --set.
+        let mut params = BTreeMap::new();
+        for (name, value) in &file.params {
+            let raw = match value.get_ref() {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Array(items) => items
+                    .iter()
+                    .map(|v| match v {
+                        toml::Value::String(s) => format!("'{}'", s.replace('\'', "''")),
+                        other => other.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
+                _ => {
+                    return Err(self
+                        .err(value.span(), format!("param '{name}' must be a string, number, boolean or array"))
+                        .with_hint("write name = \"value\""))
+                }
+            };
+            let spanned = Spanned::new(value.span(), raw);
+            let resolved = self.interpolate(&spanned, &format!("param '{name}'"))?;
+            params.insert(name.clone(), resolved);
+        }
+        for (name, value) in &params {
+            self.vars.params.insert(name.clone(), value.clone());
+        }
+        let effective_params = params
+            .keys()
+            .map(|k| (k.clone(), self.vars.get(k).unwrap_or_default().to_string()))
+            .chain(options.sets.iter().cloned())
+            .collect::<BTreeMap<_, _>>();
+
+        let mut connections = Vec::new();
+        for (name, conn) in &file.connections {
+            let url = self.interpolate(&conn.url, &format!("connection '{name}' url"))?;
+            connections.push(ConnectionConfig {
+                name: name.clone(),
+                url: url.into(),
+                read_only: conn.read_only,
+            });
+        }
+
+        let mappings = file
+            .mappings
+            .iter()
+            .map(|(name, table)| Ok((name.clone(), self.mapping(name, table)?)))
+            .collect::<Result<BTreeMap<_, _>, ConfigError>>()?;
+
+        let default_mode = file.defaults.mode.unwrap_or_default();
+        let mut steps = Vec::new();
+        let mut names = HashSet::new();
+        for step in &file.steps {
+            let resolved = self.step(step, &connections, default_mode)?;
+            if !names.insert(resolved.name.clone()) {
+                let span = step.name.as_ref().map_or(step.target.span(), |n| n.span());
+                return Err(self
+                    .err(span, format!("two steps are named '{}'", resolved.name))
+                    .with_hint("give each step a distinct `name`"));
+            }
+            steps.push(resolved);
+        }
+        for (step, file_step) in steps.iter().zip(&file.steps) {
+            for dep in &step.depends_on {
+                if !names.contains(dep) {
+                    return Err(self
+                        .err(file_step.target.span(), format!("step '{}' depends on unknown step '{dep}'", step.name))
+                        .with_hint(format!("steps are: {}", join_sorted(&names))));
+                }
+            }
+        }
+        if steps.is_empty() {
+            return Err(ConfigError::new(self.path, "the pipeline has no [[step]]")
+                .with_hint("add a [[step]] with `target` and `sql`"));
+        }
+
+        let name = file.name.clone().unwrap_or_else(|| {
+            self.path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "pipeline".into())
+        });
+        Ok(Pipeline {
+            name,
+            file: Some(self.path.to_path_buf()),
+            connections,
+            params: effective_params,
+            steps,
+            mappings,
+        })
+    }
+
+    fn step(
+        &self,
+        step: &StepFile,
+        connections: &[ConnectionConfig],
+        default_mode: WriteMode,
+    ) -> Result<StepConfig, ConfigError> {
+        let target_text = self.interpolate(&step.target, "target")?;
+        let target = parse_target(&target_text).ok_or_else(|| {
+            self.err(step.target.span(), format!("target '{target_text}' is not `connection.table`"))
+                .with_hint("write target = \"dst.orders\" or \"dst.schema.orders\"")
+        })?;
+        if !connections.iter().any(|c| c.name == target.connection) {
+            let known: HashSet<String> = connections.iter().map(|c| c.name.clone()).collect();
+            return Err(self
+                .err(step.target.span(), format!("target '{target_text}' names unknown connection '{}'", target.connection))
+                .with_hint(format!(
+                    "define [connections.{}] with a url, or use one of: {}",
+                    target.connection,
+                    join_sorted(&known)
+                )));
+        }
+        let name = match &step.name {
+            Some(n) => n.get_ref().clone(),
+            None => target.table.name.clone(),
+        };
+        let sql = match (&step.sql, &step.sql_file) {
+            (Some(sql), None) => self.interpolate(sql, &format!("step '{name}' sql"))?,
+            (None, Some(file)) => {
+                let rel = self.interpolate(file, "sql_file")?;
+                let path = self.dir.join(&rel);
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    self.err(file.span(), format!("cannot read sql_file '{}': {e}", path.display()))
+                        .with_hint("sql_file paths are relative to the pipeline file")
+                })?;
+                interpolate(&text, |n| self.vars.get(n)).map_err(|e| {
+                    let (offset, message) = match e {
+                        InterpolationError::Unset { offset, name } => (offset, format!("${{{name}}} is not set")),
+                        InterpolationError::Unclosed { offset } => (offset, "`${` without its closing `}`".into()),
+                    };
+                    ConfigError::at(&path, &text, offset, message)
+                        .with_hint("set it in the environment, a .env file, [params], or with --set")
+                })?
+            }
+            (Some(sql), Some(_)) => {
+                return Err(self
+                    .err(sql.span(), format!("step '{name}' has both `sql` and `sql_file`"))
+                    .with_hint("keep one of them"))
+            }
+            (None, None) => {
+                return Err(self
+                    .err(step.target.span(), format!("step '{name}' has no `sql`"))
+                    .with_hint("add sql = \"SELECT ...\" or sql_file = \"path.sql\""))
+            }
+        };
+        if sql.trim().is_empty() {
+            let span = step.sql.as_ref().map_or(step.target.span(), |s| s.span());
+            return Err(self.err(span, format!("step '{name}' has empty sql")).with_hint("write the SELECT whose rows go into the target"));
+        }
+        let mode = step.mode.unwrap_or(default_mode);
+        let key = step.key.as_ref().map(|k| k.get_ref().columns()).unwrap_or_default();
+        if mode.needs_key() && key.is_empty() {
+            return Err(self
+                .err(step.target.span(), format!("step '{name}' has mode {mode}, which needs a key"))
+                .with_hint("add key = [\"id\"] (the columns that identify a row)"));
+        }
+        let (line, _) = ConfigError::at(self.path, self.text, step.target.span().start, "")
+            .position
+            .unwrap_or((0, 0));
+        Ok(StepConfig {
+            name,
+            target,
+            sql,
+            key,
+            mode,
+            depends_on: step.depends_on.clone(),
+            origin: format!("{}:{line}", self.path.display()),
+        })
+    }
+
+    fn mapping(
+        &self,
+        name: &str,
+        table: &Spanned<BTreeMap<String, toml::Value>>,
+    ) -> Result<Mapping, ConfigError> {
+        let entries: Vec<(String, toml::Value)> = match table.get_ref().get("file") {
+            Some(toml::Value::String(file)) if table.get_ref().len() == 1 => {
+                let path = self.dir.join(file);
+                read_mapping_csv(&path).map_err(|message| {
+                    self.err(table.span(), format!("mapping '{name}': {message}"))
+                        .with_hint("the file is a CSV with a header and two columns: from,to (relative to the pipeline file)")
+                })?
+            }
+            _ => table.get_ref().iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        };
+        let mut out = Vec::with_capacity(entries.len());
+        for (key, value) in entries {
+            let value = match value {
+                toml::Value::Integer(i) => MappingValue::Int(i),
+                toml::Value::Float(f) => MappingValue::Float(f),
+                toml::Value::String(s) => MappingValue::Text(s),
+                toml::Value::Boolean(b) => MappingValue::Bool(b),
+                other => {
+                    return Err(self
+                        .err(table.span(), format!("mapping '{name}': value of '{key}' is {}, not a scalar", other.type_str()))
+                        .with_hint("map each key to a number, string or boolean"))
+                }
+            };
+            out.push((key, value));
+        }
+        let kinds: HashSet<_> = out.iter().map(|(_, v)| std::mem::discriminant(v)).collect();
+        let numeric = out.iter().all(|(_, v)| matches!(v, MappingValue::Int(_) | MappingValue::Float(_)));
+        if kinds.len() > 1 && !numeric {
+            return Err(self
+                .err(table.span(), format!("mapping '{name}' mixes value types"))
+                .with_hint("map every key to values of one type (all numbers, all strings or all booleans)"));
+        }
+        Ok(Mapping { entries: out })
+    }
+}
+
+/// Reads `from,to` rows (with a header) of a mapping file; numbers become numbers.
+fn read_mapping_csv(path: &Path) -> Result<Vec<(String, toml::Value)>, String> {
+    let mut reader = csv::Reader::from_path(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| format!("{}: {e}", path.display()))?;
+        if record.len() != 2 {
+            return Err(format!("{} line {}: expected 2 columns, found {}", path.display(), i + 2, record.len()));
+        }
+        let value = &record[1];
+        let parsed = if let Ok(n) = value.parse::<i64>() {
+            toml::Value::Integer(n)
+        } else if let Ok(f) = value.parse::<f64>() {
+            toml::Value::Float(f)
+        } else {
+            toml::Value::String(value.to_string())
+        };
+        out.push((record[0].to_string(), parsed));
+    }
+    Ok(out)
+}
+
+/// `conn.table` or `conn.schema.table`.
+fn parse_target(text: &str) -> Option<TargetRef> {
+    let parts: Vec<&str> = text.split('.').map(str::trim).collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return None;
+    }
+    match parts.as_slice() {
+        [conn, table] => Some(TargetRef {
+            connection: conn.to_string(),
+            table: TableName::new(None, table),
+        }),
+        [conn, schema, table] => Some(TargetRef {
+            connection: conn.to_string(),
+            table: TableName::new(Some(schema), table),
+        }),
+        _ => None,
+    }
+}
+
+/// The process environment plus `.env` files next to the pipeline and in the
+/// working directory (the process environment wins, then the pipeline's `.env`).
+fn process_env_with_dotenv(pipeline_dir: &Path) -> HashMap<String, String> {
+    let mut env = HashMap::new();
+    let mut dirs = vec![PathBuf::from(".")];
+    dirs.insert(0, pipeline_dir.to_path_buf());
+    for dir in dirs.iter().rev() {
+        if let Ok(iter) = dotenvy::from_path_iter(dir.join(".env")) {
+            for (k, v) in iter.flatten() {
+                env.insert(k, v);
+            }
+        }
+    }
+    env.extend(std::env::vars());
+    env
+}
+
+fn join_sorted(names: &HashSet<String>) -> String {
+    let mut v: Vec<&String> = names.iter().collect();
+    v.sort();
+    v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,95 @@
+//! Pipeline files: the TOML model ([`model`]), loading with `${VAR}`
+//! interpolation and validation ([`load`]), and the resolved [`Pipeline`] the
+//! executor runs.
+
+mod error;
+mod interpolate;
+mod load;
+pub mod model;
+
+pub use error::ConfigError;
+pub use load::{load_pipeline, LoadOptions};
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::engines::{TableName, WriteMode};
+
+/// A pipeline ready to run: every `${VAR}` resolved, every reference checked.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub name: String,
+    /// The pipeline file, when there is one (not for `barge copy`).
+    pub file: Option<PathBuf>,
+    pub connections: Vec<ConnectionConfig>,
+    /// Parameters after `--set` and environment overrides.
+    pub params: BTreeMap<String, String>,
+    pub steps: Vec<StepConfig>,
+    pub mappings: BTreeMap<String, Mapping>,
+}
+
+impl Pipeline {
+    pub fn connection(&self, name: &str) -> Option<&ConnectionConfig> {
+        self.connections.iter().find(|c| c.name == name)
+    }
+}
+
+/// A connection of the pipeline.
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    pub name: String,
+    /// The URL; may hold a password, so it is only exposed to open the connection.
+    pub url: SecretString,
+    pub read_only: bool,
+}
+
+impl ConnectionConfig {
+    /// The URL with any password replaced by `***`, for messages.
+    pub fn display_url(&self) -> String {
+        crate::redact::redact_url(self.url.expose_secret())
+    }
+}
+
+/// Where a step writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetRef {
+    pub connection: String,
+    pub table: TableName,
+}
+
+impl std::fmt::Display for TargetRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.connection, self.table)
+    }
+}
+
+/// One step: a SQL query whose rows go into a target table.
+#[derive(Debug, Clone)]
+pub struct StepConfig {
+    pub name: String,
+    pub target: TargetRef,
+    pub sql: String,
+    pub key: Vec<String>,
+    pub mode: WriteMode,
+    /// Steps this one must run after, besides those whose targets it reads.
+    pub depends_on: Vec<String>,
+    /// Where the step is declared (`file:line`), for messages.
+    pub origin: String,
+}
+
+/// A value mapping used by `map_value(name, value)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapping {
+    pub entries: Vec<(String, MappingValue)>,
+}
+
+/// A mapped value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MappingValue {
+    Int(i64),
+    Float(f64),
+    Text(String),
+    Bool(bool),
+}

@@ -1,0 +1,534 @@
+//! Opening DuckDB files, and [`DuckDbConnection`]: the [`Connection`] and
+//! [`SqlSource`] of one pipeline connection.
+//!
+//! DuckDB lets a process open a database file once. barge keeps one
+//! [`Database`] per canonical path in a process-wide registry; every pipeline
+//! connection to that file shares it, and every query or writer gets its own
+//! [`Session`] (a `try_clone` of the base connection). The file is closed when
+//! the last connection and session using it are gone.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::catalog::TableProvider;
+
+use super::{sink::DuckDbWriter, source, types};
+use crate::engines::arrow_bridge::schema_from_duckdb;
+use crate::engines::sql::{prepare_sql_target, SqlSource, SqlTable};
+use crate::engines::{
+    BatchIter, BatchWriter, Connection, EngineKind, OpenOptions, TableName, TargetSpec, WriteMode,
+};
+use crate::error::{EngineError, EngineResult};
+
+/// Schema a table name without one resolves to.
+const DEFAULT_SCHEMA: &str = "main";
+
+/// Path of an in-memory database (never shared).
+const MEMORY: &str = ":memory:";
+
+/// Open database files of this process, by canonical path.
+static DATABASES: OnceLock<Mutex<HashMap<PathBuf, Weak<Database>>>> = OnceLock::new();
+
+fn registry() -> MutexGuard<'static, HashMap<PathBuf, Weak<Database>>> {
+    DATABASES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One open DuckDB database: the base connection sessions are cloned from.
+pub(crate) struct Database {
+    path: PathBuf,
+    base: Mutex<Base>,
+    /// Sessions alive (queries, writers).
+    sessions: AtomicUsize,
+}
+
+struct Base {
+    /// `None` only while the database is being reopened read-write.
+    conn: Option<duckdb::Connection>,
+    /// Opened with `AccessMode::ReadOnly`.
+    read_only: bool,
+}
+
+impl Database {
+    fn open(path: &Path, read_only: bool) -> duckdb::Result<Self> {
+        Ok(Self {
+            path: path.to_path_buf(),
+            base: Mutex::new(Base {
+                conn: Some(open_file(path, read_only)?),
+                read_only,
+            }),
+            sessions: AtomicUsize::new(0),
+        })
+    }
+
+    fn base(&self) -> MutexGuard<'_, Base> {
+        self.base
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn is_read_only(&self) -> bool {
+        self.base().read_only
+    }
+}
+
+fn open_file(path: &Path, read_only: bool) -> duckdb::Result<duckdb::Connection> {
+    let mode = if read_only {
+        duckdb::AccessMode::ReadOnly
+    } else {
+        duckdb::AccessMode::ReadWrite
+    };
+    let config = duckdb::Config::default().access_mode(mode)?;
+    duckdb::Connection::open_with_flags(path, config)
+}
+
+/// A shared [`Database`]. The last handle closes the database while holding
+/// the registry lock, so a concurrent open of the same file never sees a dead
+/// entry whose file is still open.
+struct DbHandle(Option<Arc<Database>>);
+
+impl DbHandle {
+    fn db(&self) -> Option<&Arc<Database>> {
+        self.0.as_ref()
+    }
+}
+
+impl Clone for DbHandle {
+    fn clone(&self) -> Self {
+        DbHandle(self.0.clone())
+    }
+}
+
+impl Drop for DbHandle {
+    fn drop(&mut self) {
+        if let Some(db) = self.0.take() {
+            let mut registry = registry();
+            let path = db.path.clone();
+            drop(db);
+            if registry.get(&path).is_some_and(|w| w.strong_count() == 0) {
+                registry.remove(&path);
+            }
+        }
+    }
+}
+
+/// A DuckDB connection of its own for one query or writer.
+pub(crate) struct Session {
+    conn: std::mem::ManuallyDrop<duckdb::Connection>,
+    db: DbHandle,
+}
+
+impl Deref for Session {
+    type Target = duckdb::Connection;
+    fn deref(&self) -> &duckdb::Connection {
+        &self.conn
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // SAFETY: `conn` is dropped exactly once, here, and never used after.
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.conn) };
+        if let Some(db) = self.db.db() {
+            db.sessions.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// One pipeline connection to a DuckDB file.
+pub struct DuckDbConnection {
+    name: String,
+    /// The path as written in the pipeline, for messages.
+    path: String,
+    db: DbHandle,
+    /// Writes refused by barge (`read_only = true`).
+    read_only: bool,
+}
+
+impl fmt::Debug for DuckDbConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DuckDbConnection")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("read_only", &self.read_only)
+            .finish()
+    }
+}
+
+impl DuckDbConnection {
+    /// Opens the DuckDB file at `path` (what follows `duckdb://`; `:memory:`
+    /// for a private in-memory database) as connection `name`.
+    pub fn open(name: &str, path: &str, options: &OpenOptions) -> EngineResult<Arc<dyn Connection>> {
+        Ok(Arc::new(Self::open_file(name, path, options)?))
+    }
+
+    pub(crate) fn open_file(name: &str, path: &str, options: &OpenOptions) -> EngineResult<Self> {
+        let open_error = |message: String, hint: Option<&str>| EngineError::Open {
+            connection: name.to_string(),
+            url: format!("duckdb://{path}"),
+            message,
+            hint: hint.map(str::to_string),
+        };
+        if path.is_empty() {
+            return Err(open_error(
+                "no database file given".into(),
+                Some("write duckdb://PATH, e.g. duckdb://data/shop.duckdb"),
+            ));
+        }
+        let db = if path == MEMORY {
+            let conn = duckdb::Connection::open_in_memory()
+                .map_err(|e| open_error(e.to_string(), None))?;
+            Arc::new(Database {
+                path: PathBuf::from(MEMORY),
+                base: Mutex::new(Base {
+                    conn: Some(conn),
+                    read_only: false,
+                }),
+                sessions: AtomicUsize::new(0),
+            })
+        } else {
+            let canonical = canonical_path(Path::new(path), options)
+                .map_err(|(message, hint)| open_error(message, hint))?;
+            open_shared(&canonical, options.read_only).map_err(|(message, hint)| open_error(message, hint))?
+        };
+        Ok(Self {
+            name: name.to_string(),
+            path: path.to_string(),
+            db: DbHandle(Some(db)),
+            read_only: options.read_only,
+        })
+    }
+
+    /// A new DuckDB connection to this database, for one query or writer.
+    pub(crate) fn session(&self) -> EngineResult<Session> {
+        let Some(db) = self.db.db() else {
+            return Err(EngineError::query(&self.name, None, None, "the database is closed"));
+        };
+        let base = db.base();
+        let conn = base
+            .conn
+            .as_ref()
+            .ok_or_else(|| EngineError::query(&self.name, None, None, "the database is being reopened"))?
+            .try_clone()
+            .map_err(|e| EngineError::query(&self.name, None, None, e))?;
+        db.sessions.fetch_add(1, Ordering::SeqCst);
+        Ok(Session {
+            conn: std::mem::ManuallyDrop::new(conn),
+            db: self.db.clone(),
+        })
+    }
+
+    /// Fails when barge or DuckDB must not write through this connection.
+    pub(crate) fn check_writable(&self, table: &TableName) -> EngineResult<()> {
+        let opened_read_only = self.db.db().is_some_and(|db| db.is_read_only());
+        if self.read_only || opened_read_only {
+            return Err(EngineError::unsupported(
+                &self.name,
+                format!(
+                    "cannot write table '{table}': the connection is read-only\n  hint: remove `read_only = true` from the connection, or write to another connection"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The table with its schema filled in (`main` when the name has none).
+    pub(crate) fn resolve(&self, table: &TableName) -> TableName {
+        TableName::new(
+            Some(table.schema.as_deref().unwrap_or(DEFAULT_SCHEMA)),
+            &table.name,
+        )
+    }
+
+    pub(crate) fn connection_name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the table is a view (`Some(true)`), a base table, or missing.
+    fn table_kind(&self, session: &Session, table: &TableName) -> EngineResult<Option<bool>> {
+        let table = self.resolve(table);
+        let sql = "SELECT table_type FROM information_schema.tables \
+                   WHERE table_catalog = current_database() AND lower(table_schema) = lower(?) \
+                   AND lower(table_name) = lower(?) AND table_type IN ('BASE TABLE', 'VIEW') LIMIT 1";
+        let result: duckdb::Result<String> = session.query_row(
+            sql,
+            [table.schema.as_deref().unwrap_or(DEFAULT_SCHEMA), table.name.as_str()],
+            |row| row.get(0),
+        );
+        match result {
+            Ok(kind) => Ok(Some(kind == "VIEW")),
+            Err(duckdb::Error::QueryReturnedNoRows) => Ok(None),
+            Err(e) => Err(EngineError::query(&self.name, Some(&table.to_string()), Some(sql), e)),
+        }
+    }
+
+    /// Arrow schema DuckDB gives for the table, with NOT NULL columns marked.
+    fn read_schema(&self, session: &Session, table: &TableName) -> EngineResult<SchemaRef> {
+        let table = self.resolve(table);
+        let label = table.to_string();
+        let sql = format!("SELECT * FROM {} LIMIT 0", self.quote_table(&table));
+        let err = |e: &dyn fmt::Display, sql: &str| {
+            EngineError::query(&self.name, Some(&label), Some(sql), e)
+        };
+        let mut stmt = session.prepare(&sql).map_err(|e| err(&e, &sql))?;
+        let stream = stmt.stream_arrow([]).map_err(|e| err(&e, &sql))?;
+        let schema = schema_from_duckdb(&stream.get_schema()).map_err(|e| err(&e, &sql))?;
+        drop(stream);
+
+        let not_null_sql = "SELECT column_name FROM information_schema.columns \
+                            WHERE table_catalog = current_database() AND lower(table_schema) = lower(?) \
+                            AND lower(table_name) = lower(?) AND is_nullable = 'NO'";
+        let mut stmt = session
+            .prepare(not_null_sql)
+            .map_err(|e| err(&e, not_null_sql))?;
+        let not_null = stmt
+            .query_map(
+                [table.schema.as_deref().unwrap_or(DEFAULT_SCHEMA), table.name.as_str()],
+                |row| row.get::<_, String>(0),
+            )
+            .and_then(|rows| rows.collect::<duckdb::Result<Vec<String>>>())
+            .map_err(|e| err(&e, not_null_sql))?;
+        let fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let required = not_null.iter().any(|n| n.eq_ignore_ascii_case(f.name()));
+                f.as_ref().clone().with_nullable(!required)
+            })
+            .collect();
+        Ok(Arc::new(Schema::new_with_metadata(
+            fields,
+            schema.metadata().clone(),
+        )))
+    }
+}
+
+/// Canonical path of the database file; creates its folder when the file may
+/// be created. Errors are `(message, hint)`.
+fn canonical_path(path: &Path, options: &OpenOptions) -> Result<PathBuf, (String, Option<&'static str>)> {
+    if path.exists() {
+        if path.is_dir() {
+            return Err(("is a directory, not a DuckDB database file".into(), None));
+        }
+        return path
+            .canonicalize()
+            .map_err(|e| (e.to_string(), None));
+    }
+    if !options.create || options.read_only {
+        return Err((
+            "database file does not exist".into(),
+            Some("check the path; barge creates a DuckDB file only for a connection that steps write to (and not read_only)"),
+        ));
+    }
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| ("the path has no file name".to_string(), None))?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|e| {
+        (format!("cannot create folder {}: {e}", parent.display()), None)
+    })?;
+    let parent = parent.canonicalize().map_err(|e| (e.to_string(), None))?;
+    Ok(parent.join(file_name))
+}
+
+/// The process's [`Database`] for `path`, opened when needed. A file opened
+/// read-only is reopened read-write for a writing connection when no session
+/// is using it.
+fn open_shared(path: &Path, read_only: bool) -> Result<Arc<Database>, (String, Option<&'static str>)> {
+    let locked_hint = Some("another process has the file open (DuckDB allows one writer process); close it and rerun");
+    let mut registry = registry();
+    if let Some(db) = registry.get(path).and_then(Weak::upgrade) {
+        let mut base = db.base();
+        if read_only || !base.read_only {
+            drop(base);
+            return Ok(db);
+        }
+        // Opened read-only by another connection: reopen it read-write.
+        if db.sessions.load(Ordering::SeqCst) > 0 {
+            return Err((
+                "the file is open read-only and in use by another connection of this run".into(),
+                Some("list the writing connection before the read-only one in the pipeline"),
+            ));
+        }
+        base.conn = None;
+        match open_file(path, false) {
+            Ok(conn) => {
+                base.conn = Some(conn);
+                base.read_only = false;
+                drop(base);
+                return Ok(db);
+            }
+            Err(e) => {
+                base.conn = open_file(path, true).ok();
+                return Err((e.to_string(), locked_hint));
+            }
+        }
+    }
+    let db = Arc::new(Database::open(path, read_only).map_err(|e| {
+        let message = e.to_string();
+        let hint = message.contains("lock").then_some(locked_hint).flatten();
+        (message, hint)
+    })?);
+    registry.insert(path.to_path_buf(), Arc::downgrade(&db));
+    Ok(db)
+}
+
+impl SqlSource for DuckDbConnection {
+    fn connection_name(&self) -> &str {
+        &self.name
+    }
+
+    fn query(&self, sql: &str, schema: SchemaRef) -> EngineResult<BatchIter> {
+        source::query(self, sql, schema)
+    }
+
+    fn execute(&self, sql: &str) -> EngineResult<u64> {
+        if self.read_only {
+            return Err(EngineError::unsupported(
+                &self.name,
+                format!("the connection is read-only; refusing to run: {sql}"),
+            ));
+        }
+        let session = self.session()?;
+        session
+            .execute(sql, [])
+            .map(|n| n as u64)
+            .map_err(|e| EngineError::query(&self.name, None, Some(sql), e))
+    }
+}
+
+#[async_trait]
+impl Connection for DuckDbConnection {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> EngineKind {
+        EngineKind::DuckDb
+    }
+
+    fn default_schema(&self) -> &str {
+        DEFAULT_SCHEMA
+    }
+
+    async fn list_tables(&self) -> EngineResult<Vec<TableName>> {
+        let session = self.session()?;
+        let sql = "SELECT table_schema, table_name FROM information_schema.tables \
+                   WHERE table_catalog = current_database() AND table_type IN ('BASE TABLE', 'VIEW') \
+                   ORDER BY table_schema, table_name";
+        let err = |e: duckdb::Error| EngineError::query(&self.name, None, Some(sql), e);
+        let mut stmt = session.prepare(sql).map_err(err)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(TableName::new(
+                    Some(row.get::<_, String>(0)?.as_str()),
+                    &row.get::<_, String>(1)?,
+                ))
+            })
+            .map_err(err)?;
+        rows.collect::<duckdb::Result<Vec<_>>>().map_err(err)
+    }
+
+    async fn table_schema(&self, table: &TableName) -> EngineResult<Option<SchemaRef>> {
+        let session = self.session()?;
+        if self.table_kind(&session, table)?.is_none() {
+            return Ok(None);
+        }
+        self.read_schema(&session, table).map(Some)
+    }
+
+    async fn table_provider(
+        self: Arc<Self>,
+        table: &TableName,
+    ) -> EngineResult<Option<Arc<dyn TableProvider>>> {
+        let session = self.session()?;
+        let Some(is_view) = self.table_kind(&session, table)? else {
+            return Ok(None);
+        };
+        let schema = self.read_schema(&session, table)?;
+        let row_count = if is_view {
+            None
+        } else {
+            self.count_rows(&session, table)?
+        };
+        drop(session);
+        let table = self.resolve(table);
+        Ok(Some(Arc::new(SqlTable::new(
+            self as Arc<dyn SqlSource>,
+            table,
+            schema,
+            row_count,
+        ))))
+    }
+
+    async fn row_count(&self, table: &TableName) -> EngineResult<Option<u64>> {
+        let session = self.session()?;
+        match self.table_kind(&session, table)? {
+            Some(false) => self.count_rows(&session, table),
+            // A view's count runs the view: not cheap.
+            _ => Ok(None),
+        }
+    }
+
+    fn create_table_sql(
+        &self,
+        table: &TableName,
+        schema: &SchemaRef,
+        key: &[String],
+    ) -> EngineResult<String> {
+        let table = self.resolve(table);
+        types::create_table_sql(&self.name, &table, &self.quote_table(&table), schema, key)
+    }
+
+    async fn prepare_target(
+        &self,
+        target: &TargetSpec,
+        schema: &SchemaRef,
+        dry_run: bool,
+    ) -> EngineResult<Vec<String>> {
+        self.check_writable(&target.table)?;
+        let existing = self.table_schema(&target.table).await?;
+        let target = TargetSpec {
+            table: self.resolve(&target.table),
+            ..target.clone()
+        };
+        // The CREATE is only needed (and its types only checked) when it runs.
+        let create = if existing.is_none() || target.mode == WriteMode::Replace {
+            self.create_table_sql(&target.table, schema, &target.key)?
+        } else {
+            String::new()
+        };
+        prepare_sql_target(self, &target, existing.as_ref(), create, dry_run)
+    }
+
+    fn open_writer(
+        &self,
+        target: &TargetSpec,
+        schema: SchemaRef,
+    ) -> EngineResult<Box<dyn BatchWriter>> {
+        self.check_writable(&target.table)?;
+        Ok(Box::new(DuckDbWriter::open(self, target, schema)?))
+    }
+}
+
+impl DuckDbConnection {
+    fn count_rows(&self, session: &Session, table: &TableName) -> EngineResult<Option<u64>> {
+        let table = self.resolve(table);
+        let sql = format!("SELECT count(*) FROM {}", self.quote_table(&table));
+        let n: i64 = session
+            .query_row(&sql, [], |row| row.get(0))
+            .map_err(|e| EngineError::query(&self.name, Some(&table.to_string()), Some(&sql), e))?;
+        Ok(u64::try_from(n).ok())
+    }
+}

@@ -1,0 +1,347 @@
+//! [`DuckDbWriter`]: loads a step's batches into a DuckDB table in one
+//! transaction through DuckDB's Appender, fed Arrow batches bridged to the
+//! arrow version `duckdb` is built on.
+//!
+//! `append`, `replace`, `truncate` and `error_if_exists` append straight into
+//! the target. `insert_ignore` and `upsert` append into a temporary staging
+//! table and merge it at the end with `INSERT OR IGNORE` / `INSERT OR REPLACE`
+//! (which need the primary key barge creates from the step's key); when the
+//! step's output repeats a key, the first row wins for `insert_ignore` and the
+//! last for `upsert`, as if the rows had been inserted one at a time.
+//!
+//! The Appender takes almost every Arrow type (DuckDB casts each chunk to the
+//! column types). Before appending, barge casts what it cannot take:
+//! dictionaries to their values, Float16 to Float32, Decimal256 to
+//! Decimal128, durations and other interval units to month-day-nano
+//! intervals, and all-NULL (`Null`) columns to the target column's type.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::compute::{can_cast_types, cast};
+use datafusion::arrow::datatypes::{DataType, Field, Fields, IntervalUnit, Schema, SchemaRef};
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+
+use super::connect::{DuckDbConnection, Session};
+use super::types::quote_ident;
+use crate::engines::arrow_bridge::{batch_to_duckdb, schema_from_duckdb};
+use crate::engines::sql::SqlSource;
+use crate::engines::{BatchWriter, TableName, TargetSpec, WriteMode};
+use crate::error::{EngineError, EngineResult};
+
+/// Largest DECIMAL precision DuckDB (and Decimal128) holds.
+const MAX_DECIMAL_PRECISION: u8 = 38;
+
+/// Writes batches into one DuckDB table inside one transaction.
+pub(crate) struct DuckDbWriter {
+    session: Session,
+    connection: String,
+    table: TableName,
+    quoted_table: String,
+    mode: WriteMode,
+    key: Vec<String>,
+    /// Column names the batches fill, in batch order.
+    columns: Vec<String>,
+    /// Temporary staging table for `insert_ignore` / `upsert`.
+    staging: Option<String>,
+    /// Arrow type of each target column DuckDB reports, by lowercase name.
+    target_types: HashMap<String, DataType>,
+    committed: bool,
+}
+
+impl DuckDbWriter {
+    /// Begins the transaction (and creates the staging table) for `target`.
+    pub(crate) fn open(
+        conn: &DuckDbConnection,
+        target: &TargetSpec,
+        schema: SchemaRef,
+    ) -> EngineResult<Self> {
+        let session = conn.session()?;
+        let table = conn.resolve(&target.table);
+        let quoted_table = conn.quote_table(&table);
+        let mut writer = Self {
+            session,
+            connection: conn.connection_name().to_string(),
+            table,
+            quoted_table,
+            mode: target.mode,
+            key: target.key.clone(),
+            columns: schema.fields().iter().map(|f| f.name().clone()).collect(),
+            staging: None,
+            target_types: HashMap::new(),
+            committed: false,
+        };
+        writer.run("BEGIN TRANSACTION")?;
+        writer.target_types = writer.read_target_types()?;
+        if matches!(target.mode, WriteMode::InsertIgnore | WriteMode::Upsert) {
+            let staging = format!("barge_stage_{}", uuid::Uuid::new_v4().simple());
+            writer.run(&format!(
+                "CREATE TEMP TABLE {} AS SELECT {} FROM {} LIMIT 0",
+                quote_ident(&staging),
+                writer.column_list(),
+                writer.quoted_table
+            ))?;
+            writer.staging = Some(staging);
+        }
+        Ok(writer)
+    }
+
+    fn error(&self, sql: Option<&str>, message: impl ToString) -> EngineError {
+        EngineError::query(&self.connection, Some(&self.table.to_string()), sql, message)
+    }
+
+    /// Runs one statement; returns rows changed.
+    fn run(&self, sql: &str) -> EngineResult<u64> {
+        self.session
+            .execute(sql, [])
+            .map(|n| n as u64)
+            .map_err(|e| self.error(Some(sql), e))
+    }
+
+    fn column_list(&self) -> String {
+        self.columns
+            .iter()
+            .map(|c| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn read_target_types(&self) -> EngineResult<HashMap<String, DataType>> {
+        let sql = format!("SELECT * FROM {} LIMIT 0", self.quoted_table);
+        let mut stmt = self
+            .session
+            .prepare(&sql)
+            .map_err(|e| self.error(Some(&sql), e))?;
+        let stream = stmt.stream_arrow([]).map_err(|e| self.error(Some(&sql), e))?;
+        let schema = schema_from_duckdb(&stream.get_schema()).map_err(|e| self.error(Some(&sql), e))?;
+        Ok(schema
+            .fields()
+            .iter()
+            .map(|f| (f.name().to_lowercase(), f.data_type().clone()))
+            .collect())
+    }
+
+    /// The batch with every column in a type the Appender takes.
+    fn appendable(&self, batch: &RecordBatch) -> EngineResult<RecordBatch> {
+        let schema = batch.schema();
+        let mut fields = Vec::with_capacity(batch.num_columns());
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+        let mut changed = false;
+        for (field, column) in schema.fields().iter().zip(batch.columns()) {
+            let wanted = match field.data_type() {
+                DataType::Null => Some(
+                    self.target_types
+                        .get(&field.name().to_lowercase())
+                        .filter(|t| can_cast_types(&DataType::Null, t))
+                        .cloned()
+                        .unwrap_or(DataType::Utf8),
+                ),
+                other => appender_type(other),
+            };
+            match wanted {
+                Some(to) => {
+                    let cast_column = cast(column, &to).map_err(|e| {
+                        EngineError::column(
+                            &self.connection,
+                            &self.table.to_string(),
+                            field.name(),
+                            format!(
+                                "cannot convert {} to {to} for DuckDB's Appender: {e}\n  hint: CAST the column in the step's SQL",
+                                field.data_type()
+                            ),
+                        )
+                    })?;
+                    fields.push(field.as_ref().clone().with_data_type(to));
+                    columns.push(cast_column);
+                    changed = true;
+                }
+                None => {
+                    fields.push(field.as_ref().clone());
+                    columns.push(column.clone());
+                }
+            }
+        }
+        if !changed {
+            return Ok(batch.clone());
+        }
+        let schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+        RecordBatch::try_new_with_options(
+            schema,
+            columns,
+            &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+        )
+        .map_err(|e| self.error(None, e))
+    }
+
+    /// Appends one batch into the target or the staging table.
+    fn append(&self, batch: &RecordBatch) -> EngineResult<()> {
+        let batch = self.appendable(batch)?;
+        let bridged = batch_to_duckdb(&batch).map_err(|e| self.error(None, e))?;
+        let columns: Vec<&str> = batch
+            .schema_ref()
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        let schema = self.table.schema.as_deref().unwrap_or("main");
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut appender = match &self.staging {
+                Some(staging) => self.session.appender_with_columns_to_catalog_and_db(
+                    staging, "temp", "main", &columns,
+                ),
+                None => {
+                    self.session
+                        .appender_with_columns_to_db(&self.table.name, schema, &columns)
+                }
+            }?;
+            appender.append_record_batch(bridged)?;
+            appender.flush()
+        }));
+        match outcome {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(self.error(None, format!("append failed: {e}"))),
+            Err(panic) => Err(self.error(
+                None,
+                format!(
+                    "append failed: {}",
+                    panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "panic in the DuckDB Appender".to_string())
+                ),
+            )),
+        }
+    }
+
+    /// `INSERT OR IGNORE` / `INSERT OR REPLACE` from the staging table.
+    fn merge_sql(&self, staging: &str) -> String {
+        let verb = if self.mode == WriteMode::Upsert {
+            "INSERT OR REPLACE"
+        } else {
+            "INSERT OR IGNORE"
+        };
+        let columns = self.column_list();
+        let mut sql = format!(
+            "{verb} INTO {} ({columns}) SELECT {columns} FROM temp.main.{}",
+            self.quoted_table,
+            quote_ident(staging)
+        );
+        if !self.key.is_empty() {
+            // One row per key: the last wins for upsert, the first for ignore.
+            let order = if self.mode == WriteMode::Upsert { "DESC" } else { "ASC" };
+            let key = self
+                .key
+                .iter()
+                .map(|k| quote_ident(k))
+                .collect::<Vec<_>>()
+                .join(", ");
+            sql.push_str(&format!(
+                " QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY rowid {order}) = 1"
+            ));
+        }
+        sql
+    }
+}
+
+/// The type to cast an Arrow type to before the Appender, `None` when the
+/// Appender takes it as it is.
+fn appender_type(data_type: &DataType) -> Option<DataType> {
+    match data_type {
+        DataType::Dictionary(_, values) => {
+            Some(appender_type(values).unwrap_or_else(|| values.as_ref().clone()))
+        }
+        DataType::Float16 => Some(DataType::Float32),
+        DataType::Decimal256(p, s) => {
+            Some(DataType::Decimal128((*p).min(MAX_DECIMAL_PRECISION), *s))
+        }
+        DataType::Duration(_)
+        | DataType::Interval(IntervalUnit::YearMonth)
+        | DataType::Interval(IntervalUnit::DayTime) => {
+            Some(DataType::Interval(IntervalUnit::MonthDayNano))
+        }
+        DataType::RunEndEncoded(_, values) => Some(
+            appender_type(values.data_type()).unwrap_or_else(|| values.data_type().clone()),
+        ),
+        DataType::List(child) => {
+            appender_type(child.data_type()).map(|t| DataType::List(with_type(child, t)))
+        }
+        DataType::LargeList(child) => {
+            appender_type(child.data_type()).map(|t| DataType::LargeList(with_type(child, t)))
+        }
+        DataType::FixedSizeList(child, n) => appender_type(child.data_type())
+            .map(|t| DataType::FixedSizeList(with_type(child, t), *n)),
+        DataType::Struct(fields) => {
+            let wanted: Vec<Option<DataType>> =
+                fields.iter().map(|f| appender_type(f.data_type())).collect();
+            if wanted.iter().all(Option::is_none) {
+                return None;
+            }
+            let fields: Fields = fields
+                .iter()
+                .zip(wanted)
+                .map(|(f, t)| match t {
+                    Some(t) => with_type(f, t),
+                    None => f.clone(),
+                })
+                .collect();
+            Some(DataType::Struct(fields))
+        }
+        _ => None,
+    }
+}
+
+fn with_type(field: &Arc<Field>, data_type: DataType) -> Arc<Field> {
+    Arc::new(field.as_ref().clone().with_data_type(data_type))
+}
+
+impl BatchWriter for DuckDbWriter {
+    fn write(&mut self, batch: &RecordBatch) -> EngineResult<u64> {
+        if batch.num_rows() == 0 {
+            return Ok(0);
+        }
+        self.append(batch)?;
+        Ok(if self.staging.is_some() {
+            0
+        } else {
+            batch.num_rows() as u64
+        })
+    }
+
+    fn finish(mut self: Box<Self>) -> EngineResult<u64> {
+        let merged = match self.staging.clone() {
+            Some(staging) => {
+                let sql = self.merge_sql(&staging);
+                let rows = self.session.execute(&sql, []).map_err(|e| {
+                    let message = e.to_string();
+                    let message = if message.contains("PRIMARY KEY") || message.contains("UNIQUE") {
+                        format!(
+                            "{message}\n  hint: {} needs a PRIMARY KEY or UNIQUE constraint on the step's key ({}); barge adds it when it creates the table",
+                            self.mode,
+                            self.key.join(", ")
+                        )
+                    } else {
+                        message
+                    };
+                    self.error(Some(&sql), message)
+                })? as u64;
+                self.run(&format!("DROP TABLE temp.main.{}", quote_ident(&staging)))?;
+                rows
+            }
+            None => 0,
+        };
+        self.run("COMMIT")?;
+        self.committed = true;
+        Ok(merged)
+    }
+}
+
+impl Drop for DuckDbWriter {
+    fn drop(&mut self) {
+        if !self.committed {
+            // The load failed or was cancelled: nothing of it stays.
+            let _ = self.session.execute("ROLLBACK", []);
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Step order. A step runs after the steps whose targets it reads, after the
+//! steps it names in `depends_on`, and after earlier steps writing the same
+//! table. Steps are grouped in levels; the steps of one level are independent
+//! and may run concurrently.
+
+use crate::config::StepConfig;
+use crate::error::Error;
+
+/// A table a step's SQL reads: `(connection, table)` as written.
+pub type TableRead = (String, String);
+
+/// The steps each step waits for (indices into `steps`).
+pub fn dependencies(steps: &[StepConfig], reads: &[Vec<TableRead>]) -> Vec<Vec<usize>> {
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let mut deps: Vec<usize> = steps
+                .iter()
+                .enumerate()
+                .filter(|(j, other)| {
+                    *j != i && {
+                        let writes_read = reads[i].iter().any(|(conn, table)| {
+                            *conn == other.target.connection
+                                && table.eq_ignore_ascii_case(&other.target.table.name)
+                        });
+                        let same_target_earlier = *j < i && other.target == step.target;
+                        let named = step.depends_on.contains(&other.name);
+                        writes_read || same_target_earlier || named
+                    }
+                })
+                .map(|(j, _)| j)
+                .collect();
+            deps.sort_unstable();
+            deps
+        })
+        .collect()
+}
+
+/// Groups steps into levels: every step's dependencies are in earlier levels.
+/// Within a level, steps keep their file order.
+pub fn levels(steps: &[StepConfig], deps: &[Vec<usize>]) -> Result<Vec<Vec<usize>>, Error> {
+    let mut level_of: Vec<Option<usize>> = vec![None; steps.len()];
+    let mut remaining = steps.len();
+    let mut levels: Vec<Vec<usize>> = Vec::new();
+    while remaining > 0 {
+        let ready: Vec<usize> = (0..steps.len())
+            .filter(|&i| level_of[i].is_none())
+            .filter(|&i| deps[i].iter().all(|&d| level_of[d].is_some()))
+            .collect();
+        if ready.is_empty() {
+            let stuck: Vec<&str> = (0..steps.len())
+                .filter(|&i| level_of[i].is_none())
+                .map(|i| steps[i].name.as_str())
+                .collect();
+            return Err(Error::Usage(format!(
+                "steps depend on each other in a cycle: {}\n  hint: a step reads the target of another step that reads its own target; break the cycle or remove a depends_on",
+                stuck.join(", ")
+            )));
+        }
+        for &i in &ready {
+            level_of[i] = Some(levels.len());
+        }
+        remaining -= ready.len();
+        levels.push(ready);
+    }
+    Ok(levels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TargetRef;
+    use crate::engines::{TableName, WriteMode};
+
+    fn step(name: &str, target: &str) -> StepConfig {
+        StepConfig {
+            name: name.into(),
+            target: TargetRef {
+                connection: "dst".into(),
+                table: TableName::new(None, target),
+            },
+            sql: String::new(),
+            key: vec![],
+            mode: WriteMode::Append,
+            depends_on: vec![],
+            origin: String::new(),
+        }
+    }
+
+    #[test]
+    fn readers_of_a_target_wait_for_its_writer() {
+        let steps = vec![step("orders", "orders"), step("categories", "categories"), step("products", "products")];
+        let reads = vec![
+            vec![("src".into(), "orders".into())],
+            vec![("src".into(), "products".into())],
+            vec![("src".into(), "products".into()), ("dst".into(), "Categories".into())],
+        ];
+        let deps = dependencies(&steps, &reads);
+        assert_eq!(deps, vec![vec![], vec![], vec![1]]);
+        assert_eq!(levels(&steps, &deps).unwrap(), vec![vec![0, 1], vec![2]]);
+    }
+
+    #[test]
+    fn cycles_are_reported_with_their_steps() {
+        let steps = vec![step("a", "a"), step("b", "b")];
+        let reads = vec![vec![("dst".into(), "b".into())], vec![("dst".into(), "a".into())]];
+        let err = levels(&steps, &dependencies(&steps, &reads)).unwrap_err().to_string();
+        assert!(err.contains("cycle: a, b"), "{err}");
+    }
+}

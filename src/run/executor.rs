@@ -1,0 +1,376 @@
+//! The executor: every step is one DataFusion plan, `INSERT INTO target
+//! SELECT ...`, streamed batch by batch into the target's writer. Steps run in
+//! dependency levels; independent steps of a level run concurrently.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::{Int64Type, SchemaRef};
+use datafusion::datasource::empty::EmptyTable;
+use futures::StreamExt;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::progress::StepProgress;
+use super::report::{RunReport, StepReport, StepStatus};
+use super::session::{output_schema, row_estimate, step_error, Session};
+use crate::config::{Pipeline, StepConfig};
+use crate::engines::catalog::TargetTable;
+use crate::engines::TargetSpec;
+use crate::error::{describe_datafusion, EngineError, Error};
+use crate::plan::order::{dependencies, levels};
+
+/// Options of `barge run`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Plan and count source rows; write nothing.
+    pub dry_run: bool,
+    /// Rows per step (a test run).
+    pub limit: Option<usize>,
+    /// Run only these steps.
+    pub steps: Option<Vec<String>>,
+    /// Steps run at once.
+    pub jobs: usize,
+    /// No progress bars.
+    pub quiet: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            limit: None,
+            steps: None,
+            jobs: 2,
+            quiet: true,
+        }
+    }
+}
+
+/// Runs `pipeline`. Returns the report; steps that failed are in it with
+/// their errors (the caller decides the exit code).
+pub async fn run_pipeline(pipeline: &Pipeline, options: &RunOptions) -> Result<RunReport, Error> {
+    let started_at = chrono::Utc::now();
+    let clock = Instant::now();
+    let session = Session::open(pipeline).await?;
+    let steps = &pipeline.steps;
+
+    let selected = select_steps(pipeline, options.steps.as_deref())?;
+    let reads = steps
+        .iter()
+        .map(|s| session.table_reads(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let deps = dependencies(steps, &reads);
+    let levels = levels(steps, &deps)?;
+
+    // Sources must exist, unless an earlier step creates them.
+    for &i in &selected {
+        for read in &reads[i] {
+            let written_by_a_step = steps.iter().any(|s| {
+                s.target.connection == read.0 && s.target.table.name.eq_ignore_ascii_case(&read.1)
+            });
+            if !written_by_a_step {
+                session.check_table_exists(&steps[i], read).await?;
+            }
+        }
+    }
+
+    let multi = if options.quiet {
+        MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
+    } else {
+        MultiProgress::new()
+    };
+    let mut reports: Vec<Option<StepReport>> = vec![None; steps.len()];
+    for level in levels {
+        let mut runnable = Vec::new();
+        for i in level.into_iter().filter(|i| selected.contains(i)) {
+            let blocked = deps[i].iter().find(|&&d| {
+                reports[d]
+                    .as_ref()
+                    .is_some_and(|r| matches!(r.status, StepStatus::Failed | StepStatus::Skipped))
+            });
+            match blocked {
+                Some(&d) => {
+                    reports[i] = Some(skipped(&steps[i], &steps[d].name));
+                }
+                None => runnable.push(i),
+            }
+        }
+        let results: Vec<(usize, StepReport)> = futures::stream::iter(runnable)
+            .map(|i| {
+                let session = &session;
+                let multi = &multi;
+                async move { (i, run_step(session, &steps[i], options, multi).await) }
+            })
+            .buffer_unordered(options.jobs.max(1))
+            .collect()
+            .await;
+        for (i, report) in results {
+            reports[i] = Some(report);
+        }
+    }
+    let _ = multi.clear();
+
+    let finished_at = chrono::Utc::now();
+    Ok(RunReport {
+        pipeline: pipeline.name.clone(),
+        run_id: format!(
+            "{}-{}",
+            started_at.format("%Y%m%dT%H%M%SZ"),
+            &uuid::Uuid::new_v4().simple().to_string()[..6]
+        ),
+        started_at: started_at.to_rfc3339(),
+        finished_at: finished_at.to_rfc3339(),
+        seconds: clock.elapsed().as_secs_f64(),
+        dry_run: options.dry_run,
+        steps: reports.into_iter().flatten().collect(),
+    })
+}
+
+fn select_steps(pipeline: &Pipeline, names: Option<&[String]>) -> Result<Vec<usize>, Error> {
+    let Some(names) = names else {
+        return Ok((0..pipeline.steps.len()).collect());
+    };
+    let mut selected = Vec::new();
+    for name in names {
+        match pipeline.steps.iter().position(|s| &s.name == name) {
+            Some(i) => selected.push(i),
+            None => {
+                let known: Vec<&str> = pipeline.steps.iter().map(|s| s.name.as_str()).collect();
+                return Err(Error::Usage(format!(
+                    "--steps names unknown step '{name}'\n  hint: steps of {} are: {}",
+                    pipeline.name,
+                    known.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(selected)
+}
+
+fn skipped(step: &StepConfig, because: &str) -> StepReport {
+    StepReport {
+        name: step.name.clone(),
+        target: step.target.to_string(),
+        mode: step.mode.to_string(),
+        status: StepStatus::Skipped,
+        rows_read: 0,
+        rows_written: 0,
+        seconds: 0.0,
+        rows_per_second: 0.0,
+        target_statements: vec![],
+        error: Some(format!("not run: step '{because}' it depends on did not complete")),
+    }
+}
+
+async fn run_step(
+    session: &Session,
+    step: &StepConfig,
+    options: &RunOptions,
+    multi: &MultiProgress,
+) -> StepReport {
+    let bar = multi.add(ProgressBar::new_spinner());
+    bar.set_style(running_style(false));
+    bar.set_prefix(step.name.clone());
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let progress = Arc::new(StepProgress::new(bar));
+    let clock = Instant::now();
+    let outcome = execute_step(session, step, options, &progress).await;
+    let seconds = clock.elapsed().as_secs_f64();
+    progress.bar().finish_and_clear();
+    let (status, rows_read, rows_written, statements, error) = match outcome {
+        Ok(done) => (
+            if options.dry_run { StepStatus::Planned } else { StepStatus::Succeeded },
+            done.rows_read,
+            done.rows_written,
+            done.target_statements,
+            None,
+        ),
+        Err(e) => (StepStatus::Failed, progress.read(), 0, vec![], Some(e.to_string())),
+    };
+    StepReport {
+        name: step.name.clone(),
+        target: step.target.to_string(),
+        mode: step.mode.to_string(),
+        status,
+        rows_read,
+        rows_written,
+        seconds,
+        rows_per_second: if seconds > 0.0 { rows_read as f64 / seconds } else { 0.0 },
+        target_statements: statements,
+        error,
+    }
+}
+
+struct StepDone {
+    rows_read: u64,
+    rows_written: u64,
+    target_statements: Vec<String>,
+}
+
+/// The step's SQL, limited to `limit` rows when set.
+pub fn step_select(step: &StepConfig, limit: Option<usize>) -> String {
+    let sql = step.sql.trim().trim_end_matches(';').trim_end();
+    match limit {
+        Some(n) => format!("SELECT * FROM ({sql}) AS barge_limited LIMIT {n}"),
+        None => sql.to_string(),
+    }
+}
+
+fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+async fn execute_step(
+    session: &Session,
+    step: &StepConfig,
+    options: &RunOptions,
+    progress: &Arc<StepProgress>,
+) -> Result<StepDone, Error> {
+    let df_error = |e: datafusion::error::DataFusionError| step_error(step, describe_datafusion(&e), None);
+    let engine_error = |e: EngineError| step_error(step, e.to_string(), None);
+    let connection = session
+        .connection(&step.target.connection)
+        .ok_or_else(|| step_error(step, format!("no connection '{}'", step.target.connection), None))?
+        .clone();
+    let select = step_select(step, options.limit);
+    let df = session.ctx.sql(&select).await.map_err(df_error)?;
+    let output = output_schema(&df);
+    check_output_columns(step, &output)?;
+
+    let target = TargetSpec {
+        table: step.target.table.clone(),
+        mode: step.mode,
+        key: step.key.clone(),
+    };
+    let statements = connection
+        .prepare_target(&target, &output, options.dry_run)
+        .await
+        .map_err(engine_error)?;
+    let schema_provider = session.target_schema(&step.target).ok_or_else(|| {
+        step_error(
+            step,
+            format!("connection '{}' has no schema '{}'", step.target.connection, step.target.table.schema.as_deref().unwrap_or("")),
+            Some("create the schema in the target first, or drop the schema from `target`".into()),
+        )
+    })?;
+
+    if options.dry_run {
+        let count_sql = format!("SELECT count(*) AS n FROM ({select}) AS barge_dry_run");
+        let batches = session.ctx.sql(&count_sql).await.map_err(df_error)?.collect().await.map_err(df_error)?;
+        let rows = batches
+            .first()
+            .and_then(|b| b.column(0).as_primitive_opt::<Int64Type>().map(|a| a.value(0)))
+            .unwrap_or(0) as u64;
+        // Later steps that read this target plan against its future shape.
+        if connection.table_schema(&target.table).await.map_err(engine_error)?.is_none() {
+            schema_provider.register_target(&target.table.name, Arc::new(EmptyTable::new(output.clone())));
+        }
+        return Ok(StepDone {
+            rows_read: rows,
+            rows_written: 0,
+            target_statements: statements,
+        });
+    }
+
+    let target_schema = connection
+        .table_schema(&target.table)
+        .await
+        .map_err(engine_error)?
+        .unwrap_or_else(|| output.clone());
+    let columns = target_columns(step, &output, &target_schema)?;
+    let source = connection.clone().table_provider(&target.table).await.map_err(engine_error)?;
+    let table_name = target.table.name.clone();
+    let provider = TargetTable::new(connection.clone(), target.clone(), target_schema, source, progress.clone());
+    schema_provider.register_target(&table_name, Arc::new(provider));
+
+    let result = async {
+        let insert = format!(
+            "INSERT INTO {}.{}.{} ({}) {select}",
+            quote(connection.name()),
+            quote(target.table.schema.as_deref().unwrap_or(connection.default_schema())),
+            quote(&table_name),
+            columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", "),
+        );
+        let plan = session.ctx.sql(&insert).await?.create_physical_plan().await?;
+        if let Some(rows) = row_estimate(&plan) {
+            let rows = options.limit.map_or(rows, |l| rows.min(l as u64));
+            progress.bar().set_length(rows);
+            progress.bar().set_style(running_style(true));
+        }
+        datafusion::physical_plan::collect(plan, session.ctx.task_ctx()).await
+    }
+    .await;
+    schema_provider.unregister_target(&table_name);
+    result.map_err(df_error)?;
+    Ok(StepDone {
+        rows_read: progress.read(),
+        rows_written: progress.written(),
+        target_statements: statements,
+    })
+}
+
+/// Output columns must be named, distinct, and contain the key.
+fn check_output_columns(step: &StepConfig, output: &SchemaRef) -> Result<(), Error> {
+    let mut seen = HashSet::new();
+    for field in output.fields() {
+        if !seen.insert(field.name().to_lowercase()) {
+            return Err(step_error(
+                step,
+                format!("the SQL returns column '{}' twice", field.name()),
+                Some("give each output column a distinct name with AS".into()),
+            ));
+        }
+    }
+    for key in &step.key {
+        if !output.fields().iter().any(|f| f.name() == key) {
+            return Err(step_error(
+                step,
+                format!("key column '{key}' is not in the step's output"),
+                Some(format!(
+                    "the output columns are: {}",
+                    output.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+                )),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The target's spelling of each output column; every one must exist.
+fn target_columns(step: &StepConfig, output: &SchemaRef, target: &SchemaRef) -> Result<Vec<String>, Error> {
+    output
+        .fields()
+        .iter()
+        .map(|f| {
+            target
+                .fields()
+                .iter()
+                .find(|t| t.name() == f.name())
+                .or_else(|| target.fields().iter().find(|t| t.name().eq_ignore_ascii_case(f.name())))
+                .map(|t| t.name().clone())
+                .ok_or_else(|| {
+                    step_error(
+                        step,
+                        format!("column '{}' of the step's output is not in target table {}", f.name(), step.target),
+                        Some(format!(
+                            "the target has: {}; alias the column with AS, or use mode = \"replace\" to recreate the table",
+                            target.fields().iter().map(|t| t.name().as_str()).collect::<Vec<_>>().join(", ")
+                        )),
+                    )
+                })
+        })
+        .collect()
+}
+
+fn running_style(known_length: bool) -> ProgressStyle {
+    let template = if known_length {
+        "{spinner} {prefix:<20} [{bar:30}] {human_pos}/{human_len} rows  {per_sec:>12}  eta {eta}"
+    } else {
+        "{spinner} {prefix:<20} {human_pos} rows  {per_sec:>12}  {elapsed}"
+    };
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}

@@ -1,0 +1,92 @@
+//! The run report: per step rows read and written, seconds and rows/s, as a
+//! summary table for people and JSON (`--report FILE.json`) for machines.
+
+use std::path::Path;
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{Cell, CellAlignment, Table};
+use serde::Serialize;
+
+use crate::error::Error;
+
+/// Outcome of one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Succeeded,
+    Failed,
+    /// Not run because a step it depends on failed.
+    Skipped,
+    /// `--dry-run`: planned and counted, nothing written.
+    Planned,
+}
+
+/// What one step did.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub name: String,
+    pub target: String,
+    pub mode: String,
+    pub status: StepStatus,
+    pub rows_read: u64,
+    pub rows_written: u64,
+    pub seconds: f64,
+    pub rows_per_second: f64,
+    /// Statements run (or, with `--dry-run`, to be run) on the target before the load.
+    pub target_statements: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub pipeline: String,
+    pub run_id: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub seconds: f64,
+    pub dry_run: bool,
+    pub steps: Vec<StepReport>,
+}
+
+impl RunReport {
+    pub fn failed_steps(&self) -> Vec<&StepReport> {
+        self.steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Failed)
+            .collect()
+    }
+
+    /// Writes the report as JSON.
+    pub fn write_json(&self, path: &Path) -> Result<(), Error> {
+        let json = serde_json::to_string_pretty(self).map_err(|e| Error::Io {
+            context: format!("cannot encode the report for {}", path.display()),
+            source: std::io::Error::other(e),
+        })?;
+        std::fs::write(path, json + "\n").map_err(|source| Error::Io {
+            context: format!("cannot write the report to {}", path.display()),
+            source,
+        })
+    }
+
+    /// The summary table printed at the end of a run.
+    pub fn summary_table(&self) -> String {
+        let mut table = Table::new();
+        table.load_preset(UTF8_FULL_CONDENSED);
+        let read_header = if self.dry_run { "rows (source)" } else { "rows read" };
+        table.set_header(vec!["step", "target", "mode", "status", read_header, "rows written", "seconds", "rows/s"]);
+        for s in &self.steps {
+            table.add_row(vec![
+                Cell::new(&s.name),
+                Cell::new(&s.target),
+                Cell::new(&s.mode),
+                Cell::new(format!("{:?}", s.status).to_lowercase()),
+                Cell::new(s.rows_read).set_alignment(CellAlignment::Right),
+                Cell::new(s.rows_written).set_alignment(CellAlignment::Right),
+                Cell::new(format!("{:.2}", s.seconds)).set_alignment(CellAlignment::Right),
+                Cell::new(format!("{:.0}", s.rows_per_second)).set_alignment(CellAlignment::Right),
+            ]);
+        }
+        table.to_string()
+    }
+}

@@ -1,0 +1,231 @@
+//! A pipeline's DataFusion session: its connections opened and registered as
+//! catalogs, its mappings and functions registered.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::TableReference;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use secrecy::ExposeSecret;
+
+use crate::config::{Mapping, MappingValue, Pipeline, StepConfig, TargetRef};
+use crate::engines::catalog::{register_connection, ConnectionCatalog, ConnectionSchema};
+use crate::engines::sql::SqlScanExec;
+use crate::engines::{self, Connection, OpenOptions};
+use crate::error::{describe_datafusion, EngineError, Error};
+use crate::plan::order::TableRead;
+
+/// Rows per batch read from sources and handed to writers.
+pub const BATCH_SIZE: usize = 8192;
+
+/// A pipeline's open connections inside one DataFusion session.
+pub struct Session {
+    pub ctx: SessionContext,
+    connections: BTreeMap<String, (Arc<dyn Connection>, ConnectionCatalog)>,
+}
+
+impl Session {
+    /// Opens every connection of `pipeline` (targets of steps are created
+    /// when missing) and registers them, the mappings and the functions.
+    pub async fn open(pipeline: &Pipeline) -> Result<Self, Error> {
+        let mut config = SessionConfig::new()
+            .with_batch_size(BATCH_SIZE)
+            .with_information_schema(true);
+        // Names are matched as written, so `SELECT CustomerId FROM src.Customer` works.
+        config.options_mut().sql_parser.enable_ident_normalization = false;
+        let ctx = SessionContext::new_with_config(config);
+
+        let mappings = pipeline
+            .mappings
+            .iter()
+            .map(|(name, m)| mapping_table(name, m))
+            .collect::<Result<Vec<_>, Error>>()?;
+        barge_udfs::register_all(&ctx, mappings);
+
+        let targets: BTreeSet<&str> = pipeline
+            .steps
+            .iter()
+            .map(|s| s.target.connection.as_str())
+            .collect();
+        let mut connections = BTreeMap::new();
+        for c in &pipeline.connections {
+            let options = OpenOptions {
+                read_only: c.read_only,
+                create: targets.contains(c.name.as_str()),
+            };
+            let connection = engines::open(&c.name, c.url.expose_secret(), &options)?;
+            let catalog = register_connection(&ctx, connection.clone()).await?;
+            connections.insert(c.name.clone(), (connection, catalog));
+        }
+        Ok(Self { ctx, connections })
+    }
+
+    pub fn connection(&self, name: &str) -> Option<&Arc<dyn Connection>> {
+        self.connections.get(name).map(|(c, _)| c)
+    }
+
+    /// The schema provider a target table lives in.
+    pub fn target_schema(&self, target: &TargetRef) -> Option<Arc<ConnectionSchema>> {
+        self.connections
+            .get(&target.connection)
+            .and_then(|(_, cat)| cat.schema_provider(target.table.schema.as_deref()))
+    }
+
+    /// The `(connection, table)` pairs a step's SQL reads, checked against the
+    /// pipeline's connections.
+    pub fn table_reads(&self, step: &StepConfig) -> Result<Vec<TableRead>, Error> {
+        let state = self.ctx.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let statement = state
+            .sql_to_statement(&step.sql, &dialect)
+            .map_err(|e| step_error(step, format!("the SQL does not parse: {}", describe_datafusion(&e)), None))?;
+        let references = state
+            .resolve_table_references(&statement)
+            .map_err(|e| step_error(step, describe_datafusion(&e), None))?;
+        let mut reads = Vec::new();
+        for reference in references {
+            let (conn, table) = match &reference {
+                TableReference::Bare { table } => {
+                    return Err(step_error(
+                        step,
+                        format!("table '{table}' has no connection"),
+                        Some(format!("write it as CONNECTION.{table}, with one of: {}", self.names())),
+                    ))
+                }
+                TableReference::Partial { schema, table } => (schema.to_string(), table.to_string()),
+                TableReference::Full { catalog, table, .. } => (catalog.to_string(), table.to_string()),
+            };
+            if !self.connections.contains_key(&conn) {
+                return Err(step_error(
+                    step,
+                    format!("'{reference}' names unknown connection '{conn}'"),
+                    Some(format!("define [connections.{conn}], or use one of: {}", self.names())),
+                ));
+            }
+            reads.push((conn, table));
+        }
+        Ok(reads)
+    }
+
+    /// Fails with the list of tables when a read names a table its
+    /// connection does not have (and no earlier step creates).
+    pub async fn check_table_exists(
+        &self,
+        step: &StepConfig,
+        (conn, table): &TableRead,
+    ) -> Result<(), Error> {
+        let Some(connection) = self.connection(conn) else {
+            return Ok(());
+        };
+        let tables = connection.list_tables().await?;
+        if tables.iter().any(|t| t.name.eq_ignore_ascii_case(table)) {
+            return Ok(());
+        }
+        let mut names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
+        names.sort();
+        Err(step_error(
+            step,
+            format!("table '{table}' not found in connection '{conn}'"),
+            Some(if names.is_empty() {
+                format!("connection '{conn}' has no tables; check its url")
+            } else {
+                format!("connection '{conn}' has: {}", names.join(", "))
+            }),
+        ))
+    }
+
+    fn names(&self) -> String {
+        self.connections.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// An error of one step, naming it and where it is declared.
+pub fn step_error(step: &StepConfig, message: impl Into<String>, hint: Option<String>) -> Error {
+    let mut message = format!("{} ({})", message.into(), step.origin);
+    if let Some(h) = hint {
+        message.push_str("\n  hint: ");
+        message.push_str(&h);
+    }
+    Error::Step {
+        step: step.name.clone(),
+        message,
+    }
+}
+
+/// SQL each source runs for a physical plan: `(connection, sql)`.
+pub fn source_queries(plan: &Arc<dyn ExecutionPlan>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    visit(plan, &mut |node| {
+        if let Some(scan) = (node.as_ref() as &dyn std::any::Any).downcast_ref::<SqlScanExec>() {
+            out.push((scan.connection().to_string(), scan.sql().to_string()));
+        }
+    });
+    out
+}
+
+/// Rows the largest source of a plan holds, when the sources know it.
+pub fn row_estimate(plan: &Arc<dyn ExecutionPlan>) -> Option<u64> {
+    let mut best: Option<u64> = None;
+    visit(plan, &mut |node| {
+        let rows = if let Some(scan) = (node.as_ref() as &dyn std::any::Any).downcast_ref::<SqlScanExec>() {
+            scan.row_estimate()
+        } else if node.children().is_empty() {
+            node.partition_statistics(None)
+                .ok()
+                .and_then(|s| s.num_rows.get_value().map(|n| *n as u64))
+        } else {
+            None
+        };
+        if let Some(n) = rows {
+            best = Some(best.map_or(n, |b| b.max(n)));
+        }
+    });
+    best
+}
+
+fn visit(plan: &Arc<dyn ExecutionPlan>, f: &mut dyn FnMut(&Arc<dyn ExecutionPlan>)) {
+    f(plan);
+    for child in plan.children() {
+        visit(child, f);
+    }
+}
+
+fn mapping_table(name: &str, mapping: &Mapping) -> Result<barge_udfs::MappingTable, Error> {
+    let keys: Vec<String> = mapping.entries.iter().map(|(k, _)| k.clone()).collect();
+    let values = mapping.entries.iter().map(|(_, v)| v);
+    let all = |f: fn(&MappingValue) -> bool| mapping.entries.iter().all(|(_, v)| f(v));
+    let array: ArrayRef = if all(|v| matches!(v, MappingValue::Int(_))) {
+        Arc::new(Int64Array::from_iter_values(values.map(|v| match v {
+            MappingValue::Int(i) => *i,
+            _ => 0,
+        })))
+    } else if all(|v| matches!(v, MappingValue::Int(_) | MappingValue::Float(_))) {
+        Arc::new(Float64Array::from_iter_values(values.map(|v| match v {
+            MappingValue::Int(i) => *i as f64,
+            MappingValue::Float(f) => *f,
+            _ => 0.0,
+        })))
+    } else if all(|v| matches!(v, MappingValue::Bool(_))) {
+        Arc::new(BooleanArray::from_iter(values.map(|v| match v {
+            MappingValue::Bool(b) => Some(*b),
+            _ => None,
+        })))
+    } else {
+        Arc::new(StringArray::from_iter_values(values.map(|v| match v {
+            MappingValue::Text(s) => s.clone(),
+            MappingValue::Int(i) => i.to_string(),
+            MappingValue::Float(f) => f.to_string(),
+            MappingValue::Bool(b) => b.to_string(),
+        })))
+    };
+    barge_udfs::MappingTable::new(name, keys, array)
+        .map_err(|e| Error::Engine(EngineError::DataFusion(e)))
+}
+
+/// The Arrow schema of a step's output.
+pub fn output_schema(df: &datafusion::dataframe::DataFrame) -> SchemaRef {
+    Arc::new(df.schema().as_arrow().clone())
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs barge's whole test suite: unit tests, the integration tests in
+# tests/it (one binary), and the example pipelines on the embedded engines.
+# Uses a persistent build directory so repeated runs reuse what was built.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/barge-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast "$@"
+  # nextest does not run doctests
+  cargo test --workspace --doc --quiet
+else
+  echo "cargo-nextest not found; using cargo test" >&2
+  cargo test --workspace --no-fail-fast "$@"
+fi
