@@ -81,7 +81,8 @@ macro_rules! move_schema {
         // release callback runs exactly once, from the new owner.
         unsafe {
             $to::ffi::FFI_ArrowSchema::from_raw(
-                (&mut exported as *mut $from::ffi::FFI_ArrowSchema).cast::<$to::ffi::FFI_ArrowSchema>(),
+                (&mut exported as *mut $from::ffi::FFI_ArrowSchema)
+                    .cast::<$to::ffi::FFI_ArrowSchema>(),
             )
         }
     }};
@@ -104,7 +105,8 @@ macro_rules! move_array {
         // buffers are released exactly once, by the importing side.
         unsafe {
             $to::ffi::FFI_ArrowArray::from_raw(
-                (&mut exported as *mut $from::ffi::FFI_ArrowArray).cast::<$to::ffi::FFI_ArrowArray>(),
+                (&mut exported as *mut $from::ffi::FFI_ArrowArray)
+                    .cast::<$to::ffi::FFI_ArrowArray>(),
             )
         }
     }};
@@ -166,47 +168,155 @@ mod tests {
                 Field::new("b", DataType::Utf8, true),
             ]);
             let columns: Vec<(Field, ArrayRef)> = vec![
-                (Field::new("i8", DataType::Int8, true), col(Int8Array::from(vec![Some(i8::MIN), None, Some(i8::MAX)]))),
-                (Field::new("i16", DataType::Int16, true), col(Int16Array::from(vec![Some(i16::MIN), None, Some(i16::MAX)]))),
-                (Field::new("i32", DataType::Int32, false), col(Int32Array::from(vec![i32::MIN, 0, i32::MAX]))),
-                (Field::new("i64", DataType::Int64, true), col(Int64Array::from(vec![Some(i64::MIN), None, Some(i64::MAX)]))),
-                (Field::new("u8", DataType::UInt8, true), col(UInt8Array::from(vec![Some(0), None, Some(u8::MAX)]))),
-                (Field::new("u16", DataType::UInt16, true), col(UInt16Array::from(vec![Some(0), None, Some(u16::MAX)]))),
-                (Field::new("u32", DataType::UInt32, true), col(UInt32Array::from(vec![Some(0), None, Some(u32::MAX)]))),
-                (Field::new("u64", DataType::UInt64, true), col(UInt64Array::from(vec![Some(0), None, Some(u64::MAX)]))),
-                (Field::new("f32", DataType::Float32, true), col(Float32Array::from(vec![Some(f32::NAN), None, Some(f32::NEG_INFINITY)]))),
-                (Field::new("f64", DataType::Float64, true), col(Float64Array::from(vec![Some(f64::INFINITY), None, Some(f64::NAN)]))),
-                (Field::new("bool", DataType::Boolean, true), col(BooleanArray::from(vec![Some(true), None, Some(false)]))),
-                (Field::new("utf8", DataType::Utf8, true), col(StringArray::from(vec![Some("héllo\t\n\\"), None, Some("")]))),
-                (Field::new("large_utf8", DataType::LargeUtf8, true), col(LargeStringArray::from(vec![Some("x"), None, Some("日本")]))),
-                (Field::new("utf8_view", DataType::Utf8View, true), col(StringViewArray::from(vec![Some("a string longer than twelve bytes"), None, Some("s")]))),
-                (Field::new("binary", DataType::Binary, true), col(BinaryArray::from(vec![Some(&b"\x00\xff"[..]), None, Some(&b""[..])]))),
-                (Field::new("large_binary", DataType::LargeBinary, true), col(LargeBinaryArray::from(vec![Some(&b"ab"[..]), None, Some(&b"c"[..])]))),
+                (
+                    Field::new("i8", DataType::Int8, true),
+                    col(Int8Array::from(vec![Some(i8::MIN), None, Some(i8::MAX)])),
+                ),
+                (
+                    Field::new("i16", DataType::Int16, true),
+                    col(Int16Array::from(vec![Some(i16::MIN), None, Some(i16::MAX)])),
+                ),
+                (
+                    Field::new("i32", DataType::Int32, false),
+                    col(Int32Array::from(vec![i32::MIN, 0, i32::MAX])),
+                ),
+                (
+                    Field::new("i64", DataType::Int64, true),
+                    col(Int64Array::from(vec![Some(i64::MIN), None, Some(i64::MAX)])),
+                ),
+                (
+                    Field::new("u8", DataType::UInt8, true),
+                    col(UInt8Array::from(vec![Some(0), None, Some(u8::MAX)])),
+                ),
+                (
+                    Field::new("u16", DataType::UInt16, true),
+                    col(UInt16Array::from(vec![Some(0), None, Some(u16::MAX)])),
+                ),
+                (
+                    Field::new("u32", DataType::UInt32, true),
+                    col(UInt32Array::from(vec![Some(0), None, Some(u32::MAX)])),
+                ),
+                (
+                    Field::new("u64", DataType::UInt64, true),
+                    col(UInt64Array::from(vec![Some(0), None, Some(u64::MAX)])),
+                ),
+                (
+                    Field::new("f32", DataType::Float32, true),
+                    col(Float32Array::from(vec![
+                        Some(f32::NAN),
+                        None,
+                        Some(f32::NEG_INFINITY),
+                    ])),
+                ),
+                (
+                    Field::new("f64", DataType::Float64, true),
+                    col(Float64Array::from(vec![
+                        Some(f64::INFINITY),
+                        None,
+                        Some(f64::NAN),
+                    ])),
+                ),
+                (
+                    Field::new("bool", DataType::Boolean, true),
+                    col(BooleanArray::from(vec![Some(true), None, Some(false)])),
+                ),
+                (
+                    Field::new("utf8", DataType::Utf8, true),
+                    col(StringArray::from(vec![Some("héllo\t\n\\"), None, Some("")])),
+                ),
+                (
+                    Field::new("large_utf8", DataType::LargeUtf8, true),
+                    col(LargeStringArray::from(vec![Some("x"), None, Some("日本")])),
+                ),
+                (
+                    Field::new("utf8_view", DataType::Utf8View, true),
+                    col(StringViewArray::from(vec![
+                        Some("a string longer than twelve bytes"),
+                        None,
+                        Some("s"),
+                    ])),
+                ),
+                (
+                    Field::new("binary", DataType::Binary, true),
+                    col(BinaryArray::from(vec![
+                        Some(&b"\x00\xff"[..]),
+                        None,
+                        Some(&b""[..]),
+                    ])),
+                ),
+                (
+                    Field::new("large_binary", DataType::LargeBinary, true),
+                    col(LargeBinaryArray::from(vec![
+                        Some(&b"ab"[..]),
+                        None,
+                        Some(&b"c"[..]),
+                    ])),
+                ),
                 (
                     Field::new("dec", DataType::Decimal128(38, 10), true),
-                    col(Decimal128Array::from(vec![Some(i128::MAX / 10), None, Some(-12_345_678_901_234_567_890i128)])
-                        .with_precision_and_scale(38, 10)
-                        .unwrap()),
+                    col(Decimal128Array::from(vec![
+                        Some(i128::MAX / 10),
+                        None,
+                        Some(-12_345_678_901_234_567_890i128),
+                    ])
+                    .with_precision_and_scale(38, 10)
+                    .unwrap()),
                 ),
-                (Field::new("date", DataType::Date32, true), col(Date32Array::from(vec![Some(-719_162), None, Some(2_932_896)]))),
+                (
+                    Field::new("date", DataType::Date32, true),
+                    col(Date32Array::from(vec![
+                        Some(-719_162),
+                        None,
+                        Some(2_932_896),
+                    ])),
+                ),
                 (
                     Field::new("time", DataType::Time64(TimeUnit::Microsecond), true),
-                    col(Time64MicrosecondArray::from(vec![Some(0), None, Some(86_399_999_999)])),
+                    col(Time64MicrosecondArray::from(vec![
+                        Some(0),
+                        None,
+                        Some(86_399_999_999),
+                    ])),
                 ),
                 (
                     Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), true),
-                    col(TimestampMicrosecondArray::from(vec![Some(-1), None, Some(1_700_000_000_123_456)])),
+                    col(TimestampMicrosecondArray::from(vec![
+                        Some(-1),
+                        None,
+                        Some(1_700_000_000_123_456),
+                    ])),
                 ),
                 (
-                    Field::new("ts_utc", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
-                    col(TimestampMicrosecondArray::from(vec![Some(0), None, Some(1_700_000_000_000_001)]).with_timezone("UTC")),
+                    Field::new(
+                        "ts_utc",
+                        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                        true,
+                    ),
+                    col(TimestampMicrosecondArray::from(vec![
+                        Some(0),
+                        None,
+                        Some(1_700_000_000_000_001),
+                    ])
+                    .with_timezone("UTC")),
                 ),
                 (
-                    Field::new("ts_ns", DataType::Timestamp(TimeUnit::Nanosecond, None), true),
-                    col(TimestampNanosecondArray::from(vec![Some(1), None, Some(1_700_000_000_123_456_789)])),
+                    Field::new(
+                        "ts_ns",
+                        DataType::Timestamp(TimeUnit::Nanosecond, None),
+                        true,
+                    ),
+                    col(TimestampNanosecondArray::from(vec![
+                        Some(1),
+                        None,
+                        Some(1_700_000_000_123_456_789),
+                    ])),
                 ),
                 (
-                    Field::new("interval", DataType::Interval(IntervalUnit::MonthDayNano), true),
+                    Field::new(
+                        "interval",
+                        DataType::Interval(IntervalUnit::MonthDayNano),
+                        true,
+                    ),
                     col(IntervalMonthDayNanoArray::from(vec![
                         Some(IntervalMonthDayNanoType::make_value(1, 2, 3_000)),
                         None,
@@ -214,7 +324,11 @@ mod tests {
                     ])),
                 ),
                 (
-                    Field::new("list", DataType::List(Arc::new(Field::new_list_field(DataType::Int32, true))), true),
+                    Field::new(
+                        "list",
+                        DataType::List(Arc::new(Field::new_list_field(DataType::Int32, true))),
+                        true,
+                    ),
                     col(ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
                         Some(vec![Some(1), None, Some(3)]),
                         None,
@@ -234,9 +348,15 @@ mod tests {
                     .unwrap()),
                 ),
                 (
-                    Field::new("dict", DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)), true)
-                        .with_metadata(HashMap::from([("origin".to_string(), "test".to_string())])),
-                    col(vec![Some("a"), None, Some("a")].into_iter().collect::<DictionaryArray<Int32Type>>()),
+                    Field::new(
+                        "dict",
+                        DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                        true,
+                    )
+                    .with_metadata(HashMap::from([("origin".to_string(), "test".to_string())])),
+                    col(vec![Some("a"), None, Some("a")]
+                        .into_iter()
+                        .collect::<DictionaryArray<Int32Type>>()),
                 ),
             ];
             let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = columns.into_iter().unzip();
@@ -260,7 +380,12 @@ mod tests {
         let expected = native60();
         assert_eq!(bridged.schema(), expected.schema());
         for (i, field) in expected.schema().fields().iter().enumerate() {
-            assert_eq!(bridged.column(i), expected.column(i), "column {}", field.name());
+            assert_eq!(
+                bridged.column(i),
+                expected.column(i),
+                "column {}",
+                field.name()
+            );
         }
         assert_eq!(bridged, expected);
     }
@@ -271,7 +396,12 @@ mod tests {
         let expected = native59();
         assert_eq!(bridged.schema(), expected.schema());
         for (i, field) in expected.schema().fields().iter().enumerate() {
-            assert_eq!(bridged.column(i), expected.column(i), "column {}", field.name());
+            assert_eq!(
+                bridged.column(i),
+                expected.column(i),
+                "column {}",
+                field.name()
+            );
         }
         assert_eq!(bridged, expected);
     }

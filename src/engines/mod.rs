@@ -234,3 +234,18 @@ fn create_parent_dir(connection: &str, path: &str) -> EngineResult<()> {
         _ => Ok(()),
     }
 }
+
+/// The local file or directory a URL points at (SQLite, DuckDB, Parquet, CSV).
+pub fn local_path(url: &str) -> Option<std::path::PathBuf> {
+    let path = match url.split_once("://") {
+        Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" | "duckdb" | "parquet" | "csv" => rest,
+            _ => return None,
+        },
+        None => url,
+    };
+    if path.is_empty() || path.contains(['*', '?', '[']) || path.starts_with(':') {
+        return None;
+    }
+    Some(std::path::PathBuf::from(path))
+}

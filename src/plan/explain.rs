@@ -16,6 +16,12 @@ use crate::run::session::{output_schema, row_estimate, source_queries, step_erro
 /// The plan of `pipeline` as text. Nothing is written.
 pub async fn explain(pipeline: &Pipeline) -> Result<String, Error> {
     let session = Session::open(pipeline).await?;
+    let result = describe(pipeline, &session).await;
+    session.discard_created();
+    result
+}
+
+async fn describe(pipeline: &Pipeline, session: &Session) -> Result<String, Error> {
     let steps = &pipeline.steps;
     let reads = steps
         .iter()

@@ -54,6 +54,20 @@ pub async fn run_pipeline(pipeline: &Pipeline, options: &RunOptions) -> Result<R
     let started_at = chrono::Utc::now();
     let clock = Instant::now();
     let session = Session::open(pipeline).await?;
+    let result = run_steps(pipeline, &session, options, started_at, clock).await;
+    if options.dry_run {
+        session.discard_created();
+    }
+    result
+}
+
+async fn run_steps(
+    pipeline: &Pipeline,
+    session: &Session,
+    options: &RunOptions,
+    started_at: chrono::DateTime<chrono::Utc>,
+    clock: Instant,
+) -> Result<RunReport, Error> {
     let steps = &pipeline.steps;
 
     let selected = select_steps(pipeline, options.steps.as_deref())?;
@@ -99,7 +113,6 @@ pub async fn run_pipeline(pipeline: &Pipeline, options: &RunOptions) -> Result<R
         }
         let results: Vec<(usize, StepReport)> = futures::stream::iter(runnable)
             .map(|i| {
-                let session = &session;
                 let multi = &multi;
                 async move { (i, run_step(session, &steps[i], options, multi).await) }
             })

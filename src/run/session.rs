@@ -25,6 +25,9 @@ pub const BATCH_SIZE: usize = 8192;
 pub struct Session {
     pub ctx: SessionContext,
     connections: BTreeMap<String, (Arc<dyn Connection>, ConnectionCatalog)>,
+    /// Files and directories that opening the targets created, removed by
+    /// [`Session::discard_created`] after a plan or a dry run.
+    created: Vec<std::path::PathBuf>,
 }
 
 impl Session {
@@ -51,16 +54,41 @@ impl Session {
             .map(|s| s.target.connection.as_str())
             .collect();
         let mut connections = BTreeMap::new();
+        let mut created = Vec::new();
         for c in &pipeline.connections {
             let options = OpenOptions {
                 read_only: c.read_only,
                 create: targets.contains(c.name.as_str()),
             };
+            if options.create {
+                if let Some(path) = engines::local_path(c.url.expose_secret()) {
+                    created.extend(topmost_missing(&path));
+                }
+            }
             let connection = engines::open(&c.name, c.url.expose_secret(), &options)?;
             let catalog = register_connection(&ctx, connection.clone()).await?;
             connections.insert(c.name.clone(), (connection, catalog));
         }
-        Ok(Self { ctx, connections })
+        Ok(Self {
+            ctx,
+            connections,
+            created,
+        })
+    }
+
+    /// Removes the target files and directories this session's opening
+    /// created, so `plan` and `--dry-run` leave nothing behind.
+    pub fn discard_created(&self) {
+        for path in &self.created {
+            if path.is_dir() {
+                let _ = std::fs::remove_dir_all(path);
+            } else {
+                let _ = std::fs::remove_file(path);
+                let mut wal = path.clone().into_os_string();
+                wal.push(".wal");
+                let _ = std::fs::remove_file(wal);
+            }
+        }
     }
 
     pub fn connection(&self, name: &str) -> Option<&Arc<dyn Connection>> {
@@ -140,6 +168,20 @@ impl Session {
     fn names(&self) -> String {
         self.connections.keys().cloned().collect::<Vec<_>>().join(", ")
     }
+}
+
+/// The highest ancestor of `path` (or `path` itself) that does not exist yet.
+fn topmost_missing(path: &std::path::Path) -> Option<std::path::PathBuf> {
+    let mut missing = None;
+    let mut current = Some(path);
+    while let Some(p) = current {
+        if p.as_os_str().is_empty() || p.exists() {
+            break;
+        }
+        missing = Some(p.to_path_buf());
+        current = p.parent();
+    }
+    missing
 }
 
 /// An error of one step, naming it and where it is declared.

@@ -211,12 +211,7 @@ fn dry_run_counts_source_rows_and_writes_nothing() {
     assert_eq!(orders["status"], "planned");
     assert_eq!(orders["rows_read"], 13);
     assert!(orders["target_statements"][0].as_str().unwrap().starts_with("CREATE TABLE"));
-    if let Ok(conn) = duckdb::Connection::open(dir.path().join("out/demo/shop.duckdb")) {
-        let tables: i64 = conn
-            .query_row("SELECT count(*) FROM information_schema.tables", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(tables, 0, "a dry run creates no table");
-    }
+    assert!(!dir.path().join("out").exists(), "a dry run creates no file");
 }
 
 #[test]
@@ -249,5 +244,5 @@ fn plan_shows_order_pushdown_and_ddl() {
     assert!(text.contains("WHERE (\"id\" >= 1 AND \"id\" <= 250)") || text.contains("\"id\" >= 1"), "{text}");
     assert!(text.contains("CREATE TABLE"), "{text}");
     // Nothing was written.
-    assert!(!dir.path().join("out/demo/export/order_totals.parquet").exists());
+    assert!(!dir.path().join("out").exists(), "plan creates no file");
 }

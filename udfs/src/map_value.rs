@@ -175,7 +175,7 @@ impl ScalarUDFImpl for MapValue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::array::Int64Array;
     use datafusion::prelude::SessionContext;
 
     fn ctx() -> SessionContext {
@@ -238,6 +238,5 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("no mapping named 'nope'"), "{err}");
-        let _ = StringArray::from(vec!["unused"]);
     }
 }

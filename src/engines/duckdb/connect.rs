@@ -166,7 +166,11 @@ impl fmt::Debug for DuckDbConnection {
 impl DuckDbConnection {
     /// Opens the DuckDB file at `path` (what follows `duckdb://`; `:memory:`
     /// for a private in-memory database) as connection `name`.
-    pub fn open(name: &str, path: &str, options: &OpenOptions) -> EngineResult<Arc<dyn Connection>> {
+    pub fn open(
+        name: &str,
+        path: &str,
+        options: &OpenOptions,
+    ) -> EngineResult<Arc<dyn Connection>> {
         Ok(Arc::new(Self::open_file(name, path, options)?))
     }
 
@@ -197,7 +201,8 @@ impl DuckDbConnection {
         } else {
             let canonical = canonical_path(Path::new(path), options)
                 .map_err(|(message, hint)| open_error(message, hint))?;
-            open_shared(&canonical, options.read_only).map_err(|(message, hint)| open_error(message, hint))?
+            open_shared(&canonical, options.read_only)
+                .map_err(|(message, hint)| open_error(message, hint))?
         };
         Ok(Self {
             name: name.to_string(),
@@ -210,13 +215,20 @@ impl DuckDbConnection {
     /// A new DuckDB connection to this database, for one query or writer.
     pub(crate) fn session(&self) -> EngineResult<Session> {
         let Some(db) = self.db.db() else {
-            return Err(EngineError::query(&self.name, None, None, "the database is closed"));
+            return Err(EngineError::query(
+                &self.name,
+                None,
+                None,
+                "the database is closed",
+            ));
         };
         let base = db.base();
         let conn = base
             .conn
             .as_ref()
-            .ok_or_else(|| EngineError::query(&self.name, None, None, "the database is being reopened"))?
+            .ok_or_else(|| {
+                EngineError::query(&self.name, None, None, "the database is being reopened")
+            })?
             .try_clone()
             .map_err(|e| EngineError::query(&self.name, None, None, e))?;
         db.sessions.fetch_add(1, Ordering::SeqCst);
@@ -260,13 +272,21 @@ impl DuckDbConnection {
                    AND lower(table_name) = lower(?) AND table_type IN ('BASE TABLE', 'VIEW') LIMIT 1";
         let result: duckdb::Result<String> = session.query_row(
             sql,
-            [table.schema.as_deref().unwrap_or(DEFAULT_SCHEMA), table.name.as_str()],
+            [
+                table.schema.as_deref().unwrap_or(DEFAULT_SCHEMA),
+                table.name.as_str(),
+            ],
             |row| row.get(0),
         );
         match result {
             Ok(kind) => Ok(Some(kind == "VIEW")),
             Err(duckdb::Error::QueryReturnedNoRows) => Ok(None),
-            Err(e) => Err(EngineError::query(&self.name, Some(&table.to_string()), Some(sql), e)),
+            Err(e) => Err(EngineError::query(
+                &self.name,
+                Some(&table.to_string()),
+                Some(sql),
+                e,
+            )),
         }
     }
 
@@ -291,7 +311,10 @@ impl DuckDbConnection {
             .map_err(|e| err(&e, not_null_sql))?;
         let not_null = stmt
             .query_map(
-                [table.schema.as_deref().unwrap_or(DEFAULT_SCHEMA), table.name.as_str()],
+                [
+                    table.schema.as_deref().unwrap_or(DEFAULT_SCHEMA),
+                    table.name.as_str(),
+                ],
                 |row| row.get::<_, String>(0),
             )
             .and_then(|rows| rows.collect::<duckdb::Result<Vec<String>>>())
@@ -313,14 +336,15 @@ impl DuckDbConnection {
 
 /// Canonical path of the database file; creates its folder when the file may
 /// be created. Errors are `(message, hint)`.
-fn canonical_path(path: &Path, options: &OpenOptions) -> Result<PathBuf, (String, Option<&'static str>)> {
+fn canonical_path(
+    path: &Path,
+    options: &OpenOptions,
+) -> Result<PathBuf, (String, Option<&'static str>)> {
     if path.exists() {
         if path.is_dir() {
             return Err(("is a directory, not a DuckDB database file".into(), None));
         }
-        return path
-            .canonicalize()
-            .map_err(|e| (e.to_string(), None));
+        return path.canonicalize().map_err(|e| (e.to_string(), None));
     }
     if !options.create || options.read_only {
         return Err((
@@ -336,7 +360,10 @@ fn canonical_path(path: &Path, options: &OpenOptions) -> Result<PathBuf, (String
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(|e| {
-        (format!("cannot create folder {}: {e}", parent.display()), None)
+        (
+            format!("cannot create folder {}: {e}", parent.display()),
+            None,
+        )
     })?;
     let parent = parent.canonicalize().map_err(|e| (e.to_string(), None))?;
     Ok(parent.join(file_name))
@@ -345,8 +372,13 @@ fn canonical_path(path: &Path, options: &OpenOptions) -> Result<PathBuf, (String
 /// The process's [`Database`] for `path`, opened when needed. A file opened
 /// read-only is reopened read-write for a writing connection when no session
 /// is using it.
-fn open_shared(path: &Path, read_only: bool) -> Result<Arc<Database>, (String, Option<&'static str>)> {
-    let locked_hint = Some("another process has the file open (DuckDB allows one writer process); close it and rerun");
+fn open_shared(
+    path: &Path,
+    read_only: bool,
+) -> Result<Arc<Database>, (String, Option<&'static str>)> {
+    let locked_hint = Some(
+        "another process has the file open (DuckDB allows one writer process); close it and rerun",
+    );
     let mut registry = registry();
     if let Some(db) = registry.get(path).and_then(Weak::upgrade) {
         let mut base = db.base();

@@ -88,7 +88,12 @@ impl DuckDbWriter {
     }
 
     fn error(&self, sql: Option<&str>, message: impl ToString) -> EngineError {
-        EngineError::query(&self.connection, Some(&self.table.to_string()), sql, message)
+        EngineError::query(
+            &self.connection,
+            Some(&self.table.to_string()),
+            sql,
+            message,
+        )
     }
 
     /// Runs one statement; returns rows changed.
@@ -113,8 +118,11 @@ impl DuckDbWriter {
             .session
             .prepare(&sql)
             .map_err(|e| self.error(Some(&sql), e))?;
-        let stream = stmt.stream_arrow([]).map_err(|e| self.error(Some(&sql), e))?;
-        let schema = schema_from_duckdb(&stream.get_schema()).map_err(|e| self.error(Some(&sql), e))?;
+        let stream = stmt
+            .stream_arrow([])
+            .map_err(|e| self.error(Some(&sql), e))?;
+        let schema =
+            schema_from_duckdb(&stream.get_schema()).map_err(|e| self.error(Some(&sql), e))?;
         Ok(schema
             .fields()
             .iter()
@@ -187,9 +195,9 @@ impl DuckDbWriter {
         let schema = self.table.schema.as_deref().unwrap_or("main");
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut appender = match &self.staging {
-                Some(staging) => self.session.appender_with_columns_to_catalog_and_db(
-                    staging, "temp", "main", &columns,
-                ),
+                Some(staging) => self
+                    .session
+                    .appender_with_columns_to_catalog_and_db(staging, "temp", "main", &columns),
                 None => {
                     self.session
                         .appender_with_columns_to_db(&self.table.name, schema, &columns)
@@ -230,7 +238,11 @@ impl DuckDbWriter {
         );
         if !self.key.is_empty() {
             // One row per key: the last wins for upsert, the first for ignore.
-            let order = if self.mode == WriteMode::Upsert { "DESC" } else { "ASC" };
+            let order = if self.mode == WriteMode::Upsert {
+                "DESC"
+            } else {
+                "ASC"
+            };
             let key = self
                 .key
                 .iter()
@@ -261,9 +273,9 @@ fn appender_type(data_type: &DataType) -> Option<DataType> {
         | DataType::Interval(IntervalUnit::DayTime) => {
             Some(DataType::Interval(IntervalUnit::MonthDayNano))
         }
-        DataType::RunEndEncoded(_, values) => Some(
-            appender_type(values.data_type()).unwrap_or_else(|| values.data_type().clone()),
-        ),
+        DataType::RunEndEncoded(_, values) => {
+            Some(appender_type(values.data_type()).unwrap_or_else(|| values.data_type().clone()))
+        }
         DataType::List(child) => {
             appender_type(child.data_type()).map(|t| DataType::List(with_type(child, t)))
         }
@@ -273,8 +285,10 @@ fn appender_type(data_type: &DataType) -> Option<DataType> {
         DataType::FixedSizeList(child, n) => appender_type(child.data_type())
             .map(|t| DataType::FixedSizeList(with_type(child, t), *n)),
         DataType::Struct(fields) => {
-            let wanted: Vec<Option<DataType>> =
-                fields.iter().map(|f| appender_type(f.data_type())).collect();
+            let wanted: Vec<Option<DataType>> = fields
+                .iter()
+                .map(|f| appender_type(f.data_type()))
+                .collect();
             if wanted.iter().all(Option::is_none) {
                 return None;
             }

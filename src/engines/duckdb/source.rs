@@ -21,7 +21,11 @@ use crate::error::{EngineError, EngineResult};
 const CHANNEL_BATCHES: usize = 2;
 
 /// Runs `sql` and streams its result as batches of `schema`.
-pub(super) fn query(conn: &DuckDbConnection, sql: &str, schema: SchemaRef) -> EngineResult<BatchIter> {
+pub(super) fn query(
+    conn: &DuckDbConnection,
+    sql: &str,
+    schema: SchemaRef,
+) -> EngineResult<BatchIter> {
     let session = conn.session()?;
     let interrupt = session.interrupt_handle();
     let (tx, rx) = sync_channel(CHANNEL_BATCHES);
@@ -65,9 +69,8 @@ impl Job {
     /// Streams the result into `tx`; `Ok(None)` marks the end, so a reader
     /// thread that dies is never mistaken for the end of the data.
     fn run(self, session: Session, tx: SyncSender<Message>) {
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.stream(&session, &tx)
-        }));
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.stream(&session, &tx)));
         let end = match outcome {
             Ok(Ok(())) => Ok(None),
             Ok(Err(e)) => Err(e),

@@ -150,7 +150,10 @@ pub fn create_table_sql(
         let key = key.iter().map(|k| quote_ident(k)).collect::<Vec<_>>();
         columns.push(format!("PRIMARY KEY ({})", key.join(", ")));
     }
-    Ok(format!("CREATE TABLE {quoted_table} ({})", columns.join(", ")))
+    Ok(format!(
+        "CREATE TABLE {quoted_table} ({})",
+        columns.join(", ")
+    ))
 }
 
 #[cfg(test)]
@@ -180,9 +183,18 @@ mod tests {
             (DataType::LargeBinary, "BLOB"),
             (DataType::Date64, "DATE"),
             (DataType::Time64(TimeUnit::Microsecond), "TIME"),
-            (DataType::Timestamp(TimeUnit::Microsecond, None), "TIMESTAMP"),
-            (DataType::Timestamp(TimeUnit::Nanosecond, None), "TIMESTAMP_NS"),
-            (DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), "TIMESTAMPTZ"),
+            (
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                "TIMESTAMP",
+            ),
+            (
+                DataType::Timestamp(TimeUnit::Nanosecond, None),
+                "TIMESTAMP_NS",
+            ),
+            (
+                DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+                "TIMESTAMPTZ",
+            ),
             (DataType::Interval(IntervalUnit::MonthDayNano), "INTERVAL"),
             (
                 DataType::Dictionary(Box::new(DataType::Int16), Box::new(DataType::Utf8)),
@@ -192,9 +204,11 @@ mod tests {
         for (dt, expected) in cases {
             assert_eq!(ty(dt.clone()).unwrap(), expected, "{dt}");
         }
-        let uuid = Field::new("id", DataType::FixedSizeBinary(16), true).with_metadata(
-            HashMap::from([("ARROW:extension:name".to_string(), UUID_EXTENSION.to_string())]),
-        );
+        let uuid =
+            Field::new("id", DataType::FixedSizeBinary(16), true).with_metadata(HashMap::from([(
+                "ARROW:extension:name".to_string(),
+                UUID_EXTENSION.to_string(),
+            )]));
         assert_eq!(duckdb_type(&uuid).unwrap(), "UUID");
     }
 
@@ -232,7 +246,12 @@ mod tests {
         let err = create_table_sql("dst", &t, "t", &schema, &["nope".into()]).unwrap_err();
         assert!(err.to_string().contains("'nope'"), "{err}");
         let bad = Schema::new(vec![Field::new("n", DataType::Null, true)]);
-        let err = create_table_sql("dst", &t, "t", &bad, &[]).unwrap_err().to_string();
-        assert!(err.contains("dst") && err.contains("main.t") && err.contains("'n'"), "{err}");
+        let err = create_table_sql("dst", &t, "t", &bad, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("dst") && err.contains("main.t") && err.contains("'n'"),
+            "{err}"
+        );
     }
 }

@@ -22,3 +22,69 @@ pub mod types;
 
 pub use connect::FileConnection;
 pub use sink::{CsvWriter, ParquetWriter};
+
+/// Helpers shared by the tests of this engine.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::sync::Arc;
+
+    use datafusion::arrow::compute::concat_batches;
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::prelude::SessionContext;
+
+    use crate::engines::{Connection, EngineKind, OpenOptions, TableName, TargetSpec, WriteMode};
+    use crate::error::EngineResult;
+
+    /// Opens `path` as a target (`create = true`).
+    pub fn open_target(path: &str, kind: EngineKind) -> Arc<dyn Connection> {
+        let options = OpenOptions {
+            read_only: false,
+            create: true,
+        };
+        super::FileConnection::open("dst", path, kind, &options).unwrap()
+    }
+
+    /// Prepares `table` for `mode` and writes `batches` through the connection's writer.
+    pub async fn write(
+        conn: &Arc<dyn Connection>,
+        table: &str,
+        mode: WriteMode,
+        batches: &[RecordBatch],
+    ) -> EngineResult<u64> {
+        let schema = batches[0].schema();
+        let target = TargetSpec {
+            table: TableName::new(None, table),
+            mode,
+            key: vec![],
+        };
+        conn.prepare_target(&target, &schema, false).await?;
+        let mut writer = conn.open_writer(&target, schema)?;
+        let mut rows = 0;
+        for batch in batches {
+            rows += writer.write(batch)?;
+        }
+        rows += writer.finish()?;
+        Ok(rows)
+    }
+
+    /// `SELECT *` of `table` through the connection's TableProvider, as one batch.
+    pub async fn read(conn: &Arc<dyn Connection>, table: &str) -> RecordBatch {
+        let provider = conn
+            .clone()
+            .table_provider(&TableName::new(None, table))
+            .await
+            .unwrap()
+            .unwrap();
+        let schema = provider.schema();
+        let ctx = SessionContext::new();
+        ctx.register_table("t", provider).unwrap();
+        let batches = ctx
+            .sql("SELECT * FROM t")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        concat_batches(&schema, &batches).unwrap()
+    }
+}

@@ -77,7 +77,11 @@ pub async fn listing_table(
         return Err(failed(format!(
             "the file is empty (a valid {} file has at least a {})",
             kind_label(kind),
-            if kind == EngineKind::Csv { "header row" } else { "footer" }
+            if kind == EngineKind::Csv {
+                "header row"
+            } else {
+                "footer"
+            }
         )));
     }
     let url = file_url(path).map_err(failed)?;

@@ -116,7 +116,12 @@ fn children(data_type: &DataType) -> Vec<&DataType> {
     match data_type {
         Dictionary(_, value) => vec![value.as_ref()],
         RunEndEncoded(_, value) => vec![value.data_type()],
-        List(f) | LargeList(f) | FixedSizeList(f, _) | ListView(f) | LargeListView(f) | Map(f, _) => {
+        List(f)
+        | LargeList(f)
+        | FixedSizeList(f, _)
+        | ListView(f)
+        | LargeListView(f)
+        | Map(f, _) => {
             vec![f.data_type()]
         }
         Struct(fields) => fields.iter().map(|f| f.data_type()).collect(),
@@ -216,7 +221,9 @@ mod tests {
             DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
             true,
         )]);
-        let err = check_schema("dst", "t", EngineKind::Csv, &list).unwrap_err().to_string();
+        let err = check_schema("dst", "t", EngineKind::Csv, &list)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("'tags'") && err.contains("nested"), "{err}");
     }
 }

@@ -1,0 +1,937 @@
+//! [`SqliteWriter`]: loads batches into a SQLite table with prepared
+//! multi-row `INSERT`s inside one `BEGIN IMMEDIATE` transaction, committed by
+//! `finish` and rolled back when the writer is dropped unfinished.
+//!
+//! Values are bound straight from the Arrow arrays: integers, floats and
+//! bytes without any formatting; decimals, dates and times as text in a
+//! reused buffer (their stored forms are listed in `types.rs`).
+//!
+//! | mode | statement |
+//! |------|-----------|
+//! | append, replace, truncate, error_if_exists | `INSERT INTO t (..) VALUES (..), ..` |
+//! | insert_ignore | `... ON CONFLICT DO NOTHING` (skips rows that hit a unique key; unlike `INSERT OR IGNORE`, a NOT NULL or CHECK violation still fails) |
+//! | upsert | `... ON CONFLICT (key) DO UPDATE SET c = excluded.c` for the non-key columns (`DO NOTHING` when every column is a key) |
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BinaryArray, BinaryViewArray, BooleanArray, Date32Array,
+    Date64Array, Decimal128Array, Decimal256Array, Decimal32Array, Decimal64Array,
+    FixedSizeBinaryArray, Float16Array, Float32Array, Float64Array, Int16Array, Int32Array,
+    Int64Array, Int8Array, LargeBinaryArray, LargeStringArray, StringArray, StringViewArray,
+    UInt16Array, UInt32Array, UInt64Array, UInt8Array,
+};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{
+    DataType, Date32Type, Date64Type, Decimal128Type, Decimal256Type, Decimal32Type,
+    Decimal64Type, Float16Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
+    Int8Type, SchemaRef, Time32MillisecondType, Time32SecondType, Time64MicrosecondType,
+    Time64NanosecondType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+};
+use datafusion::arrow::record_batch::RecordBatch;
+use rusqlite::types::Null;
+use rusqlite::Statement;
+
+use super::connect::SqliteConnection;
+use super::types::{self, NANOS_PER_SEC, SECS_PER_DAY};
+use crate::engines::sql::SqlSource;
+use crate::engines::{BatchWriter, TableName, TargetSpec, WriteMode};
+use crate::error::{EngineError, EngineResult};
+
+/// Most rows bound by one `INSERT` statement.
+const MAX_ROWS_PER_STATEMENT: usize = 256;
+/// SQLite's default limit on host parameters in one statement (since 3.32).
+const MAX_VARIABLES: usize = 32_766;
+
+/// Writes batches into one SQLite table inside one transaction.
+pub struct SqliteWriter {
+    connection: String,
+    table: String,
+    conn: rusqlite::Connection,
+    columns: Vec<String>,
+    rows_per_statement: usize,
+    /// `INSERT INTO t (..) VALUES` (without the row tuples).
+    insert_head: String,
+    /// `ON CONFLICT ...` clause, or empty.
+    conflict: String,
+    /// The statement for a full chunk of `rows_per_statement` rows.
+    full_sql: String,
+    /// The statement for the last, shorter chunk of a batch: (rows, sql).
+    tail_sql: Option<(usize, String)>,
+    /// Rows written before the current batch (for 1-based row numbers in errors).
+    rows_seen: u64,
+    /// Scratch buffer for decimal and date/time text.
+    text: String,
+    committed: bool,
+}
+
+impl SqliteWriter {
+    /// Opens a connection to `sqlite`'s file and starts the transaction.
+    /// `table` is resolved (schema `main`); columns are `schema`'s fields.
+    pub(crate) fn open(
+        sqlite: &SqliteConnection,
+        table: &TableName,
+        target: &TargetSpec,
+        schema: SchemaRef,
+    ) -> EngineResult<Self> {
+        let connection = sqlite.connection_name().to_string();
+        let table_label = table.to_string();
+        let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        if columns.is_empty() {
+            return Err(EngineError::query(
+                &connection,
+                Some(&table_label),
+                None,
+                "the step's output has no columns",
+            ));
+        }
+        for field in schema.fields() {
+            if types::declared_type(field.data_type()).is_none() {
+                return Err(EngineError::column(
+                    &connection,
+                    &table_label,
+                    field.name(),
+                    format!(
+                        "type {} cannot be stored in SQLite\n  hint: CAST the column in the step SQL",
+                        field.data_type()
+                    ),
+                ));
+            }
+        }
+        let quoted: Vec<String> = columns.iter().map(|c| sqlite.quote_ident(c)).collect();
+        let conflict = conflict_clause(sqlite, &connection, &table_label, target, &columns)?;
+        let insert_head = format!(
+            "INSERT INTO {} ({}) VALUES ",
+            sqlite.quote_table(table),
+            quoted.join(", ")
+        );
+        let rows_per_statement = (MAX_VARIABLES / columns.len()).clamp(1, MAX_ROWS_PER_STATEMENT);
+        let mut writer = Self {
+            connection,
+            table: table_label,
+            conn: sqlite.connect()?,
+            columns,
+            rows_per_statement,
+            insert_head,
+            conflict,
+            full_sql: String::new(),
+            tail_sql: None,
+            rows_seen: 0,
+            text: String::new(),
+            committed: false,
+        };
+        writer.full_sql = writer.insert_sql(rows_per_statement);
+        // Prepare once now: a wrong column or conflict target fails before any data.
+        writer
+            .conn
+            .prepare_cached(&writer.full_sql)
+            .map_err(|e| writer.sql_error(e, None))?;
+        writer
+            .conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| writer.sql_error(e, Some("BEGIN IMMEDIATE")))?;
+        Ok(writer)
+    }
+
+    fn insert_sql(&self, rows: usize) -> String {
+        let tuple = format!("({})", vec!["?"; self.columns.len()].join(", "));
+        let mut sql = String::with_capacity(self.insert_head.len() + rows * (tuple.len() + 2) + self.conflict.len());
+        sql.push_str(&self.insert_head);
+        for i in 0..rows {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&tuple);
+        }
+        sql.push_str(&self.conflict);
+        sql
+    }
+
+    fn sql_error(&self, e: rusqlite::Error, sql: Option<&str>) -> EngineError {
+        let mut message = e.to_string();
+        if message.contains("ON CONFLICT clause does not match") {
+            message.push_str(
+                "\n  hint: the step's key must be the table's PRIMARY KEY or a UNIQUE index",
+            );
+        }
+        EngineError::query(&self.connection, Some(&self.table), sql, message)
+    }
+
+    fn value_error(&self, column: usize, row: u64, message: impl std::fmt::Display) -> EngineError {
+        let name = self.columns.get(column).map(String::as_str).unwrap_or("?");
+        EngineError::column(&self.connection, &self.table, name, format!("row {row}: {message}"))
+    }
+}
+
+/// The `ON CONFLICT` clause of the mode (leading space included), or empty.
+fn conflict_clause(
+    sqlite: &SqliteConnection,
+    connection: &str,
+    table: &str,
+    target: &TargetSpec,
+    columns: &[String],
+) -> EngineResult<String> {
+    match target.mode {
+        WriteMode::Append | WriteMode::Replace | WriteMode::Truncate | WriteMode::ErrorIfExists => {
+            Ok(String::new())
+        }
+        WriteMode::InsertIgnore => Ok(" ON CONFLICT DO NOTHING".to_string()),
+        WriteMode::Upsert => {
+            if target.key.is_empty() {
+                return Err(EngineError::query(
+                    connection,
+                    Some(table),
+                    None,
+                    "mode upsert needs the step's key",
+                ));
+            }
+            for k in &target.key {
+                if !columns.contains(k) {
+                    return Err(EngineError::column(
+                        connection,
+                        table,
+                        k,
+                        "the key column is not in the step's output",
+                    ));
+                }
+            }
+            let keys: Vec<String> = target.key.iter().map(|k| sqlite.quote_ident(k)).collect();
+            let updates: Vec<String> = columns
+                .iter()
+                .filter(|c| !target.key.contains(c))
+                .map(|c| {
+                    let q = sqlite.quote_ident(c);
+                    format!("{q} = excluded.{q}")
+                })
+                .collect();
+            Ok(if updates.is_empty() {
+                format!(" ON CONFLICT ({}) DO NOTHING", keys.join(", "))
+            } else {
+                format!(
+                    " ON CONFLICT ({}) DO UPDATE SET {}",
+                    keys.join(", "),
+                    updates.join(", ")
+                )
+            })
+        }
+    }
+}
+
+impl BatchWriter for SqliteWriter {
+    fn write(&mut self, batch: &RecordBatch) -> EngineResult<u64> {
+        if batch.num_columns() != self.columns.len() {
+            return Err(EngineError::query(
+                &self.connection,
+                Some(&self.table),
+                None,
+                format!(
+                    "a batch has {} columns, the writer expects {}",
+                    batch.num_columns(),
+                    self.columns.len()
+                ),
+            ));
+        }
+        // Dictionary columns are written as their values.
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+        for (i, column) in batch.columns().iter().enumerate() {
+            arrays.push(match column.data_type() {
+                DataType::Dictionary(_, values) => cast(column, values)
+                    .map_err(|e| self.value_error(i, self.rows_seen + 1, e))?,
+                _ => column.clone(),
+            });
+        }
+        let cols = arrays
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                Col::new(a.as_ref()).ok_or_else(|| {
+                    self.value_error(
+                        i,
+                        self.rows_seen + 1,
+                        format!("type {} cannot be stored in SQLite", a.data_type()),
+                    )
+                })
+            })
+            .collect::<EngineResult<Vec<_>>>()?;
+
+        let rows = batch.num_rows();
+        let mut changed = 0u64;
+        let mut start = 0;
+        while start < rows {
+            let n = (rows - start).min(self.rows_per_statement);
+            if n != self.rows_per_statement && self.tail_sql.as_ref().map(|t| t.0) != Some(n) {
+                self.tail_sql = Some((n, self.insert_sql(n)));
+            }
+            let sql = if n == self.rows_per_statement {
+                self.full_sql.as_str()
+            } else {
+                self.tail_sql.as_ref().map(|t| t.1.as_str()).unwrap_or_default()
+            };
+            let mut stmt = self
+                .conn
+                .prepare_cached(sql)
+                .map_err(|e| EngineError::query(&self.connection, Some(&self.table), None, e))?;
+            let mut param = 1;
+            for row in start..start + n {
+                for (c, col) in cols.iter().enumerate() {
+                    let row_number = self.rows_seen + row as u64 + 1;
+                    bind(&mut stmt, param, col, row, &mut self.text).map_err(|e| match e {
+                        BindError::Sqlite(e) => EngineError::query(
+                            &self.connection,
+                            Some(&self.table),
+                            None,
+                            format!("row {row_number}: {e}"),
+                        ),
+                        BindError::Value(message) => {
+                            let name = self.columns.get(c).map(String::as_str).unwrap_or("?");
+                            EngineError::column(
+                                &self.connection,
+                                &self.table,
+                                name,
+                                format!("row {row_number}: {message}"),
+                            )
+                        }
+                    })?;
+                    param += 1;
+                }
+            }
+            let done = stmt.raw_execute().map_err(|e| {
+                EngineError::query(
+                    &self.connection,
+                    Some(&self.table),
+                    None,
+                    format!(
+                        "rows {}..{}: {e}",
+                        self.rows_seen + start as u64 + 1,
+                        self.rows_seen + (start + n) as u64
+                    ),
+                )
+            })?;
+            changed += done as u64;
+            start += n;
+        }
+        self.rows_seen += rows as u64;
+        Ok(changed)
+    }
+
+    fn finish(mut self: Box<Self>) -> EngineResult<u64> {
+        self.conn
+            .execute_batch("COMMIT")
+            .map_err(|e| self.sql_error(e, Some("COMMIT")))?;
+        self.committed = true;
+        Ok(0)
+    }
+}
+
+impl Drop for SqliteWriter {
+    fn drop(&mut self) {
+        if !self.committed && !self.conn.is_autocommit() {
+            // Nothing to report to: the step already failed for another reason.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// A column of a batch, downcast once per batch.
+enum Col<'a> {
+    Null,
+    Boolean(&'a BooleanArray),
+    Int8(&'a Int8Array),
+    Int16(&'a Int16Array),
+    Int32(&'a Int32Array),
+    Int64(&'a Int64Array),
+    UInt8(&'a UInt8Array),
+    UInt16(&'a UInt16Array),
+    UInt32(&'a UInt32Array),
+    UInt64(&'a UInt64Array),
+    Float16(&'a Float16Array),
+    Float32(&'a Float32Array),
+    Float64(&'a Float64Array),
+    Decimal32(&'a Decimal32Array, i8),
+    Decimal64(&'a Decimal64Array, i8),
+    Decimal128(&'a Decimal128Array, i8),
+    Decimal256(&'a Decimal256Array, i8),
+    Utf8(&'a StringArray),
+    LargeUtf8(&'a LargeStringArray),
+    Utf8View(&'a StringViewArray),
+    Binary(&'a BinaryArray),
+    LargeBinary(&'a LargeBinaryArray),
+    BinaryView(&'a BinaryViewArray),
+    FixedSizeBinary(&'a FixedSizeBinaryArray),
+    Date32(&'a Date32Array),
+    Date64(&'a Date64Array),
+    /// Values in `unit` since the epoch; `true` when the type has a time zone.
+    Timestamp(&'a dyn Array, TimeUnit, bool),
+    /// Time of day in `unit`.
+    Time(&'a dyn Array, TimeUnit),
+}
+
+struct Column<'a> {
+    values: Col<'a>,
+    nulls: Option<&'a NullBuffer>,
+}
+
+impl<'a> Col<'a> {
+    fn new(a: &'a dyn Array) -> Option<Column<'a>> {
+        let values = match a.data_type() {
+            DataType::Null => Col::Null,
+            DataType::Boolean => Col::Boolean(a.as_boolean()),
+            DataType::Int8 => Col::Int8(a.as_primitive::<Int8Type>()),
+            DataType::Int16 => Col::Int16(a.as_primitive::<Int16Type>()),
+            DataType::Int32 => Col::Int32(a.as_primitive::<Int32Type>()),
+            DataType::Int64 => Col::Int64(a.as_primitive::<Int64Type>()),
+            DataType::UInt8 => Col::UInt8(a.as_primitive::<UInt8Type>()),
+            DataType::UInt16 => Col::UInt16(a.as_primitive::<UInt16Type>()),
+            DataType::UInt32 => Col::UInt32(a.as_primitive::<UInt32Type>()),
+            DataType::UInt64 => Col::UInt64(a.as_primitive::<UInt64Type>()),
+            DataType::Float16 => Col::Float16(a.as_primitive::<Float16Type>()),
+            DataType::Float32 => Col::Float32(a.as_primitive::<Float32Type>()),
+            DataType::Float64 => Col::Float64(a.as_primitive::<Float64Type>()),
+            DataType::Decimal32(_, s) => Col::Decimal32(a.as_primitive::<Decimal32Type>(), *s),
+            DataType::Decimal64(_, s) => Col::Decimal64(a.as_primitive::<Decimal64Type>(), *s),
+            DataType::Decimal128(_, s) => Col::Decimal128(a.as_primitive::<Decimal128Type>(), *s),
+            DataType::Decimal256(_, s) => Col::Decimal256(a.as_primitive::<Decimal256Type>(), *s),
+            DataType::Utf8 => Col::Utf8(a.as_string::<i32>()),
+            DataType::LargeUtf8 => Col::LargeUtf8(a.as_string::<i64>()),
+            DataType::Utf8View => Col::Utf8View(a.as_string_view()),
+            DataType::Binary => Col::Binary(a.as_binary::<i32>()),
+            DataType::LargeBinary => Col::LargeBinary(a.as_binary::<i64>()),
+            DataType::BinaryView => Col::BinaryView(a.as_binary_view()),
+            DataType::FixedSizeBinary(_) => Col::FixedSizeBinary(a.as_fixed_size_binary()),
+            DataType::Date32 => Col::Date32(a.as_primitive::<Date32Type>()),
+            DataType::Date64 => Col::Date64(a.as_primitive::<Date64Type>()),
+            DataType::Timestamp(unit, tz) => Col::Timestamp(a, *unit, tz.is_some()),
+            DataType::Time32(unit @ (TimeUnit::Second | TimeUnit::Millisecond)) => Col::Time(a, *unit),
+            DataType::Time64(unit @ (TimeUnit::Microsecond | TimeUnit::Nanosecond)) => Col::Time(a, *unit),
+            _ => return None,
+        };
+        Some(Column {
+            values,
+            nulls: a.nulls(),
+        })
+    }
+}
+
+enum BindError {
+    Sqlite(rusqlite::Error),
+    Value(String),
+}
+
+impl From<rusqlite::Error> for BindError {
+    fn from(e: rusqlite::Error) -> Self {
+        BindError::Sqlite(e)
+    }
+}
+
+/// Binds row `row` of `col` as parameter `param`.
+fn bind(
+    stmt: &mut Statement<'_>,
+    param: usize,
+    col: &Column<'_>,
+    row: usize,
+    text: &mut String,
+) -> Result<(), BindError> {
+    if col.nulls.is_some_and(|n| n.is_null(row)) || matches!(col.values, Col::Null) {
+        stmt.raw_bind_parameter(param, Null)?;
+        return Ok(());
+    }
+    match &col.values {
+        Col::Null => stmt.raw_bind_parameter(param, Null)?,
+        Col::Boolean(a) => stmt.raw_bind_parameter(param, i64::from(a.value(row)))?,
+        Col::Int8(a) => stmt.raw_bind_parameter(param, i64::from(a.value(row)))?,
+        Col::Int16(a) => stmt.raw_bind_parameter(param, i64::from(a.value(row)))?,
+        Col::Int32(a) => stmt.raw_bind_parameter(param, i64::from(a.value(row)))?,
+        Col::Int64(a) => stmt.raw_bind_parameter(param, a.value(row))?,
+        Col::UInt8(a) => stmt.raw_bind_parameter(param, i64::from(a.value(row)))?,
+        Col::UInt16(a) => stmt.raw_bind_parameter(param, i64::from(a.value(row)))?,
+        Col::UInt32(a) => stmt.raw_bind_parameter(param, i64::from(a.value(row)))?,
+        Col::UInt64(a) => {
+            let v = a.value(row);
+            let v = i64::try_from(v).map_err(|_| {
+                BindError::Value(format!(
+                    "value {v} is larger than SQLite's largest integer (9223372036854775807)\n  hint: CAST it to DECIMAL(20,0) or TEXT in the step SQL"
+                ))
+            })?;
+            stmt.raw_bind_parameter(param, v)?
+        }
+        Col::Float16(a) => bind_float(stmt, param, a.value(row).to_f64())?,
+        Col::Float32(a) => bind_float(stmt, param, f64::from(a.value(row)))?,
+        Col::Float64(a) => bind_float(stmt, param, a.value(row))?,
+        Col::Decimal32(a, s) => {
+            types::format_decimal(text, a.value(row), *s);
+            stmt.raw_bind_parameter(param, text.as_str())?
+        }
+        Col::Decimal64(a, s) => {
+            types::format_decimal(text, a.value(row), *s);
+            stmt.raw_bind_parameter(param, text.as_str())?
+        }
+        Col::Decimal128(a, s) => {
+            types::format_decimal(text, a.value(row), *s);
+            stmt.raw_bind_parameter(param, text.as_str())?
+        }
+        Col::Decimal256(a, s) => {
+            types::format_decimal(text, a.value(row), *s);
+            stmt.raw_bind_parameter(param, text.as_str())?
+        }
+        Col::Utf8(a) => stmt.raw_bind_parameter(param, a.value(row))?,
+        Col::LargeUtf8(a) => stmt.raw_bind_parameter(param, a.value(row))?,
+        Col::Utf8View(a) => stmt.raw_bind_parameter(param, a.value(row))?,
+        Col::Binary(a) => stmt.raw_bind_parameter(param, a.value(row))?,
+        Col::LargeBinary(a) => stmt.raw_bind_parameter(param, a.value(row))?,
+        Col::BinaryView(a) => stmt.raw_bind_parameter(param, a.value(row))?,
+        Col::FixedSizeBinary(a) => stmt.raw_bind_parameter(param, a.value(row))?,
+        Col::Date32(a) => {
+            text.clear();
+            types::write_date(text, i64::from(a.value(row)));
+            stmt.raw_bind_parameter(param, text.as_str())?
+        }
+        Col::Date64(a) => {
+            text.clear();
+            types::write_date(text, a.value(row).div_euclid(SECS_PER_DAY * 1000));
+            stmt.raw_bind_parameter(param, text.as_str())?
+        }
+        Col::Timestamp(a, unit, tz) => {
+            let v = match unit {
+                TimeUnit::Second => a.as_primitive::<TimestampSecondType>().value(row),
+                TimeUnit::Millisecond => a.as_primitive::<TimestampMillisecondType>().value(row),
+                TimeUnit::Microsecond => a.as_primitive::<TimestampMicrosecondType>().value(row),
+                TimeUnit::Nanosecond => a.as_primitive::<TimestampNanosecondType>().value(row),
+            };
+            let (secs, nanos) = types::split_epoch(v, *unit);
+            text.clear();
+            types::write_timestamp(text, secs, nanos);
+            if *tz {
+                text.push_str("+00:00");
+            }
+            stmt.raw_bind_parameter(param, text.as_str())?
+        }
+        Col::Time(a, unit) => {
+            let v = match unit {
+                TimeUnit::Second => i64::from(a.as_primitive::<Time32SecondType>().value(row)),
+                TimeUnit::Millisecond => {
+                    i64::from(a.as_primitive::<Time32MillisecondType>().value(row))
+                }
+                TimeUnit::Microsecond => a.as_primitive::<Time64MicrosecondType>().value(row),
+                TimeUnit::Nanosecond => a.as_primitive::<Time64NanosecondType>().value(row),
+            };
+            let nanos = v.checked_mul(types::nanos_per_unit(*unit));
+            match nanos {
+                Some(n) if (0..SECS_PER_DAY * NANOS_PER_SEC).contains(&n) => {
+                    text.clear();
+                    types::write_time(text, n);
+                    stmt.raw_bind_parameter(param, text.as_str())?
+                }
+                _ => {
+                    return Err(BindError::Value(format!(
+                        "time value {v} is not a time of day"
+                    )))
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn bind_float(stmt: &mut Statement<'_>, param: usize, v: f64) -> Result<(), BindError> {
+    if v.is_nan() {
+        return Err(BindError::Value(
+            "SQLite cannot store NaN (it would become NULL)\n  hint: map NaN to NULL or a value in the step SQL, e.g. CASE WHEN isnan(x) THEN NULL ELSE x END"
+                .to_string(),
+        ));
+    }
+    stmt.raw_bind_parameter(param, v)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{
+        Array, ArrayRef, BooleanArray, Date32Array, Date64Array, Decimal128Array,
+        Decimal256Array, Decimal32Array, DictionaryArray, FixedSizeBinaryArray, Float32Array,
+        Float64Array, Int16Array, Int32Array, Int64Array, Int8Array, LargeBinaryArray,
+        LargeStringArray, NullArray, StringArray, StringViewArray, BinaryViewArray,
+        Time32MillisecondArray, Time32SecondArray, Time64MicrosecondArray,
+        Time64NanosecondArray, TimestampMicrosecondArray, TimestampMillisecondArray,
+        TimestampNanosecondArray, TimestampSecondArray, UInt16Array, UInt32Array, UInt64Array,
+        UInt8Array, BinaryArray,
+    };
+    use datafusion::arrow::compute::{cast, concat_batches};
+    use datafusion::arrow::datatypes::{i256, DataType, Field, Int32Type, Schema, SchemaRef};
+    use datafusion::arrow::record_batch::RecordBatch;
+
+    use super::super::connect::SqliteConnection;
+    use super::super::types;
+    use crate::engines::sql::SqlSource;
+    use crate::engines::{Connection, OpenOptions, TableName, TargetSpec, WriteMode};
+    use crate::error::{EngineError, EngineResult};
+
+    fn temp_db(dir: &tempfile::TempDir) -> Arc<SqliteConnection> {
+        let path = dir.path().join("t.sqlite");
+        let options = OpenOptions {
+            read_only: false,
+            create: true,
+        };
+        Arc::new(SqliteConnection::new("dst", path.to_str().unwrap(), &options).unwrap())
+    }
+
+    fn target(table: &str, mode: WriteMode, key: &[&str]) -> TargetSpec {
+        TargetSpec {
+            table: TableName::new(None, table),
+            mode,
+            key: key.iter().map(|k| k.to_string()).collect(),
+        }
+    }
+
+    /// Prepares the target, writes the batches, commits; returns rows written.
+    async fn load(
+        conn: &SqliteConnection,
+        target: &TargetSpec,
+        batches: &[RecordBatch],
+    ) -> EngineResult<u64> {
+        let schema = batches[0].schema();
+        conn.prepare_target(target, &schema, false).await?;
+        let mut writer = conn.open_writer(target, schema)?;
+        let mut written = 0;
+        for b in batches {
+            written += writer.write(b)?;
+        }
+        Ok(written + writer.finish()?)
+    }
+
+    /// Reads the whole table with the schema `table_schema` reports.
+    async fn read_table(conn: &SqliteConnection, table: &str, order_by: &str) -> RecordBatch {
+        let name = TableName::new(None, table);
+        let schema: SchemaRef = conn.table_schema(&name).await.unwrap().unwrap();
+        let columns: Vec<String> = schema.fields().iter().map(|f| conn.quote_ident(f.name())).collect();
+        let sql = format!(
+            "SELECT {} FROM {} ORDER BY {order_by}",
+            columns.join(", "),
+            conn.quote_ident(table)
+        );
+        let batches = conn
+            .query(&sql, schema.clone())
+            .unwrap()
+            .collect::<EngineResult<Vec<_>>>()
+            .unwrap();
+        concat_batches(&schema, &batches).unwrap()
+    }
+
+    fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
+        RecordBatch::try_from_iter(columns).unwrap()
+    }
+
+    fn decimal128(values: &[Option<i128>], p: u8, s: i8) -> ArrayRef {
+        Arc::new(
+            Decimal128Array::from(values.to_vec())
+                .with_precision_and_scale(p, s)
+                .unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn round_trip_of_every_type() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = temp_db(&dir);
+        let n = 4;
+        let texts = [Some("héllo wörld 李 😀🚀"), Some("tab\there\nnew line\r\nquote ' \" back\\slash"), Some(""), None];
+        let base_us = 1_706_695_200_123_456i64;
+        let dict: DictionaryArray<Int32Type> = vec![Some("a"), None, Some("b"), Some("a")].into_iter().collect();
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            ("id", Arc::new(Int64Array::from(vec![1, 2, 3, 4]))),
+            ("b", Arc::new(BooleanArray::from(vec![Some(true), Some(false), None, Some(true)]))),
+            ("i8", Arc::new(Int8Array::from(vec![Some(i8::MIN), Some(i8::MAX), None, Some(0)]))),
+            ("i16", Arc::new(Int16Array::from(vec![Some(i16::MIN), Some(i16::MAX), None, Some(0)]))),
+            ("i32", Arc::new(Int32Array::from(vec![Some(i32::MIN), Some(i32::MAX), None, Some(0)]))),
+            ("i64", Arc::new(Int64Array::from(vec![Some(i64::MIN), Some(i64::MAX), None, Some(0)]))),
+            ("u8", Arc::new(UInt8Array::from(vec![Some(u8::MAX), Some(0), None, Some(1)]))),
+            ("u16", Arc::new(UInt16Array::from(vec![Some(u16::MAX), Some(0), None, Some(1)]))),
+            ("u32", Arc::new(UInt32Array::from(vec![Some(u32::MAX), Some(0), None, Some(1)]))),
+            ("u64", Arc::new(UInt64Array::from(vec![Some(i64::MAX as u64), Some(0), None, Some(1)]))),
+            (
+                "f16",
+                cast(&Float64Array::from(vec![Some(1.5), Some(f64::INFINITY), None, Some(-2.0)]), &DataType::Float16).unwrap(),
+            ),
+            ("f32", Arc::new(Float32Array::from(vec![Some(0.1), Some(f32::NEG_INFINITY), None, Some(3.0)]))),
+            (
+                "f64",
+                Arc::new(Float64Array::from(vec![Some(0.1), Some(f64::INFINITY), None, Some(-1e-300)])),
+            ),
+            ("d32", Arc::new(Decimal32Array::from(vec![Some(1234), Some(-5), None, Some(0)]).with_precision_and_scale(9, 2).unwrap())),
+            ("d10_2", decimal128(&[Some(1250), Some(-5), None, Some(99_999_999_99)], 10, 2)),
+            ("d15_0", decimal128(&[Some(999_999_999_999_999), Some(-999_999_999_999_999), None, Some(0)], 15, 0)),
+            (
+                "d38_10",
+                decimal128(
+                    &[
+                        Some(99_999_999_999_999_999_999_999_999_999_999_999_999),
+                        Some(-12_345_678_901_234_567_890_123_456_789_012_345_678),
+                        None,
+                        Some(1),
+                    ],
+                    38,
+                    10,
+                ),
+            ),
+            (
+                "d60_5",
+                Arc::new(
+                    Decimal256Array::from(vec![
+                        Some(i256::from_string("-123456789012345678901234567890123456789012345678901234567890").unwrap()),
+                        Some(i256::from_i128(5)),
+                        None,
+                        Some(i256::ZERO),
+                    ])
+                    .with_precision_and_scale(60, 5)
+                    .unwrap(),
+                ),
+            ),
+            ("utf8", Arc::new(StringArray::from(texts.to_vec()))),
+            ("large_utf8", Arc::new(LargeStringArray::from(texts.to_vec()))),
+            ("utf8_view", Arc::new(StringViewArray::from(vec![Some("0012"), Some("1e5"), Some("  padded  "), None]))),
+            ("dict", Arc::new(dict)),
+            ("bin", Arc::new(BinaryArray::from(vec![Some(&b"\x00\xff\x01"[..]), Some(&b""[..]), None, Some(&b"x"[..])]))),
+            ("large_bin", Arc::new(LargeBinaryArray::from(vec![Some(&b"\x00"[..]), Some(&b""[..]), None, Some(&b"y"[..])]))),
+            ("bin_view", Arc::new(BinaryViewArray::from(vec![Some(&b"\xfe"[..]), Some(&b""[..]), None, Some(&b"z"[..])]))),
+            (
+                "fixed",
+                Arc::new(FixedSizeBinaryArray::try_from_sparse_iter_with_size(
+                    vec![Some(vec![1u8, 2, 3, 4]), Some(vec![0, 0, 0, 0]), None, Some(vec![255, 255, 255, 255])].into_iter(),
+                    4,
+                ).unwrap()),
+            ),
+            ("date32", Arc::new(Date32Array::from(vec![Some(0), Some(19_782), None, Some(-719_528)]))),
+            ("date64", Arc::new(Date64Array::from(vec![Some(0), Some(19_782 * 86_400_000), None, Some(-86_400_000)]))),
+            ("ts_s", Arc::new(TimestampSecondArray::from(vec![Some(0), Some(1_706_695_200), None, Some(-1)]))),
+            ("ts_ms", Arc::new(TimestampMillisecondArray::from(vec![Some(0), Some(1_706_695_200_123), None, Some(-1)]))),
+            ("ts_us", Arc::new(TimestampMicrosecondArray::from(vec![Some(0), Some(base_us), None, Some(-1)]))),
+            ("ts_ns", Arc::new(TimestampNanosecondArray::from(vec![Some(0), Some(base_us * 1000), None, Some(-1000)]))),
+            (
+                "ts_tz",
+                Arc::new(TimestampMicrosecondArray::from(vec![Some(0), Some(base_us), None, Some(-1)]).with_timezone("Europe/Paris")),
+            ),
+            (
+                "ts_utc_s",
+                Arc::new(TimestampSecondArray::from(vec![Some(0), Some(1_706_695_200), None, Some(-1)]).with_timezone("+00:00")),
+            ),
+            ("t32_s", Arc::new(Time32SecondArray::from(vec![Some(0), Some(86_399), None, Some(3_723)]))),
+            ("t32_ms", Arc::new(Time32MillisecondArray::from(vec![Some(0), Some(86_399_999), None, Some(1)]))),
+            ("t64_us", Arc::new(Time64MicrosecondArray::from(vec![Some(0), Some(86_399_999_999), None, Some(1)]))),
+            ("t64_ns", Arc::new(Time64NanosecondArray::from(vec![Some(0), Some(86_399_999_999_000), None, Some(1000)]))),
+            ("null", Arc::new(NullArray::new(n))),
+        ];
+        let input = batch(columns);
+        let written = load(&conn, &target("all_types", WriteMode::Append, &["id"]), &[input.clone()])
+            .await
+            .unwrap();
+        assert_eq!(written, n as u64);
+
+        let output = read_table(&conn, "all_types", "id").await;
+        assert_eq!(output.num_rows(), n);
+        for (field, column) in input.schema().fields().iter().zip(input.columns()) {
+            let read_type = types::arrow_type(&types::declared_type(field.data_type()).unwrap());
+            let got = output.column_by_name(field.name()).unwrap();
+            assert_eq!(got.data_type(), &read_type, "column {}", field.name());
+            let expected = cast(column, &read_type).unwrap();
+            assert_eq!(got.as_ref(), expected.as_ref(), "column {} ({})", field.name(), field.data_type());
+        }
+
+        // Wide decimals are stored as text with every digit; narrow ones as numbers.
+        let raw = rusqlite::Connection::open(conn.path()).unwrap();
+        let (d38, class38, class10): (String, String, String) = raw
+            .query_row(
+                "SELECT d38_10, typeof(d38_10), typeof(d10_2) FROM all_types WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(d38, "9999999999999999999999999999.9999999999");
+        assert_eq!(class38, "text");
+        assert_eq!(class10, "real");
+        let classes: (String, String) = raw
+            .query_row(
+                "SELECT typeof(utf8), typeof(bin) FROM all_types WHERE id = 3",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(classes, ("text".to_string(), "blob".to_string()), "empty string and empty blob are not NULL");
+        let tz: String = raw
+            .query_row("SELECT ts_tz FROM all_types WHERE id = 2", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tz, "2024-01-31 10:00:00.123456+00:00");
+    }
+
+    #[tokio::test]
+    async fn uint64_above_i64_max_is_an_error_naming_the_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = temp_db(&dir);
+        let input = batch(vec![("big", Arc::new(UInt64Array::from(vec![1, u64::MAX])) as ArrayRef)]);
+        let err = load(&conn, &target("t", WriteMode::Append, &[]), &[input]).await.unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, EngineError::Column { .. }), "{text}");
+        assert!(text.contains("column 'big'"), "{text}");
+        assert!(text.contains("row 2"), "{text}");
+        assert!(text.contains(&u64::MAX.to_string()), "{text}");
+        // The failed load was rolled back.
+        assert_eq!(conn.row_count(&TableName::new(None, "t")).await.unwrap(), Some(0));
+    }
+
+    #[tokio::test]
+    async fn nan_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = temp_db(&dir);
+        let input = batch(vec![("x", Arc::new(Float64Array::from(vec![1.0, f64::NAN])) as ArrayRef)]);
+        let err = load(&conn, &target("t", WriteMode::Append, &[]), &[input]).await.unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("column 'x'") && text.contains("row 2") && text.contains("NaN"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn unsupported_type_is_an_error_with_a_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = temp_db(&dir);
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "tags",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            true,
+        )]));
+        let err = conn
+            .create_table_sql(&TableName::new(None, "t"), &schema, &[])
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("column 'tags'") && text.contains("cannot be stored in SQLite") && text.contains("CAST"), "{text}");
+    }
+
+    fn people(ids: &[i64], names: &[&str]) -> RecordBatch {
+        batch(vec![
+            ("id", Arc::new(Int64Array::from(ids.to_vec())) as ArrayRef),
+            ("name", Arc::new(StringArray::from(names.to_vec())) as ArrayRef),
+        ])
+    }
+
+    async fn names(conn: &SqliteConnection, table: &str) -> Vec<(i64, String)> {
+        let out = read_table(conn, table, "id").await;
+        let ids = out.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        let names = out.column(1).as_any().downcast_ref::<StringArray>().unwrap();
+        (0..out.num_rows()).map(|i| (ids.value(i), names.value(i).to_string())).collect()
+    }
+
+    #[tokio::test]
+    async fn insert_ignore_and_upsert() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = temp_db(&dir);
+        let t = target("people", WriteMode::InsertIgnore, &["id"]);
+        assert_eq!(load(&conn, &t, &[people(&[1, 2], &["a", "b"])]).await.unwrap(), 2);
+        // Key 2 is present: skipped and not counted.
+        assert_eq!(load(&conn, &t, &[people(&[2, 3], &["B", "c"])]).await.unwrap(), 1);
+        assert_eq!(
+            names(&conn, "people").await,
+            vec![(1, "a".into()), (2, "b".into()), (3, "c".into())]
+        );
+
+        let t = target("people", WriteMode::Upsert, &["id"]);
+        assert_eq!(load(&conn, &t, &[people(&[2, 4], &["B", "d"])]).await.unwrap(), 2);
+        assert_eq!(
+            names(&conn, "people").await,
+            vec![(1, "a".into()), (2, "B".into()), (3, "c".into()), (4, "d".into())]
+        );
+
+        // Upsert where every column is a key: existing rows stay, new ones land.
+        let keys_only = batch(vec![("id", Arc::new(Int64Array::from(vec![4, 5])) as ArrayRef)]);
+        let t = target("ids", WriteMode::Upsert, &["id"]);
+        assert_eq!(load(&conn, &t, &[keys_only.clone()]).await.unwrap(), 2);
+        assert_eq!(load(&conn, &t, &[keys_only]).await.unwrap(), 0);
+
+        // Upsert without a key is refused.
+        let err = load(&conn, &target("people", WriteMode::Upsert, &[]), &[people(&[9], &["z"])])
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("key"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn insert_ignore_still_fails_on_not_null() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = temp_db(&dir);
+        conn.execute("CREATE TABLE strict_people (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+            .unwrap();
+        let input = batch(vec![
+            ("id", Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef),
+            ("name", Arc::new(StringArray::from(vec![Some("a"), None])) as ArrayRef),
+        ]);
+        let t = target("strict_people", WriteMode::InsertIgnore, &["id"]);
+        let err = load(&conn, &t, &[input]).await.unwrap_err();
+        assert!(err.to_string().contains("NOT NULL"), "{err}");
+        assert_eq!(conn.row_count(&TableName::new(None, "strict_people")).await.unwrap(), Some(0));
+    }
+
+    #[tokio::test]
+    async fn modes_and_chunking() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = temp_db(&dir);
+        let ids: Vec<i64> = (0..1000).collect();
+        let labels: Vec<String> = ids.iter().map(|i| format!("n{i}")).collect();
+        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+        let big = people(&ids, &labels);
+        let t = target("many", WriteMode::Append, &[]);
+        // Two batches: full statements of 256 rows, then a shorter tail each time.
+        assert_eq!(load(&conn, &t, &[big.clone(), big.slice(0, 10)]).await.unwrap(), 1010);
+        let name = TableName::new(None, "many");
+        assert_eq!(conn.row_count(&name).await.unwrap(), Some(1010));
+
+        let t = target("many", WriteMode::Truncate, &[]);
+        assert_eq!(load(&conn, &t, &[big.slice(0, 5)]).await.unwrap(), 5);
+        assert_eq!(conn.row_count(&name).await.unwrap(), Some(5));
+
+        let t = target("many", WriteMode::Replace, &[]);
+        let other = batch(vec![("z", Arc::new(Int64Array::from(vec![7])) as ArrayRef)]);
+        let statements = conn.prepare_target(&t, &other.schema(), true).await.unwrap();
+        assert_eq!(statements[0], r#"DROP TABLE "main"."many""#);
+        assert_eq!(load(&conn, &t, &[other]).await.unwrap(), 1);
+        let schema = conn.table_schema(&name).await.unwrap().unwrap();
+        assert_eq!(schema.fields().len(), 1);
+
+        let t = target("many", WriteMode::ErrorIfExists, &[]);
+        assert!(conn.prepare_target(&t, &big.schema(), false).await.is_err());
+        // A wide table binds fewer rows per statement.
+        let wide: Vec<(String, ArrayRef)> = (0..300)
+            .map(|i| (format!("c{i}"), Arc::new(Int32Array::from(vec![i; 500])) as ArrayRef))
+            .collect();
+        let wide = RecordBatch::try_from_iter(wide).unwrap();
+        let t = target("wide", WriteMode::Append, &[]);
+        assert_eq!(load(&conn, &t, &[wide]).await.unwrap(), 500);
+    }
+
+    #[tokio::test]
+    async fn dropping_an_unfinished_writer_rolls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = temp_db(&dir);
+        let t = target("people", WriteMode::Append, &["id"]);
+        let input = people(&[1, 2], &["a", "b"]);
+        conn.prepare_target(&t, &input.schema(), false).await.unwrap();
+        let mut writer = conn.open_writer(&t, input.schema()).unwrap();
+        assert_eq!(writer.write(&input).unwrap(), 2);
+        drop(writer);
+        assert_eq!(conn.row_count(&TableName::new(None, "people")).await.unwrap(), Some(0));
+    }
+
+    #[tokio::test]
+    async fn sub_microsecond_timestamps_do_not_read_back_silently() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = temp_db(&dir);
+        let input = batch(vec![(
+            "ts",
+            Arc::new(TimestampNanosecondArray::from(vec![1_706_695_200_000_000_001])) as ArrayRef,
+        )]);
+        load(&conn, &target("t", WriteMode::Append, &[]), &[input]).await.unwrap();
+        let schema = conn.table_schema(&TableName::new(None, "t")).await.unwrap().unwrap();
+        let err = conn
+            .query(r#"SELECT "ts" FROM "main"."t""#, schema)
+            .unwrap()
+            .find_map(Result::err)
+            .unwrap();
+        assert!(err.to_string().contains("2024-01-31 10:00:00.000000001"), "{err}");
+    }
+}
