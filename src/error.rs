@@ -125,7 +125,7 @@ pub enum Error {
     #[error("step '{step}' failed: {message}")]
     Step { step: String, message: String },
 
-    #[error("{0} step(s) failed: {1}")]
+    #[error("{0} step(s) failed:{1}")]
     StepsFailed(usize, String),
 
     #[error("{context}: {source}")]

@@ -174,7 +174,7 @@ fn finish_run(report: &crate::run::RunReport, exec: &ExecArgs) -> Result<(), Err
     }
     let details = failed
         .iter()
-        .map(|s| format!("\n  step '{}': {}", s.name, s.error.as_deref().unwrap_or("failed")))
+        .map(|s| format!("\n  {}", s.error.as_deref().unwrap_or("failed")))
         .collect::<String>();
     Err(Error::StepsFailed(failed.len(), details))
 }

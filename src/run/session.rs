@@ -7,7 +7,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::TableReference;
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::{ExecutionPlan, StatisticsArgs, StatisticsContext};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use secrecy::ExposeSecret;
 
@@ -215,7 +215,8 @@ pub fn row_estimate(plan: &Arc<dyn ExecutionPlan>) -> Option<u64> {
         let rows = if let Some(scan) = (node.as_ref() as &dyn std::any::Any).downcast_ref::<SqlScanExec>() {
             scan.row_estimate()
         } else if node.children().is_empty() {
-            node.partition_statistics(None)
+            StatisticsContext::default()
+                .compute(node.as_ref(), &StatisticsArgs::new())
                 .ok()
                 .and_then(|s| s.num_rows.get_value().map(|n| *n as u64))
         } else {

@@ -298,10 +298,13 @@ impl DuckDbConnection {
         let err = |e: &dyn fmt::Display, sql: &str| {
             EngineError::query(&self.name, Some(&label), Some(sql), e)
         };
-        let mut stmt = session.prepare(&sql).map_err(|e| err(&e, &sql))?;
-        let stream = stmt.stream_arrow([]).map_err(|e| err(&e, &sql))?;
-        let schema = schema_from_duckdb(&stream.get_schema()).map_err(|e| err(&e, &sql))?;
-        drop(stream);
+        // The statement must be gone before the next query: DuckDB allows one
+        // open result per connection.
+        let schema = {
+            let mut stmt = session.prepare(&sql).map_err(|e| err(&e, &sql))?;
+            let stream = stmt.stream_arrow([]).map_err(|e| err(&e, &sql))?;
+            schema_from_duckdb(&stream.get_schema()).map_err(|e| err(&e, &sql))?
+        };
 
         let not_null_sql = "SELECT column_name FROM information_schema.columns \
                             WHERE table_catalog = current_database() AND lower(table_schema) = lower(?) \
@@ -541,7 +544,29 @@ impl Connection for DuckDbConnection {
         } else {
             String::new()
         };
-        prepare_sql_target(self, &target, existing.as_ref(), create, dry_run)
+        let mut statements = Vec::new();
+        if let Some(schema) = target
+            .table
+            .schema
+            .as_deref()
+            .filter(|s| *s != DEFAULT_SCHEMA)
+        {
+            if existing.is_none() {
+                let sql = format!("CREATE SCHEMA IF NOT EXISTS {}", self.quote_ident(schema));
+                if !dry_run {
+                    self.execute(&sql)?;
+                }
+                statements.push(sql);
+            }
+        }
+        statements.extend(prepare_sql_target(
+            self,
+            &target,
+            existing.as_ref(),
+            create,
+            dry_run,
+        )?);
+        Ok(statements)
     }
 
     fn open_writer(

@@ -11,7 +11,7 @@ use datafusion::prelude::SessionContext;
 
 use super::DuckDbConnection;
 use crate::engines::sql::SqlSource;
-use crate::engines::{BatchWriter, Connection, OpenOptions, TableName, TargetSpec, WriteMode};
+use crate::engines::{Connection, OpenOptions, TableName, TargetSpec, WriteMode};
 use crate::error::EngineError;
 
 fn writable() -> OpenOptions {
@@ -778,5 +778,34 @@ fn read_only_connection_metadata() {
         futures::executor::block_on(src.table_schema(&TableName::new(None, "zz")))
             .unwrap()
             .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_target_in_another_schema_gets_its_schema_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = open("dst", &dir.path().join("schemas.duckdb"), writable());
+    let t = TargetSpec {
+        table: TableName::new(Some("analytics"), "t"),
+        mode: WriteMode::Replace,
+        key: vec![],
+    };
+    let dry = conn
+        .prepare_target(&t, &keyed(&[1], &["a"]).schema(), true)
+        .await
+        .unwrap();
+    assert_eq!(dry[0], "CREATE SCHEMA IF NOT EXISTS \"analytics\"");
+    assert_eq!(load(&conn, &t, &[keyed(&[1, 2], &["a", "b"])]).await, 2);
+    assert_eq!(conn.row_count(&t.table).await.unwrap(), Some(2));
+    let again = conn
+        .prepare_target(&t, &keyed(&[1], &["a"]).schema(), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        vec![
+            "DROP TABLE \"analytics\".\"t\"".to_string(),
+            "CREATE TABLE \"analytics\".\"t\" (\"id\" BIGINT, \"name\" VARCHAR)".to_string()
+        ]
     );
 }

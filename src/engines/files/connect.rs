@@ -218,7 +218,7 @@ impl FileConnection {
         for entry in paths {
             let path = entry.map_err(|e| {
                 let path = e.path().to_path_buf();
-                self.io_error(&path, e.into_error())
+                self.io_error(&path, e.into())
             })?;
             if !path.is_file() || is_hidden(&path) {
                 continue;

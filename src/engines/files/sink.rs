@@ -221,7 +221,7 @@ mod tests {
         StructArray, Time64MicrosecondArray, TimestampMicrosecondArray, UInt16Array, UInt32Array,
         UInt64Array, UInt8Array,
     };
-    use datafusion::arrow::datatypes::{DataType, Field, Fields, Int32Type, Schema};
+    use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema};
     use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
     use super::super::test_support::{open_target, read, write};
@@ -480,6 +480,14 @@ mod tests {
         assert_same(&got, &want);
         let table = crate::engines::TableName::new(Some("main"), "all");
         assert_eq!(conn.row_count(&table).await.unwrap(), Some(8));
+        let file = File::open(&path).unwrap();
+        let metadata = datafusion::parquet::file::metadata::ParquetMetaDataReader::new()
+            .parse_and_finish(&file)
+            .unwrap();
+        assert!(matches!(
+            metadata.row_group(0).column(0).compression(),
+            Compression::ZSTD(_)
+        ));
         assert_eq!(
             conn.table_schema(&table)
                 .await

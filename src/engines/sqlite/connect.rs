@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use rusqlite::OpenFlags;
 
@@ -61,13 +61,19 @@ impl SqliteConnection {
         if path.is_empty() {
             return Err(open_error(
                 "the URL has no file path".to_string(),
-                Some("write sqlite://PATH, e.g. sqlite://data/shop.sqlite or sqlite:///abs/path.db".to_string()),
+                Some(
+                    "write sqlite://PATH, e.g. sqlite://data/shop.sqlite or sqlite:///abs/path.db"
+                        .to_string(),
+                ),
             ));
         }
         if path == ":memory:" || path.starts_with("file:") {
             return Err(open_error(
                 "in-memory and URI databases are not supported".to_string(),
-                Some("use a database file path; barge opens a new SQLite connection per query".to_string()),
+                Some(
+                    "use a database file path; barge opens a new SQLite connection per query"
+                        .to_string(),
+                ),
             ));
         }
         let absolute = std::path::absolute(path).map_err(|e| open_error(e.to_string(), None))?;
@@ -111,15 +117,23 @@ impl SqliteConnection {
         } else {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
         };
-        let check = rusqlite::Connection::open_with_flags(&connection.path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .and_then(|conn| {
-                conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
-                    .map(|_| ())
-            });
+        let check = rusqlite::Connection::open_with_flags(
+            &connection.path,
+            flags | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|conn| {
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|_| ())
+        });
         if let Err(e) = check {
             return Err(open_error(
                 e.to_string(),
-                Some("is it a SQLite database file, readable (and writable unless read_only)?".to_string()),
+                Some(
+                    "is it a SQLite database file, readable (and writable unless read_only)?"
+                        .to_string(),
+                ),
             ));
         }
         Ok(connection)
@@ -303,7 +317,8 @@ impl Connection for SqliteConnection {
 
     async fn table_schema(&self, table: &TableName) -> EngineResult<Option<SchemaRef>> {
         let table = table.clone();
-        self.blocking(move |c| c.table_schema_blocking(&table)).await
+        self.blocking(move |c| c.table_schema_blocking(&table))
+            .await
     }
 
     async fn table_provider(
@@ -316,7 +331,9 @@ impl Connection for SqliteConnection {
         let row_count = self.row_count(table).await?;
         let table = self.resolve(table)?;
         let source: Arc<dyn SqlSource> = self;
-        Ok(Some(Arc::new(SqlTable::new(source, table, schema, row_count))))
+        Ok(Some(Arc::new(SqlTable::new(
+            source, table, schema, row_count,
+        ))))
     }
 
     async fn row_count(&self, table: &TableName) -> EngineResult<Option<u64>> {
@@ -355,8 +372,11 @@ impl Connection for SqliteConnection {
                     ),
                 )
             })?;
-            // Key columns are NOT NULL too: SQLite would accept NULL keys, which never conflict.
-            let not_null = !field.is_nullable() || key.contains(field.name());
+            // Key columns are NOT NULL too: SQLite would accept NULL keys, which
+            // never conflict. A `Null`-typed column holds only NULLs, whatever
+            // its field says.
+            let not_null = (!field.is_nullable() && field.data_type() != &DataType::Null)
+                || key.contains(field.name());
             columns.push(format!(
                 "{} {declared}{}",
                 self.quote_ident(field.name()),
@@ -406,7 +426,7 @@ impl Connection for SqliteConnection {
 mod tests {
     use super::*;
     use datafusion::arrow::array::{AsArray, RecordBatch};
-    use datafusion::arrow::datatypes::{DataType, Decimal128Type};
+    use datafusion::arrow::datatypes::Decimal128Type;
 
     /// The repository's sample database.
     fn shop() -> Arc<SqliteConnection> {
@@ -432,7 +452,10 @@ mod tests {
         assert!(matches!(err, EngineError::Open { .. }), "{text}");
         assert!(text.contains("connection 'src'"), "{text}");
         assert!(text.contains("database file does not exist"), "{text}");
-        assert!(text.contains("relative paths are resolved from the working directory"), "{text}");
+        assert!(
+            text.contains("relative paths are resolved from the working directory"),
+            "{text}"
+        );
         assert!(!path.exists());
     }
 
@@ -455,7 +478,11 @@ mod tests {
     fn not_a_database_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("text.sqlite");
-        std::fs::write(&path, "this is not a database, just some text that is long enough").unwrap();
+        std::fs::write(
+            &path,
+            "this is not a database, just some text that is long enough",
+        )
+        .unwrap();
         let err = SqliteConnection::open("src", path.to_str().unwrap(), &OpenOptions::default())
             .unwrap_err();
         assert!(err.to_string().contains("not a database"), "{err}");
@@ -470,7 +497,10 @@ mod tests {
             key: vec![],
         };
         let schema = shop.table_schema(&target.table).await.unwrap().unwrap();
-        let err = shop.prepare_target(&target, &schema, true).await.unwrap_err();
+        let err = shop
+            .prepare_target(&target, &schema, true)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("read_only"), "{err}");
         assert!(shop.open_writer(&target, schema).is_err());
         assert!(shop.execute("DELETE FROM products").is_err());
@@ -483,7 +513,13 @@ mod tests {
         let names: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
         assert_eq!(
             names,
-            ["main.categories", "main.customers", "main.order_lines", "main.orders", "main.products"]
+            [
+                "main.categories",
+                "main.customers",
+                "main.order_lines",
+                "main.orders",
+                "main.products"
+            ]
         );
         let products = TableName::new(None, "products");
         let schema = shop.table_schema(&products).await.unwrap().unwrap();
@@ -508,10 +544,22 @@ mod tests {
         assert!(shop.table_schema(&in_main).await.unwrap().is_some());
         let elsewhere = TableName::new(Some("public"), "products");
         assert!(shop.table_schema(&elsewhere).await.unwrap().is_none());
-        assert!(shop.table_schema(&TableName::new(None, "nope")).await.unwrap().is_none());
+        assert!(shop
+            .table_schema(&TableName::new(None, "nope"))
+            .await
+            .unwrap()
+            .is_none());
         assert_eq!(shop.row_count(&products).await.unwrap(), Some(200));
-        assert_eq!(shop.row_count(&TableName::new(None, "nope")).await.unwrap(), None);
-        assert!(shop.clone().table_provider(&products).await.unwrap().is_some());
+        assert_eq!(
+            shop.row_count(&TableName::new(None, "nope")).await.unwrap(),
+            None
+        );
+        assert!(shop
+            .clone()
+            .table_provider(&products)
+            .await
+            .unwrap()
+            .is_some());
     }
 
     /// `price` is DECIMAL(10,2) stored as REAL (74.13) or INTEGER (6): both
@@ -530,7 +578,9 @@ mod tests {
         let mut prices = std::collections::HashMap::new();
         let mut total: i128 = 0;
         for batch in &batches {
-            let ids = batch.column(0).as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            let ids = batch
+                .column(0)
+                .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
             let p = batch.column(1).as_primitive::<Decimal128Type>();
             for i in 0..batch.num_rows() {
                 prices.insert(ids.value(i), p.value(i));
@@ -563,10 +613,19 @@ mod tests {
             .await
             .unwrap();
         let batches = df.collect().await.unwrap();
-        let n = batches[0].column(0).as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(0);
-        let shipped = batches[0].column(1).as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(0);
+        let n = batches[0]
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+            .value(0);
+        let shipped = batches[0]
+            .column(1)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+            .value(0);
         assert!(n > 0);
-        assert_eq!(n, shipped, "ship_date is set for shipped and delivered orders");
+        assert_eq!(
+            n, shipped,
+            "ship_date is set for shipped and delivered orders"
+        );
     }
 
     #[test]
@@ -600,6 +659,8 @@ mod tests {
         let batches = collect(shop.query("SELECT 1 FROM order_lines", schema).unwrap());
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         assert_eq!(rows, 6006);
-        assert!(batches.iter().all(|b| b.num_rows() <= super::super::source::BATCH_ROWS));
+        assert!(batches
+            .iter()
+            .all(|b| b.num_rows() <= super::super::source::BATCH_ROWS));
     }
 }

@@ -158,9 +158,9 @@ impl Iterator for QueryIter {
             }
             Err(_) => {
                 self.finished = true;
-                Some(Err(self
-                    .ctx
-                    .query_error("the reader thread stopped before the end of the result")))
+                Some(Err(self.ctx.query_error(
+                    "the reader thread stopped before the end of the result",
+                )))
             }
         }
     }
@@ -526,9 +526,7 @@ impl ColumnReader {
             Builder::TimestampNanosecond(b, tz) => {
                 b.append_value(to_timestamp(value, *tz, TimeUnit::Nanosecond)?)
             }
-            Builder::Time32Second(b) => {
-                b.append_value(to_time(value, TimeUnit::Second)? as i32)
-            }
+            Builder::Time32Second(b) => b.append_value(to_time(value, TimeUnit::Second)? as i32),
             Builder::Time32Millisecond(b) => {
                 b.append_value(to_time(value, TimeUnit::Millisecond)? as i32)
             }
@@ -618,7 +616,9 @@ fn to_int<T: TryFrom<i64>>(value: ValueRef<'_>) -> Result<T, String> {
         ValueRef::Integer(i) => i,
         ValueRef::Real(r) => {
             // 2^63 is exactly representable; i64::MAX is not.
-            if r.fract() == 0.0 && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&r) {
+            if r.fract() == 0.0
+                && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&r)
+            {
                 r as i64
             } else {
                 return Err("not an exact integer".to_string());
@@ -634,7 +634,10 @@ fn to_int<T: TryFrom<i64>>(value: ValueRef<'_>) -> Result<T, String> {
                     if !d.exact {
                         return Err("not an exact integer".to_string());
                     }
-                    d.unscaled.to_i128().and_then(|v| i64::try_from(v).ok()).ok_or("out of range")?
+                    d.unscaled
+                        .to_i128()
+                        .and_then(|v| i64::try_from(v).ok())
+                        .ok_or("out of range")?
                 }
             }
         }
@@ -666,9 +669,15 @@ fn to_bool(value: ValueRef<'_>) -> Result<bool, String> {
         ValueRef::Real(r) if r == 1.0 => Ok(true),
         ValueRef::Text(t) => {
             let text = utf8(t)?.trim();
-            if ["true", "t", "1"].iter().any(|w| text.eq_ignore_ascii_case(w)) {
+            if ["true", "t", "1"]
+                .iter()
+                .any(|w| text.eq_ignore_ascii_case(w))
+            {
                 Ok(true)
-            } else if ["false", "f", "0"].iter().any(|w| text.eq_ignore_ascii_case(w)) {
+            } else if ["false", "f", "0"]
+                .iter()
+                .any(|w| text.eq_ignore_ascii_case(w))
+            {
                 Ok(false)
             } else {
                 Err(not_bool())
@@ -678,7 +687,12 @@ fn to_bool(value: ValueRef<'_>) -> Result<bool, String> {
     }
 }
 
-fn to_decimal(value: ValueRef<'_>, precision: u8, scale: i8, scratch: &mut String) -> Result<i256, String> {
+fn to_decimal(
+    value: ValueRef<'_>,
+    precision: u8,
+    scale: i8,
+    scratch: &mut String,
+) -> Result<i256, String> {
     use std::fmt::Write as _;
     let text: &[u8] = match value {
         ValueRef::Integer(i) => {
@@ -761,7 +775,9 @@ fn to_days(value: ValueRef<'_>) -> Result<i64, String> {
         Some(p) => {
             let days = p.days.ok_or("a time of day is not a date")?;
             if p.nanos_of_day.unwrap_or(0) != 0 || p.offset_secs.unwrap_or(0) != 0 {
-                return Err("has a time of day or offset; a DATE column holds dates only".to_string());
+                return Err(
+                    "has a time of day or offset; a DATE column holds dates only".to_string(),
+                );
             }
             Ok(days)
         }
@@ -777,7 +793,9 @@ fn to_timestamp(value: ValueRef<'_>, tz: bool, unit: TimeUnit) -> Result<i64, St
             _ => return Err("not a timestamp".to_string()),
         },
         Some(p) => {
-            let days = p.days.ok_or("a time of day without a date is not a timestamp")?;
+            let days = p
+                .days
+                .ok_or("a time of day without a date is not a timestamp")?;
             let nanos_of_day = p.nanos_of_day.unwrap_or(0);
             let offset = p.offset_secs.unwrap_or(0);
             if !tz && offset != 0 {
@@ -802,7 +820,9 @@ fn to_time(value: ValueRef<'_>, unit: TimeUnit) -> Result<i64, String> {
         },
         Some(p) => {
             if p.days.is_some() || p.offset_secs.is_some() {
-                return Err("a TIME column holds a time of day only (HH:MM:SS[.ffffff])".to_string());
+                return Err(
+                    "a TIME column holds a time of day only (HH:MM:SS[.ffffff])".to_string()
+                );
             }
             p.nanos_of_day.ok_or("not a time of day")?
         }
@@ -831,7 +851,10 @@ mod tests {
 
     #[test]
     fn table_labels() {
-        assert_eq!(table_label(r#"SELECT "a" FROM "main"."t" WHERE x"#), "main.t");
+        assert_eq!(
+            table_label(r#"SELECT "a" FROM "main"."t" WHERE x"#),
+            "main.t"
+        );
         assert_eq!(table_label(r#"SELECT 1 FROM "we""ird""#), "we\"ird");
         assert_eq!(table_label("SELECT 1 FROM t"), "query");
         assert_eq!(table_label("SELECT 1"), "query");
@@ -856,7 +879,15 @@ mod tests {
         let got: Vec<Option<i128>> = arr.iter().collect();
         assert_eq!(
             got,
-            vec![Some(1200), Some(1250), Some(1250), Some(7413), Some(13), Some(-13), None]
+            vec![
+                Some(1200),
+                Some(1250),
+                Some(1250),
+                Some(7413),
+                Some(13),
+                Some(-13),
+                None
+            ]
         );
         assert!(read(DataType::Decimal128(4, 2), &[ValueRef::Integer(100)]).is_err());
         assert!(read(DataType::Decimal128(10, 2), &[ValueRef::Text(b"abc")]).is_err());
@@ -867,19 +898,34 @@ mod tests {
     fn integers_booleans_text() {
         let arr = read(
             DataType::Int64,
-            &[ValueRef::Integer(5), ValueRef::Real(6.0), ValueRef::Text(b" 7 "), ValueRef::Text(b"8.00")],
+            &[
+                ValueRef::Integer(5),
+                ValueRef::Real(6.0),
+                ValueRef::Text(b" 7 "),
+                ValueRef::Text(b"8.00"),
+            ],
         )
         .unwrap();
         let got: Vec<Option<i64>> = arr.as_primitive::<Int64Type>().iter().collect();
         assert_eq!(got, vec![Some(5), Some(6), Some(7), Some(8)]);
-        for bad in [ValueRef::Real(6.5), ValueRef::Text(b"8.5"), ValueRef::Text(b"x"), ValueRef::Blob(b"1")] {
+        for bad in [
+            ValueRef::Real(6.5),
+            ValueRef::Text(b"8.5"),
+            ValueRef::Text(b"x"),
+            ValueRef::Blob(b"1"),
+        ] {
             assert!(read(DataType::Int64, &[bad]).is_err());
         }
         assert!(read(DataType::Int8, &[ValueRef::Integer(300)]).is_err());
 
         let arr = read(
             DataType::Boolean,
-            &[ValueRef::Integer(0), ValueRef::Integer(1), ValueRef::Text(b"TRUE"), ValueRef::Text(b"f")],
+            &[
+                ValueRef::Integer(0),
+                ValueRef::Integer(1),
+                ValueRef::Text(b"TRUE"),
+                ValueRef::Text(b"f"),
+            ],
         )
         .unwrap();
         let got: Vec<Option<bool>> = arr.as_boolean().iter().collect();
@@ -888,7 +934,12 @@ mod tests {
 
         let arr = read(
             DataType::Utf8,
-            &[ValueRef::Integer(5), ValueRef::Real(1.5), ValueRef::Text(b""), ValueRef::Blob(b"ok")],
+            &[
+                ValueRef::Integer(5),
+                ValueRef::Real(1.5),
+                ValueRef::Text(b""),
+                ValueRef::Blob(b"ok"),
+            ],
         )
         .unwrap();
         let got: Vec<Option<&str>> = arr.as_string::<i32>().iter().collect();
@@ -912,19 +963,40 @@ mod tests {
             ],
         )
         .unwrap();
-        let got: Vec<Option<i64>> = arr.as_primitive::<TimestampMicrosecondType>().iter().collect();
+        let got: Vec<Option<i64>> = arr
+            .as_primitive::<TimestampMicrosecondType>()
+            .iter()
+            .collect();
         assert_eq!(
             got,
-            vec![Some(base), Some(base), Some(base + 123_456), Some(base), Some(base - 36_000_000_000)]
+            vec![
+                Some(base),
+                Some(base),
+                Some(base + 123_456),
+                Some(base),
+                Some(base - 36_000_000_000)
+            ]
         );
         assert_eq!(arr.data_type(), &utc);
-        assert!(read(naive.clone(), &[ValueRef::Text(b"2024-01-31T12:00:00+02:00")]).is_err());
+        assert!(read(
+            naive.clone(),
+            &[ValueRef::Text(b"2024-01-31T12:00:00+02:00")]
+        )
+        .is_err());
         assert!(read(naive.clone(), &[ValueRef::Text(b"2024-01-31T10:00:00Z")]).is_ok());
-        assert!(read(naive.clone(), &[ValueRef::Text(b"2024-01-31 10:00:00.0000001")]).is_err());
+        assert!(read(
+            naive.clone(),
+            &[ValueRef::Text(b"2024-01-31 10:00:00.0000001")]
+        )
+        .is_err());
         assert!(read(naive, &[ValueRef::Real(2460341.5)]).is_err());
         assert!(read(DataType::Date32, &[ValueRef::Text(b"2024-01-31 10:00:00")]).is_err());
         assert!(read(DataType::Date32, &[ValueRef::Integer(86_400)]).is_ok());
-        assert!(read(DataType::Time64(TimeUnit::Microsecond), &[ValueRef::Integer(86_400)]).is_err());
+        assert!(read(
+            DataType::Time64(TimeUnit::Microsecond),
+            &[ValueRef::Integer(86_400)]
+        )
+        .is_err());
     }
 
     #[test]

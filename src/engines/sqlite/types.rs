@@ -203,7 +203,11 @@ pub(crate) struct ParsedDecimal {
 /// Parses decimal text (`-12.50`, `1e3`, `.5`, surrounding spaces allowed) at
 /// `scale`, rounding half away from zero; errors when the result needs more
 /// than `precision` digits or the text is not a number.
-pub(crate) fn parse_decimal(text: &[u8], precision: u8, scale: i8) -> Result<ParsedDecimal, String> {
+pub(crate) fn parse_decimal(
+    text: &[u8],
+    precision: u8,
+    scale: i8,
+) -> Result<ParsedDecimal, String> {
     let text = text.trim_ascii();
     let (negative, body) = match text.first() {
         Some(b'-') => (true, &text[1..]),
@@ -262,7 +266,8 @@ pub(crate) fn parse_decimal(text: &[u8], precision: u8, scale: i8) -> Result<Par
     // when that weight times 10^scale is at least 1, i.e. i <= last.
     let point = int_part.len() as i64 + exponent;
     let last = point - 1 + i64::from(scale);
-    let too_wide = || format!("does not fit DECIMAL({precision},{scale}) (more than {precision} digits)");
+    let too_wide =
+        || format!("does not fit DECIMAL({precision},{scale}) (more than {precision} digits)");
     let ten = i256::from_i128(10);
     let mut unscaled = i256::ZERO;
     let mut significant: u32 = 0;
@@ -278,7 +283,9 @@ pub(crate) fn parse_decimal(text: &[u8], precision: u8, scale: i8) -> Result<Par
             if significant > u32::from(precision) {
                 return Err(too_wide());
             }
-            unscaled = unscaled.wrapping_mul(ten).wrapping_add(i256::from_i128(i128::from(d)));
+            unscaled = unscaled
+                .wrapping_mul(ten)
+                .wrapping_add(i256::from_i128(i128::from(d)));
         }
         i += 1;
     }
@@ -387,7 +394,8 @@ pub(crate) struct ParsedDateTime {
 /// `HH:MM[:SS[.fffffffff]]`, where offset is `Z` or `±HH[:MM]`.
 pub(crate) fn parse_datetime(text: &str) -> Result<ParsedDateTime, String> {
     let s = text.trim().as_bytes();
-    let bad = || "not an ISO date/time (expected YYYY-MM-DD[ HH:MM:SS[.ffffff]][+HH:MM])".to_string();
+    let bad =
+        || "not an ISO date/time (expected YYYY-MM-DD[ HH:MM:SS[.ffffff]][+HH:MM])".to_string();
     let mut pos = 0usize;
     let time_only = s.len() >= 3 && s[2] == b':';
     let mut parsed = ParsedDateTime {
@@ -496,7 +504,9 @@ fn digits_at(s: &[u8], pos: usize) -> usize {
 
 /// Value of a run of ASCII digits (at most 18, checked by callers).
 fn number(digits: &[u8]) -> i64 {
-    digits.iter().fold(0, |acc, d| acc * 10 + i64::from(d - b'0'))
+    digits
+        .iter()
+        .fold(0, |acc, d| acc * 10 + i64::from(d - b'0'))
 }
 
 /// Reads `sep` followed by exactly two digits at `pos`.
@@ -527,7 +537,13 @@ pub(crate) fn write_date(out: &mut String, days: i64) {
 pub(crate) fn write_time(out: &mut String, nanos_of_day: i64) {
     let secs = nanos_of_day / NANOS_PER_SEC;
     let frac = nanos_of_day % NANOS_PER_SEC;
-    let _ = write!(out, "{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+    let _ = write!(
+        out,
+        "{:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    );
     if frac != 0 {
         let _ = if frac % 1000 == 0 {
             write!(out, ".{:06}", frac / 1000)
@@ -613,7 +629,10 @@ mod tests {
             ("NUMERIC", DataType::Decimal128(38, 9)),
             ("DATE", DataType::Date32),
             ("datetime", DataType::Timestamp(TimeUnit::Microsecond, None)),
-            ("TIMESTAMP", DataType::Timestamp(TimeUnit::Microsecond, None)),
+            (
+                "TIMESTAMP",
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+            ),
             (
                 "timestamp with  time zone",
                 DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
@@ -644,7 +663,11 @@ mod tests {
             (DataType::UInt32, "INTEGER", DataType::Int64),
             (DataType::UInt64, "UNSIGNED BIGINT", DataType::Int64),
             (DataType::Float32, "REAL", DataType::Float64),
-            (DataType::Decimal128(10, 2), "DECIMAL(10,2)", DataType::Decimal128(10, 2)),
+            (
+                DataType::Decimal128(10, 2),
+                "DECIMAL(10,2)",
+                DataType::Decimal128(10, 2),
+            ),
             (
                 DataType::Decimal128(38, 10),
                 "DECIMAL_TEXT(38,10)",
@@ -679,7 +702,12 @@ mod tests {
             assert_eq!(declared.as_deref(), Some(*decl), "{arrow}");
             assert_eq!(&arrow_type(decl), back, "{arrow}");
         }
-        assert_eq!(declared_type(&DataType::Interval(datafusion::arrow::datatypes::IntervalUnit::DayTime)), None);
+        assert_eq!(
+            declared_type(&DataType::Interval(
+                datafusion::arrow::datatypes::IntervalUnit::DayTime
+            )),
+            None
+        );
     }
 
     fn dec(text: &str, p: u8, s: i8) -> Result<(i128, bool), String> {
@@ -705,13 +733,22 @@ mod tests {
         assert!(dec("99999999.995", 10, 2).is_err());
         assert!(dec("100000000", 10, 2).is_err());
         assert!(dec("1e999999999", 10, 2).is_err());
-        for bad in ["", "-", ".", "abc", "1.2.3", "1e", "12a", "inf", "NaN", "1 2"] {
+        for bad in [
+            "", "-", ".", "abc", "1.2.3", "1e", "12a", "inf", "NaN", "1 2",
+        ] {
             assert!(dec(bad, 10, 2).is_err(), "{bad:?}");
         }
         let max = "99999999999999999999999999999999999999";
-        assert_eq!(dec(max, 38, 0).map(|d| d.0.to_string()), Ok(max.to_string()));
-        let wide = parse_decimal(b"-1234567890123456789012345678901234567890.5", 76, 1).map(|d| d.unscaled.to_string());
-        assert_eq!(wide, Ok("-12345678901234567890123456789012345678905".to_string()));
+        assert_eq!(
+            dec(max, 38, 0).map(|d| d.0.to_string()),
+            Ok(max.to_string())
+        );
+        let wide = parse_decimal(b"-1234567890123456789012345678901234567890.5", 76, 1)
+            .map(|d| d.unscaled.to_string());
+        assert_eq!(
+            wide,
+            Ok("-12345678901234567890123456789012345678905".to_string())
+        );
     }
 
     #[test]
@@ -724,7 +761,11 @@ mod tests {
             (5, 0, "5"),
             (13, -2, "1300"),
             (0, -2, "0"),
-            (-99999999999999999999999999999999999999, 10, "-9999999999999999999999999999.9999999999"),
+            (
+                -99999999999999999999999999999999999999,
+                10,
+                "-9999999999999999999999999999.9999999999",
+            ),
         ];
         for (v, s, expected) in cases {
             format_decimal(&mut out, v, *s);
@@ -744,7 +785,11 @@ mod tests {
             assert_eq!(days_from_civil(y, m, d), days);
             let mut out = String::new();
             write_date(&mut out, days);
-            assert_eq!(parse_datetime(&out).map(|p| p.days), Ok(Some(days)), "{out}");
+            assert_eq!(
+                parse_datetime(&out).map(|p| p.days),
+                Ok(Some(days)),
+                "{out}"
+            );
         }
     }
 
@@ -756,12 +801,33 @@ mod tests {
         let p = parse_datetime("2024-01-31 10:00:00").unwrap();
         assert_eq!(p.nanos_of_day, Some(10 * 3600 * NANOS_PER_SEC));
         let p = parse_datetime("2024-01-31T10:00:00.123456").unwrap();
-        assert_eq!(p.nanos_of_day, Some(10 * 3600 * NANOS_PER_SEC + 123_456_000));
+        assert_eq!(
+            p.nanos_of_day,
+            Some(10 * 3600 * NANOS_PER_SEC + 123_456_000)
+        );
         assert_eq!(p.offset_secs, None);
-        assert_eq!(parse_datetime("2024-01-31T10:00Z").unwrap().offset_secs, Some(0));
-        assert_eq!(parse_datetime("2024-01-31 10:00:00+02:00").unwrap().offset_secs, Some(7200));
-        assert_eq!(parse_datetime("2024-01-31 10:00:00 -0530").unwrap().offset_secs, Some(-19800));
-        assert_eq!(parse_datetime("2024-01-31 10:00:00-03").unwrap().offset_secs, Some(-10800));
+        assert_eq!(
+            parse_datetime("2024-01-31T10:00Z").unwrap().offset_secs,
+            Some(0)
+        );
+        assert_eq!(
+            parse_datetime("2024-01-31 10:00:00+02:00")
+                .unwrap()
+                .offset_secs,
+            Some(7200)
+        );
+        assert_eq!(
+            parse_datetime("2024-01-31 10:00:00 -0530")
+                .unwrap()
+                .offset_secs,
+            Some(-19800)
+        );
+        assert_eq!(
+            parse_datetime("2024-01-31 10:00:00-03")
+                .unwrap()
+                .offset_secs,
+            Some(-10800)
+        );
         let t = parse_datetime("23:59:59.5").unwrap();
         assert_eq!(t.days, None);
         assert_eq!(t.nanos_of_day, Some(86_399 * NANOS_PER_SEC + 500_000_000));
@@ -794,7 +860,10 @@ mod tests {
         write_timestamp(&mut out, s, n);
         assert_eq!(out, "2024-01-31 10:00:00.000000001");
         assert!(join_epoch(s, n, TimeUnit::Microsecond).is_err());
-        assert_eq!(join_epoch(s, n, TimeUnit::Nanosecond), Ok(1_706_695_200_000_000_001));
+        assert_eq!(
+            join_epoch(s, n, TimeUnit::Nanosecond),
+            Ok(1_706_695_200_000_000_001)
+        );
         out.clear();
         write_time(&mut out, 3_723 * NANOS_PER_SEC);
         assert_eq!(out, "01:02:03");
