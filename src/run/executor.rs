@@ -295,6 +295,7 @@ async fn execute_step(
     let columns = target_columns(step, &output, &target_schema)?;
     let source = connection.clone().table_provider(&target.table).await.map_err(engine_error)?;
     let table_name = target.table.name.clone();
+    let target_schema_for_hint = target_schema.clone();
     let provider = TargetTable::new(connection.clone(), target.clone(), target_schema, source, progress.clone());
     schema_provider.register_target(&table_name, Arc::new(provider));
 
@@ -316,11 +317,38 @@ async fn execute_step(
     }
     .await;
     schema_provider.unregister_target(&table_name);
-    result.map_err(df_error)?;
+    result.map_err(|e| {
+        let message = describe_datafusion(&e);
+        let hint = message
+            .contains("Cast error")
+            .then(|| cast_hint(&output, &target_schema_for_hint, &columns))
+            .flatten();
+        step_error(step, message, hint)
+    })?;
     Ok(StepDone {
         rows_read: progress.read(),
         rows_written: progress.written(),
         target_statements: statements,
+    })
+}
+
+/// Names the columns whose output type differs from the target's, for a
+/// value that did not fit its target column.
+fn cast_hint(output: &SchemaRef, target: &SchemaRef, columns: &[String]) -> Option<String> {
+    let differing: Vec<String> = output
+        .fields()
+        .iter()
+        .zip(columns)
+        .filter_map(|(f, c)| {
+            let t = target.field_with_name(c).ok()?;
+            (t.data_type() != f.data_type()).then(|| format!("{c} ({} -> {})", f.data_type(), t.data_type()))
+        })
+        .collect();
+    (!differing.is_empty()).then(|| {
+        format!(
+            "a value does not fit its target column; columns converted on the way: {}. CAST or filter the value in the step's SQL, or widen the target column",
+            differing.join(", ")
+        )
     })
 }
 

@@ -84,9 +84,12 @@ impl Session {
                 let _ = std::fs::remove_dir_all(path);
             } else {
                 let _ = std::fs::remove_file(path);
-                let mut wal = path.clone().into_os_string();
-                wal.push(".wal");
-                let _ = std::fs::remove_file(wal);
+                // Side files: DuckDB's `.wal`, SQLite's `-wal`, `-shm`, `-journal`.
+                for suffix in [".wal", "-wal", "-shm", "-journal"] {
+                    let mut side = path.clone().into_os_string();
+                    side.push(suffix);
+                    let _ = std::fs::remove_file(side);
+                }
             }
         }
     }

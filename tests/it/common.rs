@@ -67,3 +67,33 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> String {
     std::fs::write(&path, text).expect("write file");
     path.to_string_lossy().into_owned()
 }
+
+/// All rows of a Parquet file as one batch.
+pub fn read_parquet(path: &Path) -> datafusion::arrow::record_batch::RecordBatch {
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let file = std::fs::File::open(path).expect("open parquet");
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet footer").build().expect("reader");
+    let batches: Vec<_> = reader.collect::<Result<_, _>>().expect("batches");
+    datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches).expect("concat")
+}
+
+/// Rows of a batch rendered as text (NULL as `None`).
+pub fn batch_rows(batch: &datafusion::arrow::record_batch::RecordBatch) -> Vec<Vec<Option<String>>> {
+    use datafusion::arrow::array::Array;
+    use datafusion::arrow::util::display::ArrayFormatter;
+    let formatters: Vec<_> = batch
+        .columns()
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &Default::default()).expect("formatter"))
+        .collect();
+    (0..batch.num_rows())
+        .map(|r| {
+            batch
+                .columns()
+                .iter()
+                .zip(&formatters)
+                .map(|(c, f)| (!c.is_null(r)).then(|| f.value(r).to_string()))
+                .collect()
+        })
+        .collect()
+}

@@ -80,13 +80,21 @@ impl Database {
     }
 }
 
+/// DuckDB's memory limit for the databases barge opens.
+const MEMORY_LIMIT: &str = "64MB";
+
 fn open_file(path: &Path, read_only: bool) -> duckdb::Result<duckdb::Connection> {
     let mode = if read_only {
         duckdb::AccessMode::ReadOnly
     } else {
         duckdb::AccessMode::ReadWrite
     };
-    let config = duckdb::Config::default().access_mode(mode)?;
+    // DuckDB's buffer manager otherwise keeps up to 80% of RAM of written
+    // pages cached; a bounded pool keeps barge's memory flat on large loads
+    // (DuckDB spills to its temp directory past it).
+    let config = duckdb::Config::default()
+        .access_mode(mode)?
+        .max_memory(MEMORY_LIMIT)?;
     duckdb::Connection::open_with_flags(path, config)
 }
 

@@ -630,7 +630,7 @@ mod tests {
             let old =
                 RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![1]))])
                     .unwrap();
-            write(&conn, "t", WriteMode::Replace, &[old.clone()])
+            write(&conn, "t", WriteMode::Replace, std::slice::from_ref(&old))
                 .await
                 .unwrap();
 

@@ -252,7 +252,7 @@ impl BatchWriter for SqliteWriter {
             .iter()
             .enumerate()
             .map(|(i, a)| {
-                Col::new(a.as_ref()).ok_or_else(|| {
+                Column::new(a.as_ref()).ok_or_else(|| {
                     self.value_error(
                         i,
                         self.rows_seen + 1,
@@ -382,8 +382,8 @@ struct Column<'a> {
     nulls: Option<&'a NullBuffer>,
 }
 
-impl<'a> Col<'a> {
-    fn new(a: &'a dyn Array) -> Option<Column<'a>> {
+impl<'a> Column<'a> {
+    fn new(a: &'a dyn Array) -> Option<Self> {
         let values = match a.data_type() {
             DataType::Null => Col::Null,
             DataType::Boolean => Col::Boolean(a.as_boolean()),
@@ -420,7 +420,7 @@ impl<'a> Col<'a> {
             }
             _ => return None,
         };
-        Some(Column {
+        Some(Self {
             values,
             nulls: a.nulls(),
         })
@@ -782,7 +782,7 @@ mod tests {
             ),
             (
                 "d10_2",
-                decimal128(&[Some(1250), Some(-5), None, Some(99_999_999_99)], 10, 2),
+                decimal128(&[Some(1250), Some(-5), None, Some(9_999_999_999)], 10, 2),
             ),
             (
                 "d15_0",
@@ -996,7 +996,7 @@ mod tests {
         let written = load(
             &conn,
             &target("all_types", WriteMode::Append, &["id"]),
-            &[input.clone()],
+            std::slice::from_ref(&input),
         )
         .await
         .unwrap();
@@ -1032,7 +1032,7 @@ mod tests {
         assert_eq!(class10, "real");
         let classes: (String, String) = raw
             .query_row(
-                "SELECT typeof(utf8), typeof(bin) FROM all_types WHERE id = 3",
+                "SELECT (SELECT typeof(utf8) FROM all_types WHERE id = 3), (SELECT typeof(bin) FROM all_types WHERE id = 2)",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -1179,7 +1179,12 @@ mod tests {
             Arc::new(Int64Array::from(vec![4, 5])) as ArrayRef,
         )]);
         let t = target("ids", WriteMode::Upsert, &["id"]);
-        assert_eq!(load(&conn, &t, &[keys_only.clone()]).await.unwrap(), 2);
+        assert_eq!(
+            load(&conn, &t, std::slice::from_ref(&keys_only))
+                .await
+                .unwrap(),
+            2
+        );
         assert_eq!(load(&conn, &t, &[keys_only]).await.unwrap(), 0);
 
         // Upsert without a key is refused.

@@ -665,8 +665,8 @@ fn to_bool(value: ValueRef<'_>) -> Result<bool, String> {
     match value {
         ValueRef::Integer(0) => Ok(false),
         ValueRef::Integer(1) => Ok(true),
-        ValueRef::Real(r) if r == 0.0 => Ok(false),
-        ValueRef::Real(r) if r == 1.0 => Ok(true),
+        ValueRef::Real(0.0) => Ok(false),
+        ValueRef::Real(1.0) => Ok(true),
         ValueRef::Text(t) => {
             let text = utf8(t)?.trim();
             if ["true", "t", "1"]

@@ -416,7 +416,7 @@ pub(crate) fn parse_datetime(text: &str) -> Result<ParsedDateTime, String> {
             _ => false,
         };
         let year_digits = digits_at(s, pos);
-        if year_digits < 4 || year_digits > 9 {
+        if !(4..=9).contains(&year_digits) {
             return Err(bad());
         }
         let year = number(&s[pos..pos + year_digits]);
