@@ -186,3 +186,19 @@ fn copy_sqlite_to_duckdb_to_csv_keeps_every_row() {
     let mut reader = csv::Reader::from_path(dir.path().join("orders.csv")).unwrap();
     assert_eq!(reader.records().count(), 2000);
 }
+
+#[test]
+fn parquet_nan_beside_one_value_is_kept() {
+    // Parquet statistics leave NaN out (min = max = 1.0 here); the values must
+    // still be read, not the statistics.
+    let dir = tempfile::tempdir().unwrap();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("ratio", datafusion::arrow::datatypes::DataType::Float64, true)])),
+        vec![Arc::new(Float64Array::from(vec![1.0, f64::NAN, 1.0]))],
+    )
+    .unwrap();
+    write_parquet(&dir.path().join("ratios.parquet"), &batch);
+    barge(dir.path(), &["copy", "ratios.parquet", "back.csv", "-q"]).assert_ok();
+    let csv = std::fs::read_to_string(dir.path().join("back.csv")).unwrap();
+    assert_eq!(csv.lines().collect::<Vec<_>>(), vec!["ratio", "1.0", "NaN", "1.0"]);
+}
