@@ -76,7 +76,12 @@ fn sql_suffix(sql: &Option<String>) -> String {
 
 impl EngineError {
     /// A query or statement error on `connection`.
-    pub fn query(connection: &str, table: Option<&str>, sql: Option<&str>, message: impl ToString) -> Self {
+    pub fn query(
+        connection: &str,
+        table: Option<&str>,
+        sql: Option<&str>,
+        message: impl ToString,
+    ) -> Self {
         EngineError::Query {
             connection: connection.to_string(),
             table: table.map(str::to_string),
@@ -165,4 +170,3 @@ pub fn describe_datafusion(e: &DataFusionError) -> String {
         other => other.to_string(),
     }
 }
-

@@ -9,8 +9,8 @@
 pub mod cli;
 pub mod config;
 pub mod engines;
-pub mod plan;
 pub mod error;
+pub mod plan;
 pub mod redact;
 pub mod run;
 

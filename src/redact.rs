@@ -30,7 +30,13 @@ mod tests {
             redact_url("postgres://bob:s3cr3t@db:5432/shop?sslmode=require"),
             "postgres://bob:***@db:5432/shop?sslmode=require"
         );
-        assert_eq!(redact_url("sqlite://data/shop.sqlite"), "sqlite://data/shop.sqlite");
-        assert_eq!(redact_url("mysql://root@127.0.0.1/x"), "mysql://root@127.0.0.1/x");
+        assert_eq!(
+            redact_url("sqlite://data/shop.sqlite"),
+            "sqlite://data/shop.sqlite"
+        );
+        assert_eq!(
+            redact_url("mysql://root@127.0.0.1/x"),
+            "mysql://root@127.0.0.1/x"
+        );
     }
 }

@@ -24,7 +24,14 @@ pub async fn copy(args: CopyArgs) -> Result<(), Error> {
 
 /// The pipeline `barge copy` runs.
 pub async fn copy_pipeline(args: &CopyArgs) -> Result<Pipeline, Error> {
-    let source = engines::open("src", &args.from, &OpenOptions { read_only: true, create: false })?;
+    let source = engines::open(
+        "src",
+        &args.from,
+        &OpenOptions {
+            read_only: true,
+            create: false,
+        },
+    )?;
     let available = source.list_tables().await?;
     let tables: Vec<TableName> = match &args.tables {
         None => available,
@@ -56,7 +63,9 @@ pub async fn copy_pipeline(args: &CopyArgs) -> Result<Pipeline, Error> {
     let mode: WriteMode = args.mode.into();
     let key = args.key.clone().unwrap_or_default();
     if mode.needs_key() && key.is_empty() {
-        return Err(Error::Usage(format!("--mode {mode} needs --key COLUMN,...")));
+        return Err(Error::Usage(format!(
+            "--mode {mode} needs --key COLUMN,..."
+        )));
     }
     // A target that is one file holds one table, named by the file.
     let single_file = single_file_stem(&args.to);
@@ -77,7 +86,12 @@ pub async fn copy_pipeline(args: &CopyArgs) -> Result<Pipeline, Error> {
                     connection: "dst".into(),
                     table: TableName::new(None, single_file.as_deref().unwrap_or(&t.name)),
                 },
-                sql: format!("SELECT * FROM {}.{}.{}", quote("src"), quote(schema), quote(&t.name)),
+                sql: format!(
+                    "SELECT * FROM {}.{}.{}",
+                    quote("src"),
+                    quote(schema),
+                    quote(&t.name)
+                ),
                 key: key.clone(),
                 mode,
                 depends_on: vec![],
@@ -89,8 +103,16 @@ pub async fn copy_pipeline(args: &CopyArgs) -> Result<Pipeline, Error> {
         name: "copy".into(),
         file: None,
         connections: vec![
-            ConnectionConfig { name: "src".into(), url: args.from.clone().into(), read_only: true },
-            ConnectionConfig { name: "dst".into(), url: args.to.clone().into(), read_only: false },
+            ConnectionConfig {
+                name: "src".into(),
+                url: args.from.clone().into(),
+                read_only: true,
+            },
+            ConnectionConfig {
+                name: "dst".into(),
+                url: args.to.clone().into(),
+                read_only: false,
+            },
         ],
         params: BTreeMap::new(),
         steps,
@@ -102,7 +124,11 @@ fn single_file_stem(url: &str) -> Option<String> {
     let path = url.split_once("://").map_or(url, |(_, rest)| rest);
     let lower = path.to_ascii_lowercase();
     (lower.ends_with(".parquet") || lower.ends_with(".csv"))
-        .then(|| Path::new(path).file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .then(|| {
+            Path::new(path)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+        })
         .flatten()
 }
 

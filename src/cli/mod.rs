@@ -165,8 +165,15 @@ fn finish_run(report: &crate::run::RunReport, exec: &ExecArgs) -> Result<(), Err
     }
     if !exec.quiet {
         println!("{}", report.summary_table());
-        let verb = if report.dry_run { "planned" } else { "finished" };
-        println!("{} {verb} in {:.2} s (run {})", report.pipeline, report.seconds, report.run_id);
+        let verb = if report.dry_run {
+            "planned"
+        } else {
+            "finished"
+        };
+        println!(
+            "{} {verb} in {:.2} s (run {})",
+            report.pipeline, report.seconds, report.run_id
+        );
     }
     let failed = report.failed_steps();
     if failed.is_empty() {

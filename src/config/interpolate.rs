@@ -25,8 +25,13 @@ impl Vars {
 #[derive(Debug, PartialEq)]
 pub enum InterpolationError {
     /// Byte offset of the `${` in the input, and the name.
-    Unset { offset: usize, name: String },
-    Unclosed { offset: usize },
+    Unset {
+        offset: usize,
+        name: String,
+    },
+    Unclosed {
+        offset: usize,
+    },
 }
 
 /// Replaces every `${NAME}` in `input` using `lookup`.
@@ -40,13 +45,15 @@ pub fn interpolate<'a>(
     while let Some(i) = rest.find('$') {
         out.push_str(&rest[..i]);
         let after = &rest[i..];
-        if after.starts_with("$${") {
+        if let Some(tail) = after.strip_prefix("$${") {
             out.push_str("${");
-            rest = &after[3..];
+            rest = tail;
             consumed += i + 3;
         } else if let Some(body) = after.strip_prefix("${") {
             let Some(end) = body.find('}') else {
-                return Err(InterpolationError::Unclosed { offset: consumed + i });
+                return Err(InterpolationError::Unclosed {
+                    offset: consumed + i,
+                });
             };
             let name = body[..end].trim();
             match lookup(name) {
@@ -81,13 +88,22 @@ mod tests {
             "b" => Some("x y"),
             _ => None,
         };
-        assert_eq!(interpolate("id IN (${a}) $1 $${a}", vars).unwrap(), "id IN (1) $1 ${a}");
+        assert_eq!(
+            interpolate("id IN (${a}) $1 $${a}", vars).unwrap(),
+            "id IN (1) $1 ${a}"
+        );
         assert_eq!(interpolate("${ b }!", vars).unwrap(), "x y!");
         assert_eq!(
             interpolate("ok ${nope}", vars),
-            Err(InterpolationError::Unset { offset: 3, name: "nope".into() })
+            Err(InterpolationError::Unset {
+                offset: 3,
+                name: "nope".into()
+            })
         );
-        assert_eq!(interpolate("${a", vars), Err(InterpolationError::Unclosed { offset: 0 }));
+        assert_eq!(
+            interpolate("${a", vars),
+            Err(InterpolationError::Unclosed { offset: 0 })
+        );
     }
 
     #[test]

@@ -104,7 +104,11 @@ impl Loader<'_> {
         })
     }
 
-    fn resolve(mut self, file: PipelineFile, options: &LoadOptions) -> Result<Pipeline, ConfigError> {
+    fn resolve(
+        mut self,
+        file: PipelineFile,
+        options: &LoadOptions,
+    ) -> Result<Pipeline, ConfigError> {
         self.vars.env = match &options.env {
             Some(env) => env.clone(),
             None => process_env_with_dotenv(&self.dir),
@@ -130,7 +134,10 @@ impl Loader<'_> {
                     .join(","),
                 _ => {
                     return Err(self
-                        .err(value.span(), format!("param '{name}' must be a string, number, boolean or array"))
+                        .err(
+                            value.span(),
+                            format!("param '{name}' must be a string, number, boolean or array"),
+                        )
                         .with_hint("write name = \"value\""))
                 }
             };
@@ -180,7 +187,10 @@ impl Loader<'_> {
             for dep in &step.depends_on {
                 if !names.contains(dep) {
                     return Err(self
-                        .err(file_step.target.span(), format!("step '{}' depends on unknown step '{dep}'", step.name))
+                        .err(
+                            file_step.target.span(),
+                            format!("step '{}' depends on unknown step '{dep}'", step.name),
+                        )
                         .with_hint(format!("steps are: {}", join_sorted(&names))));
                 }
             }
@@ -214,13 +224,22 @@ impl Loader<'_> {
     ) -> Result<StepConfig, ConfigError> {
         let target_text = self.interpolate(&step.target, "target")?;
         let target = parse_target(&target_text).ok_or_else(|| {
-            self.err(step.target.span(), format!("target '{target_text}' is not `connection.table`"))
-                .with_hint("write target = \"dst.orders\" or \"dst.schema.orders\"")
+            self.err(
+                step.target.span(),
+                format!("target '{target_text}' is not `connection.table`"),
+            )
+            .with_hint("write target = \"dst.orders\" or \"dst.schema.orders\"")
         })?;
         if !connections.iter().any(|c| c.name == target.connection) {
             let known: HashSet<String> = connections.iter().map(|c| c.name.clone()).collect();
             return Err(self
-                .err(step.target.span(), format!("target '{target_text}' names unknown connection '{}'", target.connection))
+                .err(
+                    step.target.span(),
+                    format!(
+                        "target '{target_text}' names unknown connection '{}'",
+                        target.connection
+                    ),
+                )
                 .with_hint(format!(
                     "define [connections.{}] with a url, or use one of: {}",
                     target.connection,
@@ -237,21 +256,32 @@ impl Loader<'_> {
                 let rel = self.interpolate(file, "sql_file")?;
                 let path = self.dir.join(&rel);
                 let text = std::fs::read_to_string(&path).map_err(|e| {
-                    self.err(file.span(), format!("cannot read sql_file '{}': {e}", path.display()))
-                        .with_hint("sql_file paths are relative to the pipeline file")
+                    self.err(
+                        file.span(),
+                        format!("cannot read sql_file '{}': {e}", path.display()),
+                    )
+                    .with_hint("sql_file paths are relative to the pipeline file")
                 })?;
                 interpolate(&text, |n| self.vars.get(n)).map_err(|e| {
                     let (offset, message) = match e {
-                        InterpolationError::Unset { offset, name } => (offset, format!("${{{name}}} is not set")),
-                        InterpolationError::Unclosed { offset } => (offset, "`${` without its closing `}`".into()),
+                        InterpolationError::Unset { offset, name } => {
+                            (offset, format!("${{{name}}} is not set"))
+                        }
+                        InterpolationError::Unclosed { offset } => {
+                            (offset, "`${` without its closing `}`".into())
+                        }
                     };
-                    ConfigError::at(&path, &text, offset, message)
-                        .with_hint("set it in the environment, a .env file, [params], or with --set")
+                    ConfigError::at(&path, &text, offset, message).with_hint(
+                        "set it in the environment, a .env file, [params], or with --set",
+                    )
                 })?
             }
             (Some(sql), Some(_)) => {
                 return Err(self
-                    .err(sql.span(), format!("step '{name}' has both `sql` and `sql_file`"))
+                    .err(
+                        sql.span(),
+                        format!("step '{name}' has both `sql` and `sql_file`"),
+                    )
                     .with_hint("keep one of them"))
             }
             (None, None) => {
@@ -262,13 +292,22 @@ impl Loader<'_> {
         };
         if sql.trim().is_empty() {
             let span = step.sql.as_ref().map_or(step.target.span(), |s| s.span());
-            return Err(self.err(span, format!("step '{name}' has empty sql")).with_hint("write the SELECT whose rows go into the target"));
+            return Err(self
+                .err(span, format!("step '{name}' has empty sql"))
+                .with_hint("write the SELECT whose rows go into the target"));
         }
         let mode = step.mode.unwrap_or(default_mode);
-        let key = step.key.as_ref().map(|k| k.get_ref().columns()).unwrap_or_default();
+        let key = step
+            .key
+            .as_ref()
+            .map(|k| k.get_ref().columns())
+            .unwrap_or_default();
         if mode.needs_key() && key.is_empty() {
             return Err(self
-                .err(step.target.span(), format!("step '{name}' has mode {mode}, which needs a key"))
+                .err(
+                    step.target.span(),
+                    format!("step '{name}' has mode {mode}, which needs a key"),
+                )
                 .with_hint("add key = [\"id\"] (the columns that identify a row)"));
         }
         let (line, _) = ConfigError::at(self.path, self.text, step.target.span().start, "")
@@ -298,7 +337,11 @@ impl Loader<'_> {
                         .with_hint("the file is a CSV with a header and two columns: from,to (relative to the pipeline file)")
                 })?
             }
-            _ => table.get_ref().iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            _ => table
+                .get_ref()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         };
         let mut out = Vec::with_capacity(entries.len());
         for (key, value) in entries {
@@ -309,14 +352,22 @@ impl Loader<'_> {
                 toml::Value::Boolean(b) => MappingValue::Bool(b),
                 other => {
                     return Err(self
-                        .err(table.span(), format!("mapping '{name}': value of '{key}' is {}, not a scalar", other.type_str()))
+                        .err(
+                            table.span(),
+                            format!(
+                                "mapping '{name}': value of '{key}' is {}, not a scalar",
+                                other.type_str()
+                            ),
+                        )
                         .with_hint("map each key to a number, string or boolean"))
                 }
             };
             out.push((key, value));
         }
         let kinds: HashSet<_> = out.iter().map(|(_, v)| std::mem::discriminant(v)).collect();
-        let numeric = out.iter().all(|(_, v)| matches!(v, MappingValue::Int(_) | MappingValue::Float(_)));
+        let numeric = out
+            .iter()
+            .all(|(_, v)| matches!(v, MappingValue::Int(_) | MappingValue::Float(_)));
         if kinds.len() > 1 && !numeric {
             return Err(self
                 .err(table.span(), format!("mapping '{name}' mixes value types"))
@@ -328,12 +379,18 @@ impl Loader<'_> {
 
 /// Reads `from,to` rows (with a header) of a mapping file; numbers become numbers.
 fn read_mapping_csv(path: &Path) -> Result<Vec<(String, toml::Value)>, String> {
-    let mut reader = csv::Reader::from_path(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut reader =
+        csv::Reader::from_path(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut out = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let record = record.map_err(|e| format!("{}: {e}", path.display()))?;
         if record.len() != 2 {
-            return Err(format!("{} line {}: expected 2 columns, found {}", path.display(), i + 2, record.len()));
+            return Err(format!(
+                "{} line {}: expected 2 columns, found {}",
+                path.display(),
+                i + 2,
+                record.len()
+            ));
         }
         let value = &record[1];
         let parsed = if let Ok(n) = value.parse::<i64>() {

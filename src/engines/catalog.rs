@@ -154,7 +154,11 @@ impl SchemaProvider for ConnectionSchema {
             return Ok(Some(t));
         }
         let connection = self.connection.clone();
-        if let Some(p) = connection.clone().table_provider(&self.table_name(name)).await? {
+        if let Some(p) = connection
+            .clone()
+            .table_provider(&self.table_name(name))
+            .await?
+        {
             return Ok(Some(p));
         }
         // Names match case-insensitively when exactly one table fits.
@@ -162,7 +166,10 @@ impl SchemaProvider for ConnectionSchema {
         let matches: Vec<_> = tables
             .iter()
             .filter(|t| {
-                t.schema.as_deref().unwrap_or(self.connection.default_schema()) == self.schema
+                t.schema
+                    .as_deref()
+                    .unwrap_or(self.connection.default_schema())
+                    == self.schema
                     && t.name.eq_ignore_ascii_case(name)
             })
             .collect();

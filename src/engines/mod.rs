@@ -171,8 +171,11 @@ pub trait Connection: Send + Sync + fmt::Debug {
         dry_run: bool,
     ) -> EngineResult<Vec<String>>;
     /// Opens a writer for the prepared target. Called on a blocking thread.
-    fn open_writer(&self, target: &TargetSpec, schema: SchemaRef)
-        -> EngineResult<Box<dyn BatchWriter>>;
+    fn open_writer(
+        &self,
+        target: &TargetSpec,
+        schema: SchemaRef,
+    ) -> EngineResult<Box<dyn BatchWriter>>;
 }
 
 /// How a connection is opened.
@@ -224,13 +227,12 @@ pub fn open(name: &str, url: &str, options: &OpenOptions) -> EngineResult<Arc<dy
 /// Creates the directory a new database file goes in.
 fn create_parent_dir(connection: &str, path: &str) -> EngineResult<()> {
     match std::path::Path::new(path).parent() {
-        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
-            std::fs::create_dir_all(dir).map_err(|source| EngineError::Io {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => std::fs::create_dir_all(dir)
+            .map_err(|source| EngineError::Io {
                 connection: connection.to_string(),
                 path: dir.to_path_buf(),
                 source,
-            })
-        }
+            }),
         _ => Ok(()),
     }
 }

@@ -31,27 +31,61 @@ async fn describe(pipeline: &Pipeline, session: &Session) -> Result<String, Erro
     let levels = levels(steps, &deps)?;
 
     let mut out = String::new();
-    let _ = writeln!(out, "pipeline {}: {} step(s) in {} level(s)", pipeline.name, steps.len(), levels.len());
+    let _ = writeln!(
+        out,
+        "pipeline {}: {} step(s) in {} level(s)",
+        pipeline.name,
+        steps.len(),
+        levels.len()
+    );
     for c in &pipeline.connections {
-        let kind = session.connection(&c.name).map(|k| k.kind().to_string()).unwrap_or_default();
+        let kind = session
+            .connection(&c.name)
+            .map(|k| k.kind().to_string())
+            .unwrap_or_default();
         let ro = if c.read_only { ", read-only" } else { "" };
-        let _ = writeln!(out, "  connection {} ({kind}{ro}): {}", c.name, c.display_url());
+        let _ = writeln!(
+            out,
+            "  connection {} ({kind}{ro}): {}",
+            c.name,
+            c.display_url()
+        );
     }
     let mut number = 0;
     for (level_no, level) in levels.iter().enumerate() {
         for &i in level {
             number += 1;
             let step = &steps[i];
-            let _ = writeln!(out, "\nstep {number}: {} -> {} (mode {}{})", step.name, step.target, step.mode,
-                if step.key.is_empty() { String::new() } else { format!(", key {}", step.key.join(", ")) });
+            let _ = writeln!(
+                out,
+                "\nstep {number}: {} -> {} (mode {}{})",
+                step.name,
+                step.target,
+                step.mode,
+                if step.key.is_empty() {
+                    String::new()
+                } else {
+                    format!(", key {}", step.key.join(", "))
+                }
+            );
             let after: Vec<&str> = deps[i].iter().map(|&d| steps[d].name.as_str()).collect();
-            let _ = writeln!(out, "  level {}{}", level_no + 1,
-                if after.is_empty() { String::new() } else { format!(", after {}", after.join(", ")) });
+            let _ = writeln!(
+                out,
+                "  level {}{}",
+                level_no + 1,
+                if after.is_empty() {
+                    String::new()
+                } else {
+                    format!(", after {}", after.join(", "))
+                }
+            );
             let _ = writeln!(out, "  declared at {}", step.origin);
             let _ = writeln!(out, "  sql:\n{}", indent(step.sql.trim(), 4));
 
             let select = step_select(step, None);
-            let df_error = |e: datafusion::error::DataFusionError| step_error(step, describe_datafusion(&e), None);
+            let df_error = |e: datafusion::error::DataFusionError| {
+                step_error(step, describe_datafusion(&e), None)
+            };
             let df = session.ctx.sql(&select).await.map_err(df_error)?;
             let output = output_schema(&df);
             let physical = df.clone().create_physical_plan().await.map_err(df_error)?;
@@ -67,12 +101,26 @@ async fn describe(pipeline: &Pipeline, session: &Session) -> Result<String, Erro
             }
             let _ = writeln!(out, "  output columns:");
             for f in output.fields() {
-                let _ = writeln!(out, "    {} {}{}", f.name(), f.data_type(), if f.is_nullable() { "" } else { " NOT NULL" });
+                let _ = writeln!(
+                    out,
+                    "    {} {}{}",
+                    f.name(),
+                    f.data_type(),
+                    if f.is_nullable() { "" } else { " NOT NULL" }
+                );
             }
-            let connection = session
-                .connection(&step.target.connection)
-                .ok_or_else(|| step_error(step, format!("no connection '{}'", step.target.connection), None))?;
-            let target = TargetSpec { table: step.target.table.clone(), mode: step.mode, key: step.key.clone() };
+            let connection = session.connection(&step.target.connection).ok_or_else(|| {
+                step_error(
+                    step,
+                    format!("no connection '{}'", step.target.connection),
+                    None,
+                )
+            })?;
+            let target = TargetSpec {
+                table: step.target.table.clone(),
+                mode: step.mode,
+                key: step.key.clone(),
+            };
             let statements = connection
                 .prepare_target(&target, &output, true)
                 .await
@@ -97,5 +145,8 @@ async fn describe(pipeline: &Pipeline, session: &Session) -> Result<String, Erro
 
 fn indent(text: &str, n: usize) -> String {
     let pad = " ".repeat(n);
-    text.lines().map(|l| format!("{pad}{l}")).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| format!("{pad}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

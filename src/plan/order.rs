@@ -90,11 +90,18 @@ mod tests {
 
     #[test]
     fn readers_of_a_target_wait_for_its_writer() {
-        let steps = vec![step("orders", "orders"), step("categories", "categories"), step("products", "products")];
+        let steps = vec![
+            step("orders", "orders"),
+            step("categories", "categories"),
+            step("products", "products"),
+        ];
         let reads = vec![
             vec![("src".into(), "orders".into())],
             vec![("src".into(), "products".into())],
-            vec![("src".into(), "products".into()), ("dst".into(), "Categories".into())],
+            vec![
+                ("src".into(), "products".into()),
+                ("dst".into(), "Categories".into()),
+            ],
         ];
         let deps = dependencies(&steps, &reads);
         assert_eq!(deps, vec![vec![], vec![], vec![1]]);
@@ -104,8 +111,13 @@ mod tests {
     #[test]
     fn cycles_are_reported_with_their_steps() {
         let steps = vec![step("a", "a"), step("b", "b")];
-        let reads = vec![vec![("dst".into(), "b".into())], vec![("dst".into(), "a".into())]];
-        let err = levels(&steps, &dependencies(&steps, &reads)).unwrap_err().to_string();
+        let reads = vec![
+            vec![("dst".into(), "b".into())],
+            vec![("dst".into(), "a".into())],
+        ];
+        let err = levels(&steps, &dependencies(&steps, &reads))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cycle: a, b"), "{err}");
     }
 }

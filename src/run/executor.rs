@@ -173,7 +173,9 @@ fn skipped(step: &StepConfig, because: &str) -> StepReport {
         seconds: 0.0,
         rows_per_second: 0.0,
         target_statements: vec![],
-        error: Some(format!("not run: step '{because}' it depends on did not complete")),
+        error: Some(format!(
+            "not run: step '{because}' it depends on did not complete"
+        )),
     }
 }
 
@@ -194,13 +196,23 @@ async fn run_step(
     progress.bar().finish_and_clear();
     let (status, rows_read, rows_written, statements, error) = match outcome {
         Ok(done) => (
-            if options.dry_run { StepStatus::Planned } else { StepStatus::Succeeded },
+            if options.dry_run {
+                StepStatus::Planned
+            } else {
+                StepStatus::Succeeded
+            },
             done.rows_read,
             done.rows_written,
             done.target_statements,
             None,
         ),
-        Err(e) => (StepStatus::Failed, progress.read(), 0, vec![], Some(e.to_string())),
+        Err(e) => (
+            StepStatus::Failed,
+            progress.read(),
+            0,
+            vec![],
+            Some(e.to_string()),
+        ),
     };
     StepReport {
         name: step.name.clone(),
@@ -210,7 +222,11 @@ async fn run_step(
         rows_read,
         rows_written,
         seconds,
-        rows_per_second: if seconds > 0.0 { rows_read as f64 / seconds } else { 0.0 },
+        rows_per_second: if seconds > 0.0 {
+            rows_read as f64 / seconds
+        } else {
+            0.0
+        },
         target_statements: statements,
         error,
     }
@@ -241,11 +257,18 @@ async fn execute_step(
     options: &RunOptions,
     progress: &Arc<StepProgress>,
 ) -> Result<StepDone, Error> {
-    let df_error = |e: datafusion::error::DataFusionError| step_error(step, describe_datafusion(&e), None);
+    let df_error =
+        |e: datafusion::error::DataFusionError| step_error(step, describe_datafusion(&e), None);
     let engine_error = |e: EngineError| step_error(step, e.to_string(), None);
     let connection = session
         .connection(&step.target.connection)
-        .ok_or_else(|| step_error(step, format!("no connection '{}'", step.target.connection), None))?
+        .ok_or_else(|| {
+            step_error(
+                step,
+                format!("no connection '{}'", step.target.connection),
+                None,
+            )
+        })?
         .clone();
     let select = step_select(step, options.limit);
     let df = session.ctx.sql(&select).await.map_err(df_error)?;
@@ -264,21 +287,44 @@ async fn execute_step(
     let schema_provider = session.target_schema(&step.target).ok_or_else(|| {
         step_error(
             step,
-            format!("connection '{}' has no schema '{}'", step.target.connection, step.target.table.schema.as_deref().unwrap_or("")),
+            format!(
+                "connection '{}' has no schema '{}'",
+                step.target.connection,
+                step.target.table.schema.as_deref().unwrap_or("")
+            ),
             Some("create the schema in the target first, or drop the schema from `target`".into()),
         )
     })?;
 
     if options.dry_run {
         let count_sql = format!("SELECT count(*) AS n FROM ({select}) AS barge_dry_run");
-        let batches = session.ctx.sql(&count_sql).await.map_err(df_error)?.collect().await.map_err(df_error)?;
+        let batches = session
+            .ctx
+            .sql(&count_sql)
+            .await
+            .map_err(df_error)?
+            .collect()
+            .await
+            .map_err(df_error)?;
         let rows = batches
             .first()
-            .and_then(|b| b.column(0).as_primitive_opt::<Int64Type>().map(|a| a.value(0)))
+            .and_then(|b| {
+                b.column(0)
+                    .as_primitive_opt::<Int64Type>()
+                    .map(|a| a.value(0))
+            })
             .unwrap_or(0) as u64;
         // Later steps that read this target plan against its future shape.
-        if connection.table_schema(&target.table).await.map_err(engine_error)?.is_none() {
-            schema_provider.register_target(&target.table.name, Arc::new(EmptyTable::new(output.clone())));
+        if connection
+            .table_schema(&target.table)
+            .await
+            .map_err(engine_error)?
+            .is_none()
+        {
+            schema_provider.register_target(
+                &target.table.name,
+                Arc::new(EmptyTable::new(output.clone())),
+            );
         }
         return Ok(StepDone {
             rows_read: rows,
@@ -293,21 +339,46 @@ async fn execute_step(
         .map_err(engine_error)?
         .unwrap_or_else(|| output.clone());
     let columns = target_columns(step, &output, &target_schema)?;
-    let source = connection.clone().table_provider(&target.table).await.map_err(engine_error)?;
+    let source = connection
+        .clone()
+        .table_provider(&target.table)
+        .await
+        .map_err(engine_error)?;
     let table_name = target.table.name.clone();
     let target_schema_for_hint = target_schema.clone();
-    let provider = TargetTable::new(connection.clone(), target.clone(), target_schema, source, progress.clone());
+    let provider = TargetTable::new(
+        connection.clone(),
+        target.clone(),
+        target_schema,
+        source,
+        progress.clone(),
+    );
     schema_provider.register_target(&table_name, Arc::new(provider));
 
     let result = async {
         let insert = format!(
             "INSERT INTO {}.{}.{} ({}) {select}",
             quote(connection.name()),
-            quote(target.table.schema.as_deref().unwrap_or(connection.default_schema())),
+            quote(
+                target
+                    .table
+                    .schema
+                    .as_deref()
+                    .unwrap_or(connection.default_schema())
+            ),
             quote(&table_name),
-            columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", "),
+            columns
+                .iter()
+                .map(|c| quote(c))
+                .collect::<Vec<_>>()
+                .join(", "),
         );
-        let plan = session.ctx.sql(&insert).await?.create_physical_plan().await?;
+        let plan = session
+            .ctx
+            .sql(&insert)
+            .await?
+            .create_physical_plan()
+            .await?;
         if let Some(rows) = row_estimate(&plan) {
             let rows = options.limit.map_or(rows, |l| rows.min(l as u64));
             progress.bar().set_length(rows);
@@ -341,7 +412,8 @@ fn cast_hint(output: &SchemaRef, target: &SchemaRef, columns: &[String]) -> Opti
         .zip(columns)
         .filter_map(|(f, c)| {
             let t = target.field_with_name(c).ok()?;
-            (t.data_type() != f.data_type()).then(|| format!("{c} ({} -> {})", f.data_type(), t.data_type()))
+            (t.data_type() != f.data_type())
+                .then(|| format!("{c} ({} -> {})", f.data_type(), t.data_type()))
         })
         .collect();
     (!differing.is_empty()).then(|| {
@@ -371,7 +443,12 @@ fn check_output_columns(step: &StepConfig, output: &SchemaRef) -> Result<(), Err
                 format!("key column '{key}' is not in the step's output"),
                 Some(format!(
                     "the output columns are: {}",
-                    output.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+                    output
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
             ));
         }
@@ -380,7 +457,11 @@ fn check_output_columns(step: &StepConfig, output: &SchemaRef) -> Result<(), Err
 }
 
 /// The target's spelling of each output column; every one must exist.
-fn target_columns(step: &StepConfig, output: &SchemaRef, target: &SchemaRef) -> Result<Vec<String>, Error> {
+fn target_columns(
+    step: &StepConfig,
+    output: &SchemaRef,
+    target: &SchemaRef,
+) -> Result<Vec<String>, Error> {
     output
         .fields()
         .iter()

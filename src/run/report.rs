@@ -73,8 +73,21 @@ impl RunReport {
     pub fn summary_table(&self) -> String {
         let mut table = Table::new();
         table.load_preset(UTF8_FULL_CONDENSED);
-        let read_header = if self.dry_run { "rows (source)" } else { "rows read" };
-        table.set_header(vec!["step", "target", "mode", "status", read_header, "rows written", "seconds", "rows/s"]);
+        let read_header = if self.dry_run {
+            "rows (source)"
+        } else {
+            "rows read"
+        };
+        table.set_header(vec![
+            "step",
+            "target",
+            "mode",
+            "status",
+            read_header,
+            "rows written",
+            "seconds",
+            "rows/s",
+        ]);
         for s in &self.steps {
             table.add_row(vec![
                 Cell::new(&s.name),

@@ -114,9 +114,13 @@ impl Session {
     pub fn table_reads(&self, step: &StepConfig) -> Result<Vec<TableRead>, Error> {
         let state = self.ctx.state();
         let dialect = state.config().options().sql_parser.dialect;
-        let statement = state
-            .sql_to_statement(&step.sql, &dialect)
-            .map_err(|e| step_error(step, format!("the SQL does not parse: {}", describe_datafusion(&e)), None))?;
+        let statement = state.sql_to_statement(&step.sql, &dialect).map_err(|e| {
+            step_error(
+                step,
+                format!("the SQL does not parse: {}", describe_datafusion(&e)),
+                None,
+            )
+        })?;
         let references = state
             .resolve_table_references(&statement)
             .map_err(|e| step_error(step, describe_datafusion(&e), None))?;
@@ -127,17 +131,27 @@ impl Session {
                     return Err(step_error(
                         step,
                         format!("table '{table}' has no connection"),
-                        Some(format!("write it as CONNECTION.{table}, with one of: {}", self.names())),
+                        Some(format!(
+                            "write it as CONNECTION.{table}, with one of: {}",
+                            self.names()
+                        )),
                     ))
                 }
-                TableReference::Partial { schema, table } => (schema.to_string(), table.to_string()),
-                TableReference::Full { catalog, table, .. } => (catalog.to_string(), table.to_string()),
+                TableReference::Partial { schema, table } => {
+                    (schema.to_string(), table.to_string())
+                }
+                TableReference::Full { catalog, table, .. } => {
+                    (catalog.to_string(), table.to_string())
+                }
             };
             if !self.connections.contains_key(&conn) {
                 return Err(step_error(
                     step,
                     format!("'{reference}' names unknown connection '{conn}'"),
-                    Some(format!("define [connections.{conn}], or use one of: {}", self.names())),
+                    Some(format!(
+                        "define [connections.{conn}], or use one of: {}",
+                        self.names()
+                    )),
                 ));
             }
             reads.push((conn, table));
@@ -173,7 +187,11 @@ impl Session {
     }
 
     fn names(&self) -> String {
-        self.connections.keys().cloned().collect::<Vec<_>>().join(", ")
+        self.connections
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -219,7 +237,9 @@ pub fn source_queries(plan: &Arc<dyn ExecutionPlan>) -> Vec<(String, String)> {
 pub fn row_estimate(plan: &Arc<dyn ExecutionPlan>) -> Option<u64> {
     let mut best: Option<u64> = None;
     visit(plan, &mut |node| {
-        let rows = if let Some(scan) = (node.as_ref() as &dyn std::any::Any).downcast_ref::<SqlScanExec>() {
+        let rows = if let Some(scan) =
+            (node.as_ref() as &dyn std::any::Any).downcast_ref::<SqlScanExec>()
+        {
             scan.row_estimate()
         } else if node.children().is_empty() {
             StatisticsContext::default()

@@ -19,18 +19,34 @@ pub struct Outcome {
 impl Outcome {
     #[track_caller]
     pub fn assert_ok(&self) -> &Self {
-        assert_eq!(self.code, 0, "barge failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "barge failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     /// Asserts a failure with `code` whose stderr contains every needle.
     #[track_caller]
     pub fn assert_fails(&self, code: i32, needles: &[&str]) -> &Self {
-        assert_eq!(self.code, code, "unexpected exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "unexpected exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         for needle in needles {
-            assert!(self.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", self.stderr);
+            assert!(
+                self.stderr.contains(needle),
+                "stderr lacks {needle:?}:\n{}",
+                self.stderr
+            );
         }
-        assert!(!self.stderr.contains("panicked"), "barge panicked:\n{}", self.stderr);
+        assert!(
+            !self.stderr.contains("panicked"),
+            "barge panicked:\n{}",
+            self.stderr
+        );
         self
     }
 }
@@ -54,7 +70,11 @@ pub fn barge(dir: &Path, args: &[&str]) -> Outcome {
 pub fn workdir_with_shop() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir_all(dir.path().join("data")).expect("mkdir");
-    std::fs::copy(repo().join("data/shop.sqlite"), dir.path().join("data/shop.sqlite")).expect("copy shop");
+    std::fs::copy(
+        repo().join("data/shop.sqlite"),
+        dir.path().join("data/shop.sqlite"),
+    )
+    .expect("copy shop");
     dir
 }
 
@@ -72,13 +92,18 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> String {
 pub fn read_parquet(path: &Path) -> datafusion::arrow::record_batch::RecordBatch {
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let file = std::fs::File::open(path).expect("open parquet");
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet footer").build().expect("reader");
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("parquet footer")
+        .build()
+        .expect("reader");
     let batches: Vec<_> = reader.collect::<Result<_, _>>().expect("batches");
     datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches).expect("concat")
 }
 
 /// Rows of a batch rendered as text (NULL as `None`).
-pub fn batch_rows(batch: &datafusion::arrow::record_batch::RecordBatch) -> Vec<Vec<Option<String>>> {
+pub fn batch_rows(
+    batch: &datafusion::arrow::record_batch::RecordBatch,
+) -> Vec<Vec<Option<String>>> {
     use datafusion::arrow::array::Array;
     use datafusion::arrow::util::display::ArrayFormatter;
     let formatters: Vec<_> = batch

@@ -17,7 +17,9 @@ fn sqlite_rows(path: &std::path::Path, sql: &str) -> Vec<Row> {
                     rusqlite::types::ValueRef::Null => None,
                     rusqlite::types::ValueRef::Integer(v) => Some(v.to_string()),
                     rusqlite::types::ValueRef::Real(v) => Some(v.to_string()),
-                    rusqlite::types::ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+                    rusqlite::types::ValueRef::Text(t) => {
+                        Some(String::from_utf8_lossy(t).into_owned())
+                    }
                     rusqlite::types::ValueRef::Blob(b) => Some(format!("{b:?}")),
                 })
             })
@@ -58,7 +60,13 @@ fn demo_moves_the_shop_into_duckdb_in_its_new_shape() {
     let pipeline = repo().join("pipelines/demo.toml");
     let out = barge(
         dir.path(),
-        &["run", pipeline.to_str().unwrap(), "--quiet", "--report", "report.json"],
+        &[
+            "run",
+            pipeline.to_str().unwrap(),
+            "--quiet",
+            "--report",
+            "report.json",
+        ],
     );
     out.assert_ok();
     let src = dir.path().join("data/shop.sqlite");
@@ -66,7 +74,10 @@ fn demo_moves_the_shop_into_duckdb_in_its_new_shape() {
 
     // A rename: categories.id -> category_id.
     assert_eq!(
-        duckdb_rows(&dst, "SELECT category_id::VARCHAR, name FROM categories ORDER BY category_id"),
+        duckdb_rows(
+            &dst,
+            "SELECT category_id::VARCHAR, name FROM categories ORDER BY category_id"
+        ),
         sqlite_rows(&src, "SELECT id, name FROM categories ORDER BY id"),
     );
 
@@ -159,7 +170,8 @@ fn demo_moves_the_shop_into_duckdb_in_its_new_shape() {
 
     // The report counts what landed.
     let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
     let steps = report["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 6);
     let written = |name: &str| {
@@ -179,13 +191,23 @@ fn demo_params_from_the_command_line_and_rerun_replaces() {
     let pipeline = repo().join("pipelines/demo.toml");
     let pipeline = pipeline.to_str().unwrap();
     barge(dir.path(), &["run", pipeline, "--quiet"]).assert_ok();
-    barge(dir.path(), &["run", pipeline, "--quiet", "--set", "last_customer=5"]).assert_ok();
+    barge(
+        dir.path(),
+        &["run", pipeline, "--quiet", "--set", "last_customer=5"],
+    )
+    .assert_ok();
     let dst = dir.path().join("out/demo/shop.duckdb");
     assert_eq!(
-        duckdb_rows(&dst, "SELECT count(*)::VARCHAR, max(customer_id)::VARCHAR FROM orders"),
+        duckdb_rows(
+            &dst,
+            "SELECT count(*)::VARCHAR, max(customer_id)::VARCHAR FROM orders"
+        ),
         vec![vec![s("13"), s("5")]]
     );
-    assert_eq!(duckdb_rows(&dst, "SELECT count(*)::VARCHAR FROM order_lines"), vec![vec![s("36")]]);
+    assert_eq!(
+        duckdb_rows(&dst, "SELECT count(*)::VARCHAR FROM order_lines"),
+        vec![vec![s("36")]]
+    );
 }
 
 #[test]
@@ -194,24 +216,52 @@ fn dry_run_counts_source_rows_and_writes_nothing() {
     let pipeline = repo().join("pipelines/demo.toml");
     let out = barge(
         dir.path(),
-        &["run", pipeline.to_str().unwrap(), "--dry-run", "--report", "plan.json", "--set", "last_customer=5"],
+        &[
+            "run",
+            pipeline.to_str().unwrap(),
+            "--dry-run",
+            "--report",
+            "plan.json",
+            "--set",
+            "last_customer=5",
+        ],
     );
     out.assert_ok();
-    assert!(!dir.path().join("out/demo/export/order_totals.parquet").exists());
+    assert!(!dir
+        .path()
+        .join("out/demo/export/order_totals.parquet")
+        .exists());
     let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap()).unwrap();
-    let orders = report["steps"].as_array().unwrap().iter().find(|s| s["name"] == "orders").unwrap().clone();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap())
+            .unwrap();
+    let orders = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "orders")
+        .unwrap()
+        .clone();
     assert_eq!(orders["status"], "planned");
     assert_eq!(orders["rows_read"], 13);
-    assert!(orders["target_statements"][0].as_str().unwrap().starts_with("CREATE TABLE"));
-    assert!(!dir.path().join("out").exists(), "a dry run creates no file");
+    assert!(orders["target_statements"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("CREATE TABLE"));
+    assert!(
+        !dir.path().join("out").exists(),
+        "a dry run creates no file"
+    );
 }
 
 #[test]
 fn limit_moves_n_rows_per_step() {
     let dir = workdir_with_shop();
     let pipeline = repo().join("pipelines/demo.toml");
-    barge(dir.path(), &["run", pipeline.to_str().unwrap(), "--quiet", "--limit", "3"]).assert_ok();
+    barge(
+        dir.path(),
+        &["run", pipeline.to_str().unwrap(), "--quiet", "--limit", "3"],
+    )
+    .assert_ok();
     let dst = dir.path().join("out/demo/shop.duckdb");
     for table in ["categories", "customers", "orders", "order_lines"] {
         assert_eq!(
@@ -234,7 +284,10 @@ fn plan_shows_order_pushdown_and_ddl() {
     assert!(text.contains("after categories"), "{text}");
     // The customer filter runs inside SQLite.
     assert!(text.contains("pushed to src:"), "{text}");
-    assert!(text.contains("WHERE (\"id\" >= 1 AND \"id\" <= 250)") || text.contains("\"id\" >= 1"), "{text}");
+    assert!(
+        text.contains("WHERE (\"id\" >= 1 AND \"id\" <= 250)") || text.contains("\"id\" >= 1"),
+        "{text}"
+    );
     assert!(text.contains("CREATE TABLE"), "{text}");
     // Nothing was written.
     assert!(!dir.path().join("out").exists(), "plan creates no file");

@@ -1,6 +1,6 @@
 //! Bad input gives a clear error naming the culprit, a non-zero exit, and no panic.
 
-use crate::common::{barge, write_file, workdir_with_shop};
+use crate::common::{barge, workdir_with_shop, write_file};
 
 const HEADER: &str = r#"
 [connections.src]
@@ -17,32 +17,55 @@ fn pipeline(dir: &std::path::Path, body: &str) -> String {
 #[test]
 fn malformed_toml_names_file_line_and_column() {
     let dir = workdir_with_shop();
-    let p = pipeline(dir.path(), "\n[[step]]\ntarget = \"dst.x\nsql = \"SELECT 1\"\n");
+    let p = pipeline(
+        dir.path(),
+        "\n[[step]]\ntarget = \"dst.x\nsql = \"SELECT 1\"\n",
+    );
     barge(dir.path(), &["run", &p]).assert_fails(2, &["p.toml:9:", "hint:"]);
 }
 
 #[test]
 fn unknown_key_is_rejected_with_its_line() {
     let dir = workdir_with_shop();
-    let p = pipeline(dir.path(), "\n[[step]]\ntarget = \"dst.x\"\nsql = \"SELECT 1 AS a\"\nmodde = \"append\"\n");
-    barge(dir.path(), &["run", &p]).assert_fails(2, &["p.toml:11:", "unknown field `modde`", "hint:"]);
+    let p = pipeline(
+        dir.path(),
+        "\n[[step]]\ntarget = \"dst.x\"\nsql = \"SELECT 1 AS a\"\nmodde = \"append\"\n",
+    );
+    barge(dir.path(), &["run", &p])
+        .assert_fails(2, &["p.toml:11:", "unknown field `modde`", "hint:"]);
 }
 
 #[test]
 fn unknown_connection_in_target_and_in_sql() {
     let dir = workdir_with_shop();
-    let p = pipeline(dir.path(), "\n[[step]]\ntarget = \"warehouse.x\"\nsql = \"SELECT 1 AS a\"\n");
-    barge(dir.path(), &["run", &p]).assert_fails(2, &["p.toml:9:", "unknown connection 'warehouse'", "dst, src"]);
+    let p = pipeline(
+        dir.path(),
+        "\n[[step]]\ntarget = \"warehouse.x\"\nsql = \"SELECT 1 AS a\"\n",
+    );
+    barge(dir.path(), &["run", &p]).assert_fails(
+        2,
+        &["p.toml:9:", "unknown connection 'warehouse'", "dst, src"],
+    );
 
-    let p = pipeline(dir.path(), "\n[[step]]\ntarget = \"dst.x\"\nsql = \"SELECT * FROM legacy.orders\"\n");
-    barge(dir.path(), &["run", &p]).assert_fails(1, &["step 'x'", "unknown connection 'legacy'", "p.toml:9"]);
+    let p = pipeline(
+        dir.path(),
+        "\n[[step]]\ntarget = \"dst.x\"\nsql = \"SELECT * FROM legacy.orders\"\n",
+    );
+    barge(dir.path(), &["run", &p])
+        .assert_fails(1, &["step 'x'", "unknown connection 'legacy'", "p.toml:9"]);
 }
 
 #[test]
 fn unknown_table_lists_the_connections_tables() {
     let dir = workdir_with_shop();
-    let p = pipeline(dir.path(), "\n[[step]]\ntarget = \"dst.x\"\nsql = \"SELECT * FROM src.ordrs\"\n");
-    barge(dir.path(), &["run", &p]).assert_fails(1, &["table 'ordrs' not found in connection 'src'", "orders"]);
+    let p = pipeline(
+        dir.path(),
+        "\n[[step]]\ntarget = \"dst.x\"\nsql = \"SELECT * FROM src.ordrs\"\n",
+    );
+    barge(dir.path(), &["run", &p]).assert_fails(
+        1,
+        &["table 'ordrs' not found in connection 'src'", "orders"],
+    );
 }
 
 #[test]
@@ -53,13 +76,20 @@ fn unset_env_var_names_the_variable_and_its_place() {
         "p.toml",
         "[connections.src]\nurl = \"${BARGE_TEST_UNSET_URL}\"\n\n[[step]]\ntarget = \"src.x\"\nsql = \"SELECT 1 AS a\"\n",
     );
-    barge(dir.path(), &["run", &p]).assert_fails(2, &["p.toml:2:8", "${BARGE_TEST_UNSET_URL}", "not set", "--set"]);
+    barge(dir.path(), &["run", &p]).assert_fails(
+        2,
+        &["p.toml:2:8", "${BARGE_TEST_UNSET_URL}", "not set", "--set"],
+    );
 }
 
 #[test]
 fn env_and_dotenv_and_set_follow_their_precedence() {
     let dir = workdir_with_shop();
-    write_file(dir.path(), ".env", "SHOP_DB=sqlite://data/shop.sqlite\nLAST=2\n");
+    write_file(
+        dir.path(),
+        ".env",
+        "SHOP_DB=sqlite://data/shop.sqlite\nLAST=2\n",
+    );
     let p = write_file(
         dir.path(),
         "p.toml",
@@ -68,11 +98,17 @@ fn env_and_dotenv_and_set_follow_their_precedence() {
     // .env (2) wins over the file (1) ...
     let out = barge(dir.path(), &["run", &p, "--report", "r.json", "-q"]);
     out.assert_ok();
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
     assert_eq!(r["steps"][0]["rows_written"], 2);
     // ... and --set (4) wins over .env.
-    barge(dir.path(), &["run", &p, "--report", "r.json", "-q", "--set", "LAST=4"]).assert_ok();
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
+    barge(
+        dir.path(),
+        &["run", &p, "--report", "r.json", "-q", "--set", "LAST=4"],
+    )
+    .assert_ok();
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
     assert_eq!(r["steps"][0]["rows_written"], 4);
 }
 
@@ -86,7 +122,11 @@ fn unsupported_url_scheme() {
     );
     let out = barge(dir.path(), &["run", &p]);
     out.assert_fails(1, &["connection 'src'", "unsupported URL", "hint:"]);
-    assert!(!out.stderr.contains("tiger"), "the password is never printed: {}", out.stderr);
+    assert!(
+        !out.stderr.contains("tiger"),
+        "the password is never printed: {}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -97,15 +137,22 @@ fn missing_database_file() {
         "p.toml",
         "[connections.src]\nurl = \"sqlite://data/nope.sqlite\"\n[connections.dst]\nurl = \"duckdb://out/t.duckdb\"\n\n[[step]]\ntarget = \"dst.x\"\nsql = \"SELECT * FROM src.orders\"\n",
     );
-    barge(dir.path(), &["run", &p]).assert_fails(1, &["connection 'src'", "data/nope.sqlite", "does not exist"]);
-    assert!(!dir.path().join("data/nope.sqlite").exists(), "a missing source is not created");
+    barge(dir.path(), &["run", &p]).assert_fails(
+        1,
+        &["connection 'src'", "data/nope.sqlite", "does not exist"],
+    );
+    assert!(
+        !dir.path().join("data/nope.sqlite").exists(),
+        "a missing source is not created"
+    );
 }
 
 #[test]
 fn sql_error_names_the_step() {
     let dir = workdir_with_shop();
     let p = pipeline(dir.path(), "\n[[step]]\nname = \"broken\"\ntarget = \"dst.x\"\nsql = \"SELECT no_such_column FROM src.orders\"\n");
-    barge(dir.path(), &["run", &p]).assert_fails(1, &["step 'broken'", "no_such_column", "p.toml:10"]);
+    barge(dir.path(), &["run", &p])
+        .assert_fails(1, &["step 'broken'", "no_such_column", "p.toml:10"]);
 }
 
 #[test]
@@ -120,7 +167,9 @@ fn value_overflowing_its_target_type_fails_the_step() {
     out.assert_fails(1, &["step 'overflow'", "Int8"]);
     // Nothing of the failed step landed.
     let conn = duckdb::Connection::open(dir.path().join("out/t.duckdb")).unwrap();
-    let n: i64 = conn.query_row("SELECT count(*) FROM small", [], |r| r.get(0)).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM small", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(n, 1);
 }
 
@@ -131,5 +180,8 @@ fn unmapped_values_are_listed_with_counts() {
         dir.path(),
         "\n[mappings.status]\nNEW = 1\nPAID = 2\n\n[[step]]\ntarget = \"dst.o\"\nsql = \"SELECT id, map_value('status', status) AS status_id FROM src.orders\"\n",
     );
-    barge(dir.path(), &["run", &p, "-q"]).assert_fails(1, &["map_value('status')", "'DELIVERED' (", "[mappings.status]"]);
+    barge(dir.path(), &["run", &p, "-q"]).assert_fails(
+        1,
+        &["map_value('status')", "'DELIVERED' (", "[mappings.status]"],
+    );
 }

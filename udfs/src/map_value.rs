@@ -30,14 +30,22 @@ impl MappingTable {
     pub fn new(name: impl Into<String>, keys: Vec<String>, values: ArrayRef) -> Result<Self> {
         let name = name.into();
         if keys.len() != values.len() {
-            return plan_err!("mapping '{name}': {} keys but {} values", keys.len(), values.len());
+            return plan_err!(
+                "mapping '{name}': {} keys but {} values",
+                keys.len(),
+                values.len()
+            );
         }
         let index = keys
             .into_iter()
             .enumerate()
             .map(|(i, k)| (k, i as u32))
             .collect();
-        Ok(Self { name, index, values })
+        Ok(Self {
+            name,
+            index,
+            values,
+        })
     }
 
     pub fn data_type(&self) -> &DataType {
@@ -155,7 +163,11 @@ impl ScalarUDFImpl for MapValue {
                 .map(|(v, n)| format!("'{v}' ({n} row{})", if *n == 1 { "" } else { "s" }))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let more = if total > MAX_LISTED { format!(" and {} more", total - MAX_LISTED) } else { String::new() };
+            let more = if total > MAX_LISTED {
+                format!(" and {} more", total - MAX_LISTED)
+            } else {
+                String::new()
+            };
             return exec_err!(
                 "map_value('{}'): {total} value(s) have no mapping: {shown}{more}; add them to [mappings.{}] or give a default: map_value('{}', value, default)",
                 mapping.name, mapping.name, mapping.name
@@ -199,7 +211,9 @@ mod tests {
             .collect()
             .await
             .unwrap();
-        let ids = batches[0].column(0).as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        let ids = batches[0]
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
         assert_eq!(ids.iter().collect::<Vec<_>>(), vec![Some(2), Some(1), None]);
     }
 
@@ -212,7 +226,9 @@ mod tests {
             .collect()
             .await
             .unwrap();
-        let ids = batches[0].column(0).as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        let ids = batches[0]
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
         assert_eq!(ids.iter().collect::<Vec<_>>(), vec![Some(0), Some(1)]);
     }
 

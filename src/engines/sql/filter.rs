@@ -78,7 +78,9 @@ fn comparable_column(expr: &Expr, schema: &Schema, engine: &dyn SqlSource) -> Op
 }
 
 fn literal(expr: &Expr) -> Option<String> {
-    let Expr::Literal(value, _) = expr else { return None };
+    let Expr::Literal(value, _) = expr else {
+        return None;
+    };
     Some(match value {
         ScalarValue::Boolean(Some(b)) => if *b { "TRUE" } else { "FALSE" }.to_string(),
         ScalarValue::Int8(Some(v)) => v.to_string(),
@@ -91,7 +93,9 @@ fn literal(expr: &Expr) -> Option<String> {
         ScalarValue::UInt64(Some(v)) => v.to_string(),
         ScalarValue::Float32(Some(v)) if v.is_finite() => format!("{v:?}"),
         ScalarValue::Float64(Some(v)) if v.is_finite() => format!("{v:?}"),
-        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => {
             format!("'{}'", s.replace('\'', "''"))
         }
         _ => return None,

@@ -2,7 +2,6 @@
 //! [`SqlScanExec`]: the leaf node that runs the pushed-down `SELECT` and
 //! streams its batches through a bounded channel (backpressure).
 
-
 use std::fmt;
 use std::sync::Arc;
 
@@ -249,7 +248,11 @@ impl ExecutionPlan for SqlScanExec {
             for batch in batches {
                 let failed = batch.is_err();
                 // The receiver is gone when the plan was cancelled: stop reading.
-                if tx.blocking_send(batch.map_err(DataFusionError::from)).is_err() || failed {
+                if tx
+                    .blocking_send(batch.map_err(DataFusionError::from))
+                    .is_err()
+                    || failed
+                {
                     return;
                 }
             }
@@ -263,4 +266,3 @@ impl ExecutionPlan for SqlScanExec {
         )))
     }
 }
-
