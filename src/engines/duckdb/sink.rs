@@ -12,15 +12,20 @@
 //! The Appender takes almost every Arrow type (DuckDB casts each chunk to the
 //! column types). Before appending, barge casts what it cannot take:
 //! dictionaries to their values, Float16 to Float32, Decimal256 to
-//! Decimal128, durations and other interval units to month-day-nano
-//! intervals, and all-NULL (`Null`) columns to the target column's type.
+//! Decimal128, and all-NULL (`Null`) columns to the target column's type.
+//! Intervals and durations go as text (`1 months 2 days 3 microseconds`)
+//! that DuckDB casts back: the Appender writes NULL intervals as zero. For
+//! the same reason intervals nested in lists or structs are refused.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::array::{new_null_array, ArrayRef, AsArray, StringArray};
 use datafusion::arrow::compute::{can_cast_types, cast};
-use datafusion::arrow::datatypes::{DataType, Field, Fields, IntervalUnit, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{
+    DataType, Field, Fields, IntervalMonthDayNanoType, IntervalUnit, Schema, SchemaRef,
+};
+use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use super::connect::{DuckDbConnection, Session};
@@ -137,31 +142,55 @@ impl DuckDbWriter {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
         let mut changed = false;
         for (field, column) in schema.fields().iter().zip(batch.columns()) {
-            let wanted = match field.data_type() {
-                DataType::Null => Some(
-                    self.target_types
+            let column_error = |message: String| {
+                EngineError::column(
+                    &self.connection,
+                    &self.table.to_string(),
+                    field.name(),
+                    format!("{message}\n  hint: CAST the column in the step's SQL"),
+                )
+            };
+            let converted = match field.data_type() {
+                DataType::Interval(_) | DataType::Duration(_) => {
+                    Some(interval_text(column).map_err(|e| {
+                        column_error(format!("cannot convert {}: {e}", field.data_type()))
+                    })?)
+                }
+                dt if contains_interval(dt) => {
+                    return Err(column_error(format!(
+                        "DuckDB's Appender loses the NULLs of intervals nested in {dt}"
+                    )))
+                }
+                DataType::Null => {
+                    let to = self
+                        .target_types
                         .get(&field.name().to_lowercase())
                         .filter(|t| can_cast_types(&DataType::Null, t))
                         .cloned()
-                        .unwrap_or(DataType::Utf8),
-                ),
-                other => appender_type(other),
+                        .unwrap_or(DataType::Utf8);
+                    Some(new_null_array(&to, column.len()))
+                }
+                other => match appender_type(other) {
+                    Some(to) => Some(cast(column, &to).map_err(|e| {
+                        column_error(format!(
+                            "cannot convert {} to {to} for DuckDB's Appender: {e}",
+                            field.data_type()
+                        ))
+                    })?),
+                    None => None,
+                },
             };
-            match wanted {
-                Some(to) => {
-                    let cast_column = cast(column, &to).map_err(|e| {
-                        EngineError::column(
-                            &self.connection,
-                            &self.table.to_string(),
-                            field.name(),
-                            format!(
-                                "cannot convert {} to {to} for DuckDB's Appender: {e}\n  hint: CAST the column in the step's SQL",
-                                field.data_type()
-                            ),
-                        )
-                    })?;
-                    fields.push(field.as_ref().clone().with_data_type(to));
-                    columns.push(cast_column);
+            match converted {
+                Some(column) => {
+                    // The Appender ignores nullability; the target enforces NOT NULL.
+                    fields.push(
+                        field
+                            .as_ref()
+                            .clone()
+                            .with_data_type(column.data_type().clone())
+                            .with_nullable(true),
+                    );
+                    columns.push(column);
                     changed = true;
                 }
                 None => {
@@ -268,11 +297,6 @@ fn appender_type(data_type: &DataType) -> Option<DataType> {
         DataType::Decimal256(p, s) => {
             Some(DataType::Decimal128((*p).min(MAX_DECIMAL_PRECISION), *s))
         }
-        DataType::Duration(_)
-        | DataType::Interval(IntervalUnit::YearMonth)
-        | DataType::Interval(IntervalUnit::DayTime) => {
-            Some(DataType::Interval(IntervalUnit::MonthDayNano))
-        }
         DataType::RunEndEncoded(_, values) => {
             Some(appender_type(values.data_type()).unwrap_or_else(|| values.data_type().clone()))
         }
@@ -304,6 +328,43 @@ fn appender_type(data_type: &DataType) -> Option<DataType> {
         }
         _ => None,
     }
+}
+
+/// Whether an interval or duration sits anywhere inside `data_type`.
+fn contains_interval(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Interval(_) | DataType::Duration(_) => true,
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::FixedSizeList(f, _)
+        | DataType::Map(f, _) => contains_interval(f.data_type()),
+        DataType::Struct(fields) => fields.iter().any(|f| contains_interval(f.data_type())),
+        DataType::Dictionary(_, values) => contains_interval(values),
+        DataType::RunEndEncoded(_, values) => contains_interval(values.data_type()),
+        _ => false,
+    }
+}
+
+/// Intervals and durations as text DuckDB casts to INTERVAL
+/// (`1 months 2 days 3 microseconds`). The Appender's own interval path
+/// writes NULL intervals as zero; text keeps them NULL.
+fn interval_text(column: &ArrayRef) -> Result<ArrayRef, ArrowError> {
+    let intervals = cast(column, &DataType::Interval(IntervalUnit::MonthDayNano))?;
+    let text: StringArray = intervals
+        .as_primitive::<IntervalMonthDayNanoType>()
+        .iter()
+        .map(|v| {
+            v.map(|v| {
+                format!(
+                    "{} months {} days {} microseconds",
+                    v.months,
+                    v.days,
+                    v.nanoseconds / 1_000
+                )
+            })
+        })
+        .collect();
+    Ok(Arc::new(text))
 }
 
 fn with_type(field: &Arc<Field>, data_type: DataType) -> Arc<Field> {

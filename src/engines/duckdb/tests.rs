@@ -805,7 +805,8 @@ async fn a_target_in_another_schema_gets_its_schema_created() {
         again,
         vec![
             "DROP TABLE \"analytics\".\"t\"".to_string(),
-            "CREATE TABLE \"analytics\".\"t\" (\"id\" BIGINT, \"name\" VARCHAR)".to_string()
+            "CREATE TABLE \"analytics\".\"t\" (\"id\" BIGINT NOT NULL, \"name\" VARCHAR NOT NULL)"
+                .to_string()
         ]
     );
 }

@@ -74,7 +74,7 @@ fn comparable_column(expr: &Expr, schema: &Schema, engine: &dyn SqlSource) -> Op
             field.data_type(),
             DataType::Boolean | DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
         );
-    ok.then(|| engine.quote_ident(&c.name))
+    (ok && engine.compares_like_datafusion(field.data_type())).then(|| engine.quote_ident(&c.name))
 }
 
 fn literal(expr: &Expr) -> Option<String> {

@@ -29,6 +29,14 @@ pub trait SqlSource: Send + Sync + std::fmt::Debug {
             None => self.quote_ident(&table.name),
         }
     }
+    /// Whether a comparison on a column of this type evaluates in the engine
+    /// exactly as in DataFusion (so filters on it may be pushed down).
+    fn compares_like_datafusion(
+        &self,
+        _data_type: &datafusion::arrow::datatypes::DataType,
+    ) -> bool {
+        true
+    }
     /// Runs `sql` and yields batches of `schema`. Called on a blocking thread;
     /// the iterator is drained there too.
     fn query(&self, sql: &str, schema: SchemaRef) -> EngineResult<BatchIter>;

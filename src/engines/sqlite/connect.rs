@@ -277,6 +277,13 @@ impl SqlSource for SqliteConnection {
         &self.name
     }
 
+    /// SQLite compares by storage class: a BOOLEAN column may hold 'true' as
+    /// text, which barge reads as true but `b = TRUE` would not match. Only
+    /// integer, float and text comparisons are pushed down.
+    fn compares_like_datafusion(&self, data_type: &datafusion::arrow::datatypes::DataType) -> bool {
+        !matches!(data_type, datafusion::arrow::datatypes::DataType::Boolean)
+    }
+
     fn query(&self, sql: &str, schema: SchemaRef) -> EngineResult<BatchIter> {
         let conn = self.connect()?;
         run_query(&self.name, conn, sql, schema)
