@@ -10,8 +10,6 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
-  # nextest does not run doctests
-  cargo test --workspace --doc --quiet
 else
   echo "cargo-nextest not found; using cargo test" >&2
   cargo test --workspace --no-fail-fast "$@"

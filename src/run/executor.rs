@@ -488,11 +488,17 @@ fn target_columns(
 
 fn running_style(known_length: bool) -> ProgressStyle {
     let template = if known_length {
-        "{spinner} {prefix:<20} [{bar:30}] {human_pos}/{human_len} rows  {per_sec:>12}  eta {eta}"
+        "{spinner} {prefix:<20} [{bar:30}] {human_pos}/{human_len} rows  {rate}  eta {eta}"
     } else {
-        "{spinner} {prefix:<20} {human_pos} rows  {per_sec:>12}  {elapsed}"
+        "{spinner} {prefix:<20} {human_pos} rows  {rate}  {elapsed}"
     };
     ProgressStyle::with_template(template)
         .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:>10.0} rows/s", state.per_sec());
+            },
+        )
         .progress_chars("=> ")
 }

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 
 use super::{sink::DuckDbWriter, source, types};
@@ -430,6 +430,11 @@ fn open_shared(
 impl SqlSource for DuckDbConnection {
     fn connection_name(&self) -> &str {
         &self.name
+    }
+
+    /// Floats stay in DataFusion: DuckDB and Arrow disagree on -0.0 = 0.0.
+    fn compares_like_datafusion(&self, data_type: &DataType) -> bool {
+        !data_type.is_floating()
     }
 
     fn query(&self, sql: &str, schema: SchemaRef) -> EngineResult<BatchIter> {

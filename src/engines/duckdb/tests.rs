@@ -311,7 +311,7 @@ async fn every_type_round_trips_through_a_file() {
     let written = load(
         &conn,
         &target("every", WriteMode::Replace, &["id"]),
-        &[batch.clone()],
+        std::slice::from_ref(&batch),
     )
     .await;
     assert_eq!(written, 3);
