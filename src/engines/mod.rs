@@ -141,6 +141,11 @@ pub trait Connection: Send + Sync + fmt::Debug {
     /// The connection's name in the pipeline (`src`, `dst`, ...).
     fn name(&self) -> &str;
     fn kind(&self) -> EngineKind;
+    /// True when the engine takes one writer at a time (steps writing to it
+    /// run in turn instead of waiting on its lock).
+    fn single_writer(&self) -> bool {
+        false
+    }
     /// Schema that `conn.table` resolves to (`main` for SQLite and DuckDB).
     fn default_schema(&self) -> &str;
     /// Tables (and views) the connection can read.

@@ -27,7 +27,7 @@ async fn describe(pipeline: &Pipeline, session: &Session) -> Result<String, Erro
         .iter()
         .map(|s| session.table_reads(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let deps = dependencies(steps, &reads);
+    let deps = dependencies(steps, &reads, &session.single_writer_connections());
     let levels = levels(steps, &deps)?;
 
     let mut out = String::new();

@@ -9,8 +9,14 @@ use crate::error::Error;
 /// A table a step's SQL reads: `(connection, table)` as written.
 pub type TableRead = (String, String);
 
-/// The steps each step waits for (indices into `steps`).
-pub fn dependencies(steps: &[StepConfig], reads: &[Vec<TableRead>]) -> Vec<Vec<usize>> {
+/// The steps each step waits for (indices into `steps`). Steps writing into
+/// one of `single_writer` connections (engines that take one writer at a
+/// time, like SQLite) also run one after the other.
+pub fn dependencies(
+    steps: &[StepConfig],
+    reads: &[Vec<TableRead>],
+    single_writer: &[&str],
+) -> Vec<Vec<usize>> {
     steps
         .iter()
         .enumerate()
@@ -25,8 +31,11 @@ pub fn dependencies(steps: &[StepConfig], reads: &[Vec<TableRead>]) -> Vec<Vec<u
                                 && table.eq_ignore_ascii_case(&other.target.table.name)
                         });
                         let same_target_earlier = *j < i && other.target == step.target;
+                        let same_single_writer = *j < i
+                            && other.target.connection == step.target.connection
+                            && single_writer.contains(&step.target.connection.as_str());
                         let named = step.depends_on.contains(&other.name);
-                        writes_read || same_target_earlier || named
+                        writes_read || same_target_earlier || same_single_writer || named
                     }
                 })
                 .map(|(j, _)| j)
@@ -103,9 +112,20 @@ mod tests {
                 ("dst".into(), "Categories".into()),
             ],
         ];
-        let deps = dependencies(&steps, &reads);
+        let deps = dependencies(&steps, &reads, &[]);
         assert_eq!(deps, vec![vec![], vec![], vec![1]]);
         assert_eq!(levels(&steps, &deps).unwrap(), vec![vec![0, 1], vec![2]]);
+    }
+
+    #[test]
+    fn steps_into_a_single_writer_connection_run_in_turn() {
+        let steps = vec![step("a", "a"), step("b", "b")];
+        let reads = vec![vec![], vec![]];
+        assert_eq!(dependencies(&steps, &reads, &[]), vec![vec![], vec![]]);
+        assert_eq!(
+            dependencies(&steps, &reads, &["dst"]),
+            vec![vec![], vec![0]]
+        );
     }
 
     #[test]
@@ -115,7 +135,7 @@ mod tests {
             vec![("dst".into(), "b".into())],
             vec![("dst".into(), "a".into())],
         ];
-        let err = levels(&steps, &dependencies(&steps, &reads))
+        let err = levels(&steps, &dependencies(&steps, &reads, &[]))
             .unwrap_err()
             .to_string();
         assert!(err.contains("cycle: a, b"), "{err}");

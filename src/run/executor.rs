@@ -75,7 +75,7 @@ async fn run_steps(
         .iter()
         .map(|s| session.table_reads(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let deps = dependencies(steps, &reads);
+    let deps = dependencies(steps, &reads, &session.single_writer_connections());
     let levels = levels(steps, &deps)?;
 
     // Sources must exist, unless an earlier step creates them.

@@ -186,6 +186,15 @@ impl Session {
         ))
     }
 
+    /// Connections whose engine takes one writer at a time.
+    pub fn single_writer_connections(&self) -> Vec<&str> {
+        self.connections
+            .iter()
+            .filter(|(_, (c, _))| c.single_writer())
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+
     fn names(&self) -> String {
         self.connections
             .keys()

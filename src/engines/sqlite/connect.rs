@@ -310,6 +310,11 @@ impl Connection for SqliteConnection {
         &self.name
     }
 
+    /// SQLite locks the whole file for a write transaction.
+    fn single_writer(&self) -> bool {
+        true
+    }
+
     fn kind(&self) -> EngineKind {
         EngineKind::Sqlite
     }
