@@ -120,12 +120,11 @@ mod tests {
     #[test]
     fn steps_into_a_single_writer_connection_run_in_turn() {
         let steps = vec![step("a", "a"), step("b", "b")];
-        let reads = vec![vec![], vec![]];
-        assert_eq!(dependencies(&steps, &reads, &[]), vec![vec![], vec![]]);
-        assert_eq!(
-            dependencies(&steps, &reads, &["dst"]),
-            vec![vec![], vec![0]]
-        );
+        let reads: Vec<Vec<TableRead>> = vec![vec![], vec![]];
+        let independent: Vec<Vec<usize>> = vec![vec![], vec![]];
+        let in_turn: Vec<Vec<usize>> = vec![vec![], vec![0]];
+        assert_eq!(dependencies(&steps, &reads, &[]), independent);
+        assert_eq!(dependencies(&steps, &reads, &["dst"]), in_turn);
     }
 
     #[test]
