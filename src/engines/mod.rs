@@ -10,6 +10,8 @@ pub mod arrow_bridge;
 pub mod catalog;
 pub mod duckdb;
 pub mod files;
+pub mod mysql;
+pub mod postgres;
 pub mod sink;
 pub mod sql;
 pub mod sqlite;

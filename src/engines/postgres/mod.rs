@@ -1,0 +1,3 @@
+//! PostgreSQL engine (in progress): the binary COPY encoder the sink will use.
+
+pub mod copy_binary;
