@@ -445,3 +445,28 @@ fn parquet_nan_beside_one_value_is_kept() {
         vec!["ratio", "1.0", "NaN", "1.0"]
     );
 }
+
+#[test]
+fn parquet_filter_keeps_nan_rows_the_statistics_leave_out() {
+    // min = max = 1.0 in the statistics; NaN sorts above every number, so
+    // `ratio > 2` must still return it.
+    let dir = tempfile::tempdir().unwrap();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new(
+            "ratio",
+            datafusion::arrow::datatypes::DataType::Float64,
+            true,
+        )])),
+        vec![Arc::new(Float64Array::from(vec![1.0, f64::NAN]))],
+    )
+    .unwrap();
+    write_parquet(&dir.path().join("ratios.parquet"), &batch);
+    crate::common::write_file(
+        dir.path(),
+        "p.toml",
+        "[connections.src]\nurl = \"ratios.parquet\"\n[connections.dst]\nurl = \"out.csv\"\n\n[[step]]\ntarget = \"dst.out\"\nsql = \"SELECT ratio FROM src.ratios WHERE ratio > 2\"\n",
+    );
+    barge(dir.path(), &["run", "p.toml", "-q"]).assert_ok();
+    let csv = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
+    assert_eq!(csv.lines().collect::<Vec<_>>(), vec!["ratio", "NaN"]);
+}

@@ -27,7 +27,18 @@ pub fn listing_options(kind: EngineKind) -> ListingOptions {
                 .with_has_header(true)
                 .with_newlines_in_values(true),
         ),
-        _ => Arc::new(ParquetFormat::default().with_force_view_types(false)),
+        _ => {
+            // Parquet min/max statistics leave NaN out, so pruning row groups
+            // or pages on them can drop rows holding NaN
+            // (apache/datafusion#24804): barge reads every row group.
+            let mut format = ParquetFormat::default()
+                .with_force_view_types(false)
+                .with_enable_pruning(false);
+            let mut options = format.options().clone();
+            options.global.enable_page_index = false;
+            format = format.with_options(options);
+            Arc::new(format)
+        }
     };
     // The URL names one file, so no extension filter is needed (and a glob may
     // match files without one).
