@@ -7,6 +7,7 @@ use super::{finish_run, CopyArgs};
 use crate::config::{ConnectionConfig, Pipeline, StepConfig, TargetRef};
 use crate::engines::{self, OpenOptions, TableName, WriteMode};
 use crate::error::Error;
+use crate::run::executor::quote;
 use crate::run::{run_pipeline, RunOptions};
 
 pub async fn copy(args: CopyArgs) -> Result<(), Error> {
@@ -130,8 +131,4 @@ fn single_file_stem(url: &str) -> Option<String> {
                 .map(|s| s.to_string_lossy().into_owned())
         })
         .flatten()
-}
-
-fn quote(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
 }

@@ -247,7 +247,8 @@ pub fn step_select(step: &StepConfig, limit: Option<usize>) -> String {
     }
 }
 
-fn quote(ident: &str) -> String {
+/// Quotes an identifier for DataFusion SQL.
+pub fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
