@@ -11,7 +11,7 @@ pub type EngineResult<T> = std::result::Result<T, EngineError>;
 /// Errors raised by an engine (connection, read, write, types).
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("connection '{connection}': unsupported URL '{url}'\n  hint: use sqlite://PATH, duckdb://PATH, parquet://PATH, csv://PATH, or a path ending in .parquet or .csv")]
+    #[error("connection '{connection}': unsupported URL '{url}'\n  hint: use postgres://USER:PASS@HOST:PORT/DB, mysql://USER:PASS@HOST:PORT/DB, sqlite://PATH, duckdb://PATH, parquet://PATH, csv://PATH, or a path ending in .parquet or .csv")]
     UnsupportedUrl { connection: String, url: String },
 
     #[error("connection '{connection}': cannot open {url}: {message}{}", hint_suffix(.hint))]
@@ -87,6 +87,25 @@ impl EngineError {
             table: table.map(str::to_string),
             sql: sql.map(str::to_string),
             message: message.to_string(),
+        }
+    }
+
+    /// The same error, naming `sql` as the statement that failed when it
+    /// names none yet.
+    pub fn with_sql(self, sql: &str) -> Self {
+        match self {
+            EngineError::Query {
+                connection,
+                table,
+                sql: None,
+                message,
+            } => EngineError::Query {
+                connection,
+                table,
+                sql: Some(sql.to_string()),
+                message,
+            },
+            other => other,
         }
     }
 

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Runs barge's whole test suite: unit tests, the integration tests in
-# tests/it (one binary), and the example pipelines on the embedded engines.
+# tests/it (one binary, with the PostgreSQL and MariaDB server tests), and
+# the example pipelines on the embedded engines.
 # Uses a persistent build directory so repeated runs reuse what was built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/barge-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+# The server tests need PostgreSQL and MariaDB on 127.0.0.1: install and start
+# them when missing (a failure here fails the run; server tests never skip).
+bash tests/servers.sh
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"

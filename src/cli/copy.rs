@@ -32,7 +32,8 @@ pub async fn copy_pipeline(args: &CopyArgs) -> Result<Pipeline, Error> {
             read_only: true,
             create: false,
         },
-    )?;
+    )
+    .await?;
     let available = source.list_tables().await?;
     let tables: Vec<TableName> = match &args.tables {
         None => available,

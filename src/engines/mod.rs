@@ -33,6 +33,8 @@ pub enum EngineKind {
     DuckDb,
     Parquet,
     Csv,
+    Postgres,
+    MySql,
 }
 
 impl fmt::Display for EngineKind {
@@ -42,6 +44,8 @@ impl fmt::Display for EngineKind {
             EngineKind::DuckDb => "duckdb",
             EngineKind::Parquet => "parquet",
             EngineKind::Csv => "csv",
+            EngineKind::Postgres => "postgres",
+            EngineKind::MySql => "mysql",
         })
     }
 }
@@ -196,9 +200,14 @@ pub struct OpenOptions {
 }
 
 /// Opens the connection `name` from its URL, choosing the engine by scheme:
-/// `sqlite://PATH`, `duckdb://PATH`, `parquet://PATH`, `csv://PATH`, or a plain
-/// path (or glob) ending in `.parquet` / `.csv`.
-pub fn open(name: &str, url: &str, options: &OpenOptions) -> EngineResult<Arc<dyn Connection>> {
+/// `sqlite://PATH`, `duckdb://PATH`, `parquet://PATH`, `csv://PATH`,
+/// `postgres://USER:PASS@HOST:PORT/DB`, `mysql://USER:PASS@HOST:PORT/DB`, or a
+/// plain path (or glob) ending in `.parquet` / `.csv`.
+pub async fn open(
+    name: &str,
+    url: &str,
+    options: &OpenOptions,
+) -> EngineResult<Arc<dyn Connection>> {
     let (scheme, rest) = match url.split_once("://") {
         Some((s, r)) => (s.to_ascii_lowercase(), r.to_string()),
         None => {
@@ -224,6 +233,8 @@ pub fn open(name: &str, url: &str, options: &OpenOptions) -> EngineResult<Arc<dy
         "duckdb" => duckdb::DuckDbConnection::open(name, &rest, options),
         "parquet" => files::FileConnection::open(name, &rest, EngineKind::Parquet, options),
         "csv" => files::FileConnection::open(name, &rest, EngineKind::Csv, options),
+        "postgres" | "postgresql" => postgres::PostgresConnection::open(name, url, options).await,
+        "mysql" | "mariadb" => mysql::MySqlConnection::open(name, url, options).await,
         _ => Err(EngineError::UnsupportedUrl {
             connection: name.to_string(),
             url: crate::redact::redact_url(url),

@@ -69,7 +69,7 @@ impl Session {
                     created.extend(topmost_missing(&path));
                 }
             }
-            let connection = engines::open(&c.name, c.url.expose_secret(), &options)?;
+            let connection = engines::open(&c.name, c.url.expose_secret(), &options).await?;
             let catalog = register_connection(&ctx, connection.clone()).await?;
             connections.insert(c.name.clone(), (connection, catalog));
         }

@@ -3,4 +3,7 @@
 mod common;
 mod demo;
 mod errors;
+mod mysql;
+mod postgres;
 mod roundtrip;
+mod servers;

@@ -525,8 +525,8 @@ async fn a_key_violation_fails_the_append() {
     );
 }
 
-#[test]
-fn a_missing_file_is_an_open_error() {
+#[tokio::test]
+async fn a_missing_file_is_an_open_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nope.duckdb");
     for options in [read_only(), OpenOptions::default()] {
@@ -539,7 +539,9 @@ fn a_missing_file_is_an_open_error() {
         );
     }
     assert!(!path.exists());
-    let err = crate::engines::open("src", "duckdb://", &OpenOptions::default()).unwrap_err();
+    let err = crate::engines::open("src", "duckdb://", &OpenOptions::default())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("no database file"), "{err}");
 }
 

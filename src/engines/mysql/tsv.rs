@@ -7,13 +7,14 @@
 //!
 //! Values:
 //! - Boolean → `1`/`0`; integers → decimal digits; floats → shortest
-//!   round-trip text (NaN and ±infinity are refused: MySQL cannot store them).
+//!   round-trip text (Float32 of its exact value as a double) (NaN and ±infinity are refused: MySQL cannot store them).
 //! - Decimal128/256 → exact decimal text with `scale` fractional digits.
 //! - Binary (and LargeBinary, BinaryView, FixedSizeBinary) → lowercase hex,
 //!   loaded into a user variable and stored with `SET col = UNHEX(@var)` (see
 //!   [`TsvEncoder::load_data_sql`]). Hex keeps arbitrary bytes out of the
 //!   utf8mb4 character-set conversion of the file.
-//! - Date32 → `YYYY-MM-DD`; Time32/Time64 → `HH:MM:SS[.ffffff]`.
+//! - Date32 → `YYYY-MM-DD`; Time32/Time64 and Duration → `[-]HH:MM:SS[.ffffff]`
+//!   (hours may exceed 24, as in MySQL's `TIME`).
 //! - Timestamp without time zone → `YYYY-MM-DD HH:MM:SS[.ffffff]` as is;
 //!   with a time zone → the same instant in UTC. A `TIMESTAMP` target column
 //!   therefore needs the session `time_zone = '+00:00'` (a `DATETIME` target
@@ -36,7 +37,8 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Decimal128Type, Decimal256Type, Float32Type, Float64Type, Int16Type,
+    DataType, Date32Type, Decimal128Type, Decimal256Type, DurationMicrosecondType,
+    DurationMillisecondType, DurationNanosecondType, DurationSecondType, Float32Type, Float64Type, Int16Type,
     Int32Type, Int64Type, Int8Type, SchemaRef, Time32MillisecondType, Time32SecondType,
     Time64MicrosecondType, Time64NanosecondType, TimeUnit, TimestampMicrosecondType,
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type,
@@ -74,6 +76,8 @@ enum Kind {
     Timestamp(TimeUnit),
     Time32(TimeUnit),
     Time64(TimeUnit),
+    /// Elapsed time, written like a (possibly negative, over 24 h) `TIME`.
+    Duration(TimeUnit),
     /// Dictionary whose values have the inner (string) kind.
     Dict(Box<Kind>),
 }
@@ -110,6 +114,7 @@ impl Kind {
             DataType::Time64(unit @ (TimeUnit::Microsecond | TimeUnit::Nanosecond)) => {
                 Kind::Time64(*unit)
             }
+            DataType::Duration(unit) => Kind::Duration(*unit),
             DataType::Dictionary(_, value) => match value.as_ref() {
                 DataType::Utf8 => Kind::Dict(Box::new(Kind::Utf8)),
                 DataType::LargeUtf8 => Kind::Dict(Box::new(Kind::LargeUtf8)),
@@ -120,12 +125,40 @@ impl Kind {
         })
     }
 
+    fn literal_style(&self) -> Literal {
+        match self {
+            Kind::Null
+            | Kind::Bool
+            | Kind::I8
+            | Kind::I16
+            | Kind::I32
+            | Kind::I64
+            | Kind::U8
+            | Kind::U16
+            | Kind::U32
+            | Kind::U64
+            | Kind::F32
+            | Kind::F64
+            | Kind::Dec128(_)
+            | Kind::Dec256(_) => Literal::Bare,
+            k if k.is_binary() => Literal::Hex,
+            _ => Literal::Quoted,
+        }
+    }
+
     fn is_binary(&self) -> bool {
         matches!(
             self,
             Kind::Binary | Kind::LargeBinary | Kind::BinaryView | Kind::FixedBinary
         )
     }
+}
+
+/// How a rendered cell becomes an SQL literal.
+enum Literal {
+    Bare,
+    Hex,
+    Quoted,
 }
 
 /// Rendered cells of one column: the bytes and the end offset of each row.
@@ -219,6 +252,25 @@ impl TsvEncoder {
     /// appended; the message names the column and the row (counted from 1
     /// over all batches this encoder has seen).
     pub fn encode(&mut self, batch: &RecordBatch, out: &mut Vec<u8>) -> EngineResult<()> {
+        let rows = self.render_columns(batch)?;
+        let total: usize = self.columns.iter().map(|c| c.scratch.buf.len()).sum();
+        out.reserve(total + rows * self.columns.len());
+        for row in 0..rows {
+            for (i, column) in self.columns.iter().enumerate() {
+                if i > 0 {
+                    out.push(b'\t');
+                }
+                out.extend_from_slice(column.scratch.cell(row));
+            }
+            out.push(b'\n');
+        }
+        self.rows_done += rows as u64;
+        Ok(())
+    }
+
+    /// Renders every column of `batch` into its scratch buffer; returns the
+    /// number of rows.
+    fn render_columns(&mut self, batch: &RecordBatch) -> EngineResult<usize> {
         if batch.num_columns() != self.columns.len() {
             return Err(EngineError::unsupported(
                 &self.connection,
@@ -250,16 +302,51 @@ impl TsvEncoder {
                 ))
             })?;
         }
-        let total: usize = self.columns.iter().map(|c| c.scratch.buf.len()).sum();
-        out.reserve(total + rows * self.columns.len());
+        Ok(rows)
+    }
+
+    /// Appends the rows of `batch` as the value tuples of a multi-row
+    /// `INSERT` (`(v, ...), (v, ...)`), for servers that refuse `LOAD DATA
+    /// LOCAL`: numbers bare, binary as `X'..'`, NULL as `NULL`, everything else
+    /// a quoted string with the same backslash escapes (the session must not
+    /// use `NO_BACKSLASH_ESCAPES`). Errors as [`TsvEncoder::encode`].
+    pub fn encode_values(&mut self, batch: &RecordBatch, out: &mut Vec<u8>) -> EngineResult<()> {
+        let rows = self.render_columns(batch)?;
         for row in 0..rows {
+            if row > 0 {
+                out.extend_from_slice(b", ");
+            }
+            out.push(b'(');
             for (i, column) in self.columns.iter().enumerate() {
                 if i > 0 {
-                    out.push(b'\t');
+                    out.extend_from_slice(b", ");
                 }
-                out.extend_from_slice(column.scratch.cell(row));
+                let cell = column.scratch.cell(row);
+                if cell == b"\\N" {
+                    out.extend_from_slice(b"NULL");
+                    continue;
+                }
+                match column.kind.literal_style() {
+                    Literal::Bare => out.extend_from_slice(cell),
+                    Literal::Hex => {
+                        out.extend_from_slice(b"X'");
+                        out.extend_from_slice(cell);
+                        out.push(b'\'');
+                    }
+                    Literal::Quoted => {
+                        out.push(b'\'');
+                        for &c in cell {
+                            if c == b'\'' {
+                                out.extend_from_slice(b"\\'");
+                            } else {
+                                out.push(c);
+                            }
+                        }
+                        out.push(b'\'');
+                    }
+                }
             }
-            out.push(b'\n');
+            out.push(b')');
         }
         self.rows_done += rows as u64;
         Ok(())
@@ -375,11 +462,13 @@ fn render(kind: &Kind, array: &ArrayRef, s: &mut Scratch) -> Result<(), (usize, 
             put_u64(b, v);
             Ok(())
         }),
+        // The float's exact value as a double: the shortest f32 text may
+        // round beyond FLT_MAX (3.4028235e38), which MySQL refuses.
         Kind::F32 => prim!(Float32Type, |v, b| put_float(
             b,
             v.is_nan(),
             v.is_infinite(),
-            v
+            f64::from(v)
         )),
         Kind::F64 => prim!(Float64Type, |v, b| put_float(
             b,
@@ -477,6 +566,22 @@ fn render(kind: &Kind, array: &ArrayRef, s: &mut Scratch) -> Result<(), (usize, 
             put_time(b, v / 1_000);
             Ok(())
         }),
+        Kind::Duration(TimeUnit::Second) => prim!(DurationSecondType, |v, b| {
+            put_time(b, v.checked_mul(1_000_000).ok_or(DURATION_RANGE)?);
+            Ok(())
+        }),
+        Kind::Duration(TimeUnit::Millisecond) => prim!(DurationMillisecondType, |v, b| {
+            put_time(b, v.checked_mul(1_000).ok_or(DURATION_RANGE)?);
+            Ok(())
+        }),
+        Kind::Duration(TimeUnit::Microsecond) => prim!(DurationMicrosecondType, |v, b| {
+            put_time(b, v);
+            Ok(())
+        }),
+        Kind::Duration(TimeUnit::Nanosecond) => prim!(DurationNanosecondType, |v, b| {
+            put_time(b, v / 1_000);
+            Ok(())
+        }),
         Kind::Dict(value_kind) => {
             let dict = array.as_any_dictionary_opt().ok_or(MISMATCH)?;
             let values_scratch = s.values.get_or_insert_with(Box::default);
@@ -499,6 +604,8 @@ fn render(kind: &Kind, array: &ArrayRef, s: &mut Scratch) -> Result<(), (usize, 
         }
     }
 }
+
+const DURATION_RANGE: &str = "duration out of the range MySQL/MariaDB TIME can store";
 
 /// The monomorphic per-column loop: `\N` for nulls, else `cell(row, buf)`;
 /// records the end offset of every cell.
@@ -847,8 +954,8 @@ mod tests {
             None,
         ]));
         let c = cells(a);
-        assert_eq!(c[0], "0.1");
-        assert_eq!(c[1].parse::<f32>().unwrap(), f32::MAX);
+        assert_eq!(c[0].parse::<f32>().unwrap(), 0.1);
+        assert_eq!(c[1].parse::<f64>().unwrap(), f64::from(f32::MAX));
         assert_eq!(c[2], "\\N");
     }
 

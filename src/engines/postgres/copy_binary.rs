@@ -7,7 +7,8 @@
 use datafusion::arrow::array::{Array, ArrayRef, ArrowPrimitiveType, AsArray, PrimitiveArray};
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{
-    i256, DataType, Date32Type, Decimal128Type, Decimal256Type, Float32Type, Float64Type,
+    i256, DataType, Date32Type, Decimal128Type, Decimal256Type, DurationMicrosecondType,
+    DurationMillisecondType, DurationNanosecondType, DurationSecondType, Float32Type, Float64Type,
     Int16Type, Int32Type, Int64Type, Int8Type, SchemaRef, Time32MillisecondType, Time32SecondType,
     Time64MicrosecondType, Time64NanosecondType, TimeUnit, TimestampMicrosecondType,
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type,
@@ -52,6 +53,8 @@ enum Kind {
     Timestamp(TimeUnit),
     Time32(TimeUnit),
     Time64(TimeUnit),
+    /// An `interval` of microseconds (no days or months).
+    Duration(TimeUnit),
     Decimal128(i8),
     Decimal256(i8),
 }
@@ -84,6 +87,7 @@ impl Kind {
             DataType::Time64(unit @ (TimeUnit::Microsecond | TimeUnit::Nanosecond)) => {
                 Kind::Time64(*unit)
             }
+            DataType::Duration(unit) => Kind::Duration(*unit),
             DataType::Decimal128(_, scale) => Kind::Decimal128(*scale),
             DataType::Decimal256(_, scale) => Kind::Decimal256(*scale),
             _ => return None,
@@ -102,6 +106,7 @@ impl Kind {
             | Kind::Timestamp(_)
             | Kind::Time32(_)
             | Kind::Time64(_) => Some(8),
+            Kind::Duration(_) => Some(16),
             _ => None,
         }
     }
@@ -420,6 +425,14 @@ fn fill_numeric<T: ArrowPrimitiveType>(
     }
 }
 
+/// A PostgreSQL `interval` of `micros` microseconds: time, days 0, months 0.
+fn pg_interval(micros: Option<i64>) -> Result<[u8; 16], &'static str> {
+    let micros = micros.ok_or("duration out of range for an interval")?;
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&micros.to_be_bytes());
+    Ok(out)
+}
+
 /// Writes the fields of one column at each row's position, advancing them.
 fn write_column(
     column: &Column,
@@ -574,6 +587,34 @@ fn write_column(
             positions,
             out,
             |v| Ok(v.to_be_bytes()),
+        ),
+        Kind::Duration(TimeUnit::Second) => write_fixed(
+            array.as_primitive::<DurationSecondType>(),
+            nulls,
+            positions,
+            out,
+            |v| pg_interval(v.checked_mul(1_000_000)),
+        ),
+        Kind::Duration(TimeUnit::Millisecond) => write_fixed(
+            array.as_primitive::<DurationMillisecondType>(),
+            nulls,
+            positions,
+            out,
+            |v| pg_interval(v.checked_mul(1_000)),
+        ),
+        Kind::Duration(TimeUnit::Microsecond) => write_fixed(
+            array.as_primitive::<DurationMicrosecondType>(),
+            nulls,
+            positions,
+            out,
+            |v| pg_interval(Some(v)),
+        ),
+        Kind::Duration(TimeUnit::Nanosecond) => write_fixed(
+            array.as_primitive::<DurationNanosecondType>(),
+            nulls,
+            positions,
+            out,
+            |v| pg_interval(Some(nanos_to_micros(v)?)),
         ),
         Kind::Utf8 => {
             let a = array.as_string::<i32>();

@@ -1,3 +1,22 @@
-//! PostgreSQL engine (in progress): the binary COPY encoder the sink will use.
+//! PostgreSQL: `postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=...]`.
+//!
+//! - [`connect`]: [`PostgresConnection`], the barge connection, and the
+//!   connector that opens a client per scan and per writer (TLS by
+//!   `sslmode`, read-only sessions for `read_only = true`).
+//! - [`source`]: reads by binary `COPY (SELECT ...) TO STDOUT`, decoded
+//!   column by column into Arrow batches.
+//! - [`sink`]: [`PostgresWriter`], binary `COPY ... FROM STDIN` encoded by
+//!   [`copy_binary`]; through a staging table and `INSERT ... ON CONFLICT`
+//!   for `insert_ignore`, `upsert` and columns that need a cast.
+//! - [`types`]: the one table mapping PostgreSQL types to Arrow and back.
+//! - [`tls`]: the rustls connector for each `sslmode`.
 
+pub mod connect;
 pub mod copy_binary;
+pub mod sink;
+pub mod source;
+pub mod tls;
+pub mod types;
+
+pub use connect::PostgresConnection;
+pub use sink::PostgresWriter;

@@ -29,6 +29,11 @@ pub trait SqlSource: Send + Sync + std::fmt::Debug {
             None => self.quote_ident(&table.name),
         }
     }
+    /// How the `SELECT` of a scan selects a column (its quoted name; an
+    /// engine may add a cast so the result has the type its reader expects).
+    fn select_column(&self, field: &datafusion::arrow::datatypes::Field) -> String {
+        self.quote_ident(field.name())
+    }
     /// Whether a comparison on a column of this type evaluates in the engine
     /// exactly as in DataFusion (so filters on it may be pushed down).
     fn compares_like_datafusion(

@@ -64,14 +64,14 @@ impl SqlTable {
             Some(p) if p.is_empty() => "1".to_string(),
             Some(p) => p
                 .iter()
-                .map(|&i| self.engine.quote_ident(self.schema.field(i).name()))
+                .map(|&i| self.engine.select_column(self.schema.field(i)))
                 .collect::<Vec<_>>()
                 .join(", "),
             None => self
                 .schema
                 .fields()
                 .iter()
-                .map(|f| self.engine.quote_ident(f.name()))
+                .map(|f| self.engine.select_column(f))
                 .collect::<Vec<_>>()
                 .join(", "),
         };

@@ -1,0 +1,687 @@
+//! [`MySqlConnection`]: a MySQL or MariaDB database as a barge connection.
+//!
+//! One `mysql_async` pool per connection. Every session the pool opens runs
+//! `SET NAMES utf8mb4` and `SET time_zone = '+00:00'` (so `TIMESTAMP`
+//! values keep their instant), plus `SET SESSION TRANSACTION READ ONLY` when
+//! the connection is `read_only`. The pool resets sessions it takes back, and
+//! runs these again.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::TableProvider;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Opts, OptsBuilder, Pool, SslOpts};
+
+use super::sink::MySqlWriter;
+use super::source::run_query;
+use super::types::{self, ColumnInfo};
+use crate::engines::sql::{prepare_sql_target, SqlSource, SqlTable};
+use crate::engines::{
+    BatchIter, BatchWriter, Connection, EngineKind, OpenOptions, TableName, TargetSpec,
+};
+use crate::error::{EngineError, EngineResult};
+
+/// How long `open` waits for the server before giving up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Below this estimate, `row_count` counts exactly (InnoDB's estimate of a
+/// small, freshly loaded table is often 0).
+const EXACT_COUNT_BELOW: u64 = 100_000;
+
+/// `ssl-mode=` of the URL, as the MySQL clients spell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    /// No TLS.
+    Disabled,
+    /// TLS when the server offers it (certificate not checked), else plain.
+    Preferred,
+    /// TLS, certificate not checked.
+    Required,
+    /// TLS, certificate chain checked, host name not.
+    VerifyCa,
+    /// TLS, certificate chain and host name checked.
+    VerifyIdentity,
+}
+
+impl SslMode {
+    fn parse(value: &str) -> Option<Self> {
+        Some(match value.to_ascii_uppercase().replace('-', "_").as_str() {
+            "DISABLED" | "DISABLE" | "FALSE" | "0" => SslMode::Disabled,
+            "PREFERRED" | "PREFER" => SslMode::Preferred,
+            "REQUIRED" | "REQUIRE" | "TRUE" | "1" => SslMode::Required,
+            "VERIFY_CA" => SslMode::VerifyCa,
+            "VERIFY_IDENTITY" | "VERIFY_FULL" => SslMode::VerifyIdentity,
+            _ => return None,
+        })
+    }
+
+    /// The `mysql_async` TLS options of this mode (`None`: no TLS).
+    fn ssl_opts(self, ca: Option<&str>) -> Option<SslOpts> {
+        let opts = SslOpts::default();
+        let opts = match ca {
+            Some(path) => opts.with_root_certs(vec![std::path::PathBuf::from(path).into()]),
+            None => opts,
+        };
+        match self {
+            SslMode::Disabled => None,
+            SslMode::Preferred | SslMode::Required => Some(
+                opts.with_danger_accept_invalid_certs(true)
+                    .with_danger_skip_domain_validation(true),
+            ),
+            SslMode::VerifyCa => Some(opts.with_danger_skip_domain_validation(true)),
+            SslMode::VerifyIdentity => Some(opts),
+        }
+    }
+}
+
+/// A URL split into what `mysql_async` reads and barge's own parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedUrl {
+    /// `mysql://...` without `ssl-mode` / `ssl-ca`.
+    pub driver_url: String,
+    pub ssl_mode: SslMode,
+    pub ssl_ca: Option<String>,
+}
+
+/// Splits `ssl-mode=` (also `ssl_mode`, `sslmode`) and `ssl-ca=` out of the
+/// URL's query; `mariadb://` becomes `mysql://`. Errors name the bad value.
+pub fn parse_url(url: &str) -> Result<ParsedUrl, String> {
+    let rest = match url.split_once("://") {
+        Some((scheme, rest))
+            if scheme.eq_ignore_ascii_case("mysql") || scheme.eq_ignore_ascii_case("mariadb") =>
+        {
+            rest
+        }
+        _ => return Err("the URL must start with mysql:// or mariadb://".to_string()),
+    };
+    let (base, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
+    };
+    let mut ssl_mode = SslMode::Preferred;
+    let mut ssl_ca = None;
+    let mut kept = Vec::new();
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let normalized = key.to_ascii_lowercase().replace('_', "-");
+        match normalized.as_str() {
+            "ssl-mode" | "sslmode" => {
+                ssl_mode = SslMode::parse(value).ok_or_else(|| {
+                    format!(
+                        "ssl-mode={value} is not a TLS mode\n  hint: use ssl-mode=DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY"
+                    )
+                })?;
+            }
+            "ssl-ca" | "sslrootcert" => ssl_ca = Some(value.to_string()),
+            _ => kept.push(pair),
+        }
+    }
+    let mut driver_url = format!("mysql://{base}");
+    if !kept.is_empty() {
+        driver_url.push('?');
+        driver_url.push_str(&kept.join("&"));
+    }
+    Ok(ParsedUrl {
+        driver_url,
+        ssl_mode,
+        ssl_ca,
+    })
+}
+
+/// A MySQL or MariaDB database. Cheap to clone (the pool is shared).
+#[derive(Clone)]
+pub struct MySqlConnection {
+    pub(crate) name: String,
+    /// The URL with its password hidden, for messages.
+    pub(crate) url: String,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    /// The database of the URL: the connection's default schema.
+    pub(crate) database: String,
+    pub(crate) pool: Pool,
+    pub(crate) read_only: bool,
+    /// The server accepts `LOAD DATA LOCAL INFILE` (`@@local_infile`).
+    pub(crate) local_infile: bool,
+    /// Zero dates read as NULL, over every read of this connection.
+    pub(crate) zero_dates: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for MySqlConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MySqlConnection")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("read_only", &self.read_only)
+            .finish()
+    }
+}
+
+impl MySqlConnection {
+    /// Connects the connection `name` to `url` (`mysql://USER:PASS@HOST:PORT/DB`,
+    /// or `mariadb://`; `?ssl-mode=DISABLED|PREFERRED|REQUIRED|VERIFY_CA|VERIFY_IDENTITY`,
+    /// default PREFERRED, and `ssl-ca=PATH`). Connects once, so a wrong host,
+    /// password or database fails here.
+    pub async fn open(
+        name: &str,
+        url: &str,
+        options: &OpenOptions,
+    ) -> EngineResult<Arc<dyn Connection>> {
+        Ok(Arc::new(Self::connect(name, url, options).await?))
+    }
+
+    /// Like [`MySqlConnection::open`], returning the concrete type.
+    pub async fn connect(name: &str, url: &str, options: &OpenOptions) -> EngineResult<Self> {
+        let redacted = crate::redact::redact_url(url);
+        let open_error = |message: String, hint: Option<String>| EngineError::Open {
+            connection: name.to_string(),
+            url: redacted.clone(),
+            message,
+            hint,
+        };
+        let parsed = parse_url(url).map_err(|m| open_error(m, None))?;
+        let opts = Opts::from_url(&parsed.driver_url).map_err(|e| {
+            open_error(
+                format!("invalid URL: {e}"),
+                Some("write mysql://USER:PASSWORD@HOST:PORT/DATABASE; percent-encode special characters in the password".to_string()),
+            )
+        })?;
+        let host = opts.ip_or_hostname().to_string();
+        let port = opts.tcp_port();
+        let Some(database) = opts.db_name().map(str::to_string).filter(|d| !d.is_empty()) else {
+            return Err(open_error(
+                "the URL names no database".to_string(),
+                Some(format!("add it to the URL: mysql://USER@{host}:{port}/DATABASE")),
+            ));
+        };
+        let mut setup = vec![
+            "SET NAMES utf8mb4".to_string(),
+            "SET time_zone = '+00:00'".to_string(),
+        ];
+        if options.read_only {
+            setup.push("SET SESSION TRANSACTION READ ONLY".to_string());
+        }
+        let build = |ssl: Option<SslOpts>| {
+            // `setup` runs last to first.
+            let mut setup = setup.clone();
+            setup.reverse();
+            Pool::new(
+                OptsBuilder::from_opts(opts.clone())
+                    .ssl_opts(ssl)
+                    .setup(setup)
+                    .tcp_nodelay(true),
+            )
+        };
+        let where_ = format!("{host}:{port}, database '{database}'");
+        let mut pool = build(parsed.ssl_mode.ssl_opts(parsed.ssl_ca.as_deref()));
+        let mut first = first_contact(&pool).await;
+        if parsed.ssl_mode == SslMode::Preferred
+            && matches!(
+                first,
+                Err(ConnectError::Driver(mysql_async::Error::Driver(
+                    mysql_async::DriverError::NoClientSslFlagFromServer
+                )))
+            )
+        {
+            // PREFERRED: the server has no TLS; connect in plain text.
+            pool = build(None);
+            first = first_contact(&pool).await;
+        }
+        let (local_infile, _version) = first.map_err(|e| {
+            let (message, hint) = match e {
+                ConnectError::Timeout => (
+                    format!(
+                        "cannot reach MySQL/MariaDB at {where_}: no answer within {} s",
+                        CONNECT_TIMEOUT.as_secs()
+                    ),
+                    "check the host and port, and that the server is running and reachable"
+                        .to_string(),
+                ),
+                ConnectError::Driver(e) => (
+                    format!("cannot connect to MySQL/MariaDB at {where_}: {e}"),
+                    connect_hint(&e, parsed.ssl_mode),
+                ),
+            };
+            open_error(message, Some(hint))
+        })?;
+        Ok(Self {
+            name: name.to_string(),
+            url: redacted,
+            host,
+            port,
+            database,
+            pool,
+            read_only: options.read_only,
+            local_infile,
+            zero_dates: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Zero dates (`0000-00-00`) this connection has read as NULL so far.
+    pub fn zero_dates_read(&self) -> u64 {
+        self.zero_dates.load(Ordering::Relaxed)
+    }
+
+    /// Whether writes go through `LOAD DATA LOCAL INFILE` (else multi-row
+    /// `INSERT`s): the server's `local_infile` setting.
+    pub fn uses_load_data(&self) -> bool {
+        self.local_infile
+    }
+
+    /// A session from the pool.
+    pub(crate) async fn conn(&self) -> EngineResult<mysql_async::Conn> {
+        self.pool.get_conn().await.map_err(|e| {
+            EngineError::query(
+                &self.name,
+                None,
+                None,
+                format!(
+                    "cannot connect to MySQL/MariaDB at {}:{}, database '{}': {e}",
+                    self.host, self.port, self.database
+                ),
+            )
+        })
+    }
+
+    /// Errors when the connection is read-only.
+    pub(crate) fn check_writable(&self, table: &TableName) -> EngineResult<()> {
+        if self.read_only {
+            return Err(EngineError::unsupported(
+                &self.name,
+                format!(
+                    "cannot write table '{table}': the connection is read_only\n  hint: remove read_only = true from the connection, or write to another connection"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `table` with its schema (database) set: the URL's database when none.
+    pub(crate) fn resolve(&self, table: &TableName) -> TableName {
+        TableName::new(
+            Some(table.schema.as_deref().unwrap_or(&self.database)),
+            &table.name,
+        )
+    }
+
+    /// Runs one statement (no rows) on a pooled session.
+    pub(crate) async fn exec(&self, sql: &str) -> EngineResult<u64> {
+        let mut conn = self.conn().await?;
+        conn.query_drop(sql)
+            .await
+            .map_err(|e| EngineError::query(&self.name, None, Some(sql), e))?;
+        Ok(conn.affected_rows())
+    }
+
+    /// Columns of a table from `information_schema`, in table order.
+    pub(crate) async fn columns(&self, table: &TableName) -> EngineResult<Vec<ColumnInfo>> {
+        let table = self.resolve(table);
+        let sql = "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE, IS_NULLABLE \
+                   FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
+                   ORDER BY ORDINAL_POSITION";
+        let mut conn = self.conn().await?;
+        let rows: Vec<(String, String, String, Option<u64>, Option<u64>, String)> = conn
+            .exec(sql, (table.schema.as_deref().unwrap_or_default(), &table.name))
+            .await
+            .map_err(|e| EngineError::query(&self.name, Some(&table.to_string()), Some(sql), e))?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(name, data_type, column_type, precision, scale, nullable)| ColumnInfo {
+                    name,
+                    data_type,
+                    column_type,
+                    precision,
+                    scale,
+                    nullable: nullable.eq_ignore_ascii_case("YES"),
+                },
+            )
+            .collect())
+    }
+
+    /// Column sets of the table's PRIMARY KEY and UNIQUE indexes.
+    pub(crate) async fn unique_keys(&self, table: &TableName) -> EngineResult<Vec<Vec<String>>> {
+        let table = self.resolve(table);
+        let sql = "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS \
+                   WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 \
+                   ORDER BY INDEX_NAME, SEQ_IN_INDEX";
+        let mut conn = self.conn().await?;
+        let rows: Vec<(String, String)> = conn
+            .exec(sql, (table.schema.as_deref().unwrap_or_default(), &table.name))
+            .await
+            .map_err(|e| EngineError::query(&self.name, Some(&table.to_string()), Some(sql), e))?;
+        let mut keys: Vec<(String, Vec<String>)> = Vec::new();
+        for (index, column) in rows {
+            match keys.last_mut() {
+                Some((name, columns)) if *name == index => columns.push(column),
+                _ => keys.push((index, vec![column])),
+            }
+        }
+        Ok(keys.into_iter().map(|(_, columns)| columns).collect())
+    }
+}
+
+/// Why the first connection failed.
+enum ConnectError {
+    Timeout,
+    Driver(mysql_async::Error),
+}
+
+/// Connects once; returns `@@local_infile` and the server version.
+async fn first_contact(pool: &Pool) -> Result<(bool, String), ConnectError> {
+    let attempt = async {
+        let mut conn = pool.get_conn().await?;
+        let row: Option<(Option<i64>, String)> =
+            conn.query_first("SELECT @@local_infile, VERSION()").await?;
+        let (infile, version) = row.unwrap_or((None, String::new()));
+        Ok::<_, mysql_async::Error>((infile.unwrap_or(0) != 0, version))
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        Err(_) => Err(ConnectError::Timeout),
+        Ok(r) => r.map_err(ConnectError::Driver),
+    }
+}
+
+/// A hint for a failed connection.
+fn connect_hint(e: &mysql_async::Error, ssl_mode: SslMode) -> String {
+    let text = e.to_string();
+    if text.contains("Access denied") {
+        "check the user name and password in the URL (and that the user may connect from this host)".to_string()
+    } else if text.contains("Unknown database") {
+        "create the database first, or fix its name in the URL".to_string()
+    } else if matches!(
+        e,
+        mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer)
+    ) {
+        format!(
+            "the server does not offer TLS but ssl-mode is {ssl_mode:?}; enable TLS on the server or use ssl-mode=PREFERRED"
+        )
+    } else if matches!(e, mysql_async::Error::Io(_)) {
+        "check the host and port, and that the server is running and reachable (and its TLS settings match ssl-mode)".to_string()
+    } else {
+        "check the URL: mysql://USER:PASSWORD@HOST:PORT/DATABASE".to_string()
+    }
+}
+
+impl SqlSource for MySqlConnection {
+    fn connection_name(&self) -> &str {
+        &self.name
+    }
+
+    fn quote_ident(&self, ident: &str) -> String {
+        format!("`{}`", ident.replace('`', "``"))
+    }
+
+    /// Integer and DOUBLE comparisons only: text compares case-insensitively
+    /// under MySQL's default collations, FLOAT columns compare as doubles
+    /// (`f = 0.1` misses the float 0.1), and a TINYINT(1) may hold values
+    /// other than 0 and 1.
+    fn compares_like_datafusion(&self, data_type: &DataType) -> bool {
+        data_type.is_integer() || matches!(data_type, DataType::Float64)
+    }
+
+    fn query(&self, sql: &str, schema: SchemaRef) -> EngineResult<BatchIter> {
+        run_query(self, sql, schema)
+    }
+
+    fn execute(&self, sql: &str) -> EngineResult<u64> {
+        if self.read_only {
+            return Err(EngineError::unsupported(
+                &self.name,
+                "the connection is read_only; statements that write are refused",
+            ));
+        }
+        let handle = tokio::runtime::Handle::try_current().map_err(|e| {
+            EngineError::query(&self.name, None, Some(sql), format!("no async runtime: {e}"))
+        })?;
+        handle.block_on(self.exec(sql))
+    }
+}
+
+#[async_trait]
+impl Connection for MySqlConnection {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> EngineKind {
+        EngineKind::MySql
+    }
+
+    fn default_schema(&self) -> &str {
+        &self.database
+    }
+
+    async fn list_tables(&self) -> EngineResult<Vec<TableName>> {
+        let sql = "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME";
+        let mut conn = self.conn().await?;
+        let names: Vec<String> = conn
+            .exec(sql, (&self.database,))
+            .await
+            .map_err(|e| EngineError::query(&self.name, None, Some(sql), e))?;
+        Ok(names
+            .into_iter()
+            .map(|n| TableName::new(Some(&self.database), &n))
+            .collect())
+    }
+
+    async fn table_schema(&self, table: &TableName) -> EngineResult<Option<SchemaRef>> {
+        let columns = self.columns(table).await?;
+        if columns.is_empty() {
+            return Ok(None);
+        }
+        let fields: Vec<Field> = columns
+            .iter()
+            .map(|c| Field::new(&c.name, c.arrow_type(), c.arrow_nullable()))
+            .collect();
+        Ok(Some(Arc::new(Schema::new(fields))))
+    }
+
+    async fn table_provider(
+        self: Arc<Self>,
+        table: &TableName,
+    ) -> EngineResult<Option<Arc<dyn TableProvider>>> {
+        let Some(schema) = self.table_schema(table).await? else {
+            return Ok(None);
+        };
+        let row_count = self.row_count(table).await?;
+        let table = self.resolve(table);
+        let source: Arc<dyn SqlSource> = self;
+        Ok(Some(Arc::new(SqlTable::new(
+            source, table, schema, row_count,
+        ))))
+    }
+
+    async fn row_count(&self, table: &TableName) -> EngineResult<Option<u64>> {
+        let table = self.resolve(table);
+        let label = table.to_string();
+        let sql = "SELECT TABLE_ROWS, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?";
+        let mut conn = self.conn().await?;
+        let row: Option<(Option<u64>, String)> = conn
+            .exec_first(sql, (table.schema.as_deref().unwrap_or_default(), &table.name))
+            .await
+            .map_err(|e| EngineError::query(&self.name, Some(&label), Some(sql), e))?;
+        let Some((estimate, table_type)) = row else {
+            return Ok(None);
+        };
+        if table_type.eq_ignore_ascii_case("VIEW") {
+            return Ok(None);
+        }
+        match estimate {
+            Some(n) if n >= EXACT_COUNT_BELOW => Ok(Some(n)),
+            _ => {
+                let sql = format!("SELECT COUNT(*) FROM {}", self.quote_table(&table));
+                let count: Option<u64> = conn
+                    .query_first(&sql)
+                    .await
+                    .map_err(|e| EngineError::query(&self.name, Some(&label), Some(&sql), e))?;
+                Ok(count)
+            }
+        }
+    }
+
+    fn create_table_sql(
+        &self,
+        table: &TableName,
+        schema: &SchemaRef,
+        key: &[String],
+    ) -> EngineResult<String> {
+        let table = self.resolve(table);
+        let label = table.to_string();
+        for k in key {
+            if schema.field_with_name(k).is_err() {
+                return Err(EngineError::column(
+                    &self.name,
+                    &label,
+                    k,
+                    "the key column is not in the step's output",
+                ));
+            }
+        }
+        let mut columns = Vec::with_capacity(schema.fields().len() + 1);
+        for field in schema.fields() {
+            let is_key = key.contains(field.name());
+            let declared = types::column_type_sql(field.data_type(), is_key).ok_or_else(|| {
+                EngineError::column(
+                    &self.name,
+                    &label,
+                    field.name(),
+                    format!(
+                        "type {} cannot be stored in MySQL/MariaDB\n  hint: CAST the column in the step SQL (to VARCHAR, BIGINT, DOUBLE, DECIMAL(p,s) with p <= 65 and s <= 30, ...)",
+                        field.data_type()
+                    ),
+                )
+            })?;
+            let not_null = (!field.is_nullable() && field.data_type() != &DataType::Null) || is_key;
+            // TIMESTAMP columns say NULL / DEFAULT explicitly: without it, old
+            // servers give the first one DEFAULT CURRENT_TIMESTAMP ON UPDATE ...
+            let tail = match (field.data_type(), not_null) {
+                (DataType::Timestamp(_, Some(_)), true) => {
+                    " NOT NULL DEFAULT '1970-01-01 00:00:01'"
+                }
+                (DataType::Timestamp(_, Some(_)), false) => " NULL DEFAULT NULL",
+                (_, true) => " NOT NULL",
+                (_, false) => "",
+            };
+            columns.push(format!("{} {declared}{tail}", self.quote_ident(field.name())));
+        }
+        if !key.is_empty() {
+            let key_columns: Vec<String> = key.iter().map(|k| self.quote_ident(k)).collect();
+            columns.push(format!("PRIMARY KEY ({})", key_columns.join(", ")));
+        }
+        Ok(format!(
+            "CREATE TABLE {} ({}) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            self.quote_table(&table),
+            columns.join(", ")
+        ))
+    }
+
+    async fn prepare_target(
+        &self,
+        target: &TargetSpec,
+        schema: &SchemaRef,
+        dry_run: bool,
+    ) -> EngineResult<Vec<String>> {
+        self.check_writable(&target.table)?;
+        let mut target = target.clone();
+        target.table = self.resolve(&target.table);
+        let existing = self.table_schema(&target.table).await?;
+        let create_sql = self.create_table_sql(&target.table, schema, &target.key)?;
+        let statements = prepare_sql_target(self, &target, existing.as_ref(), create_sql, true)?;
+        if !dry_run {
+            for sql in &statements {
+                self.exec(sql).await.map_err(|e| match e {
+                    EngineError::Query {
+                        connection,
+                        sql,
+                        message,
+                        ..
+                    } => EngineError::Query {
+                        connection,
+                        table: Some(target.table.to_string()),
+                        sql,
+                        message,
+                    },
+                    other => other,
+                })?;
+            }
+        }
+        Ok(statements)
+    }
+
+    fn open_writer(
+        &self,
+        target: &TargetSpec,
+        schema: SchemaRef,
+    ) -> EngineResult<Box<dyn BatchWriter>> {
+        self.check_writable(&target.table)?;
+        let mut target = target.clone();
+        target.table = self.resolve(&target.table);
+        Ok(Box::new(MySqlWriter::open(self, &target, schema)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_ssl_mode_is_split_off() {
+        let p = parse_url("mysql://u:p@h:3307/db?ssl-mode=REQUIRED&prefer_socket=false").unwrap();
+        assert_eq!(p.driver_url, "mysql://u:p@h:3307/db?prefer_socket=false");
+        assert_eq!(p.ssl_mode, SslMode::Required);
+        let p = parse_url("mariadb://u@h/db").unwrap();
+        assert_eq!(p.driver_url, "mysql://u@h/db");
+        assert_eq!(p.ssl_mode, SslMode::Preferred);
+        let p = parse_url("mysql://u@h/db?ssl_mode=verify_identity&ssl-ca=/etc/ca.pem").unwrap();
+        assert_eq!(p.driver_url, "mysql://u@h/db");
+        assert_eq!(p.ssl_mode, SslMode::VerifyIdentity);
+        assert_eq!(p.ssl_ca.as_deref(), Some("/etc/ca.pem"));
+        assert_eq!(
+            parse_url("mysql://u@h/db?sslmode=disabled").unwrap().ssl_mode,
+            SslMode::Disabled
+        );
+        assert_eq!(
+            parse_url("mysql://u@h/db?ssl-mode=VERIFY_CA").unwrap().ssl_mode,
+            SslMode::VerifyCa
+        );
+        let err = parse_url("mysql://u@h/db?ssl-mode=sometimes").unwrap_err();
+        assert!(err.contains("ssl-mode=sometimes"), "{err}");
+        assert!(err.contains("VERIFY_IDENTITY"), "{err}");
+    }
+
+    #[test]
+    fn ssl_modes_map_to_driver_options() {
+        assert!(SslMode::Disabled.ssl_opts(None).is_none());
+        let required = SslMode::Required.ssl_opts(None).unwrap();
+        assert!(required.accept_invalid_certs() && required.skip_domain_validation());
+        let ca = SslMode::VerifyCa.ssl_opts(None).unwrap();
+        assert!(!ca.accept_invalid_certs() && ca.skip_domain_validation());
+        let full = SslMode::VerifyIdentity.ssl_opts(Some("/ca.pem")).unwrap();
+        assert!(!full.accept_invalid_certs() && !full.skip_domain_validation());
+        assert_eq!(full.root_certs().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn bad_url_errors_hide_the_password() {
+        let err = MySqlConnection::connect("src", "mysql://u:s3cret@h:3306", &OpenOptions::default())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("names no database"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+        let err = MySqlConnection::connect(
+            "src",
+            "mysql://u:s3cret@h:3306/db?ssl-mode=maybe",
+            &OpenOptions::default(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("ssl-mode=maybe"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+}

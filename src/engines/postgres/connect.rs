@@ -1,0 +1,520 @@
+//! [`PostgresConnection`]: a PostgreSQL database as a barge connection.
+//!
+//! The connection keeps one client for catalog queries; every scan and
+//! every writer opens a client of its own (scans run in parallel, a writer
+//! holds a transaction). [`Connector`] opens them all, with the URL's TLS
+//! mode, and read-only sessions when the pipeline says `read_only = true`.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::catalog::TableProvider;
+use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::sink::PostgresWriter;
+use super::source::run_copy_out;
+use super::tls;
+use super::types::{self, ColumnType};
+use crate::engines::sql::{prepare_sql_target, SqlSource, SqlTable};
+use crate::engines::{
+    BatchIter, BatchWriter, Connection, EngineKind, OpenOptions, TableName, TargetSpec,
+};
+use crate::error::{EngineError, EngineResult};
+use crate::redact::redact_url;
+
+/// How long opening a connection may take when the URL does not say.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Opens clients to one database: configuration, TLS, and the names used in
+/// messages. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Connector {
+    name: String,
+    config: Config,
+    tls: Option<MakeRustlsConnect>,
+    /// `host:port, database 'db'`, for messages.
+    location: String,
+    /// The URL with its password hidden.
+    url: String,
+}
+
+impl fmt::Debug for Connector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connector")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+impl Connector {
+    /// Parses `url`; `sslmode` and `sslrootcert` are handled here, every
+    /// other parameter by tokio-postgres.
+    fn parse(name: &str, url: &str, read_only: bool) -> EngineResult<Self> {
+        let redacted = redact_url(url);
+        let bad_url = |message: String| EngineError::Open {
+            connection: name.to_string(),
+            url: redacted.clone(),
+            message,
+            hint: Some("write postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=require]".to_string()),
+        };
+        let (base, query) = match url.split_once('?') {
+            Some((base, query)) => (base, query),
+            None => (url, ""),
+        };
+        let mut mode = tls::Mode::Prefer;
+        let mut root_cert = None;
+        let mut rest = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("sslmode", value)) => mode = tls::Mode::parse(value).map_err(bad_url)?,
+                Some(("sslrootcert", value)) => root_cert = Some(value.to_string()),
+                _ => rest.push(pair),
+            }
+        }
+        // tokio-postgres wants `postgresql://`.
+        let base = match base.split_once("://") {
+            Some((_, tail)) => format!("postgresql://{tail}"),
+            None => base.to_string(),
+        };
+        let url_for_config = if rest.is_empty() {
+            base
+        } else {
+            format!("{base}?{}", rest.join("&"))
+        };
+        let mut config = Config::from_str(&url_for_config).map_err(|e| bad_url(e.to_string()))?;
+        config.ssl_mode(mode.ssl_mode());
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("barge");
+        }
+        if read_only {
+            let options = config.get_options().unwrap_or_default().to_string();
+            config.options(format!("{options} -c default_transaction_read_only=on").trim());
+        }
+        let tls = match mode {
+            tls::Mode::Disable => None,
+            _ => Some(tls::connector(mode, root_cert.as_deref()).map_err(bad_url)?),
+        };
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            #[cfg(unix)]
+            Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".to_string(),
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let database = config
+            .get_dbname()
+            .or(config.get_user())
+            .unwrap_or("postgres");
+        Ok(Self {
+            name: name.to_string(),
+            location: format!("{host}:{port}, database '{database}'"),
+            config,
+            tls,
+            url: redacted,
+        })
+    }
+
+    /// The connection's name in the pipeline.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Opens a client; its connection task runs on the current runtime.
+    pub(crate) async fn connect(&self) -> EngineResult<Client> {
+        let result = match &self.tls {
+            None => self.config.connect(NoTls).await.map(|(client, conn)| {
+                tokio::spawn(conn);
+                client
+            }),
+            Some(tls) => self.config.connect(tls.clone()).await.map(|(client, conn)| {
+                tokio::spawn(conn);
+                client
+            }),
+        };
+        result.map_err(|e| EngineError::Open {
+            connection: self.name.clone(),
+            url: self.url.clone(),
+            message: format!(
+                "cannot connect to PostgreSQL at {}: {}",
+                self.location,
+                describe(&e)
+            ),
+            hint: Some(
+                "check that the server runs and accepts TCP connections, and the URL's host, port, user, password and database (sslmode=require if the server wants TLS)"
+                    .to_string(),
+            ),
+        })
+    }
+
+    /// A query error on this connection, with the server's detail and hint.
+    pub(crate) fn error(&self, table: Option<&str>, e: tokio_postgres::Error) -> EngineError {
+        EngineError::query(&self.name, table, None, describe(&e))
+    }
+}
+
+/// A tokio-postgres error as one line: the server's message with its detail
+/// and hint, or the client error with its cause.
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut text = format!("{}: {} (SQLSTATE {})", db.severity(), db.message(), db.code().code());
+        if let Some(detail) = db.detail() {
+            text.push_str(&format!("; {detail}"));
+        }
+        if let Some(hint) = db.hint() {
+            text.push_str(&format!("\n  hint: {hint}"));
+        }
+        return text;
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+/// A PostgreSQL database. Cheap to clone.
+#[derive(Clone)]
+pub struct PostgresConnection {
+    connector: Connector,
+    /// The client for catalog queries and DDL.
+    meta: Arc<Client>,
+    /// `current_schema()`: where `conn.table` resolves.
+    default_schema: String,
+    read_only: bool,
+}
+
+impl fmt::Debug for PostgresConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresConnection")
+            .field("connector", &self.connector)
+            .field("default_schema", &self.default_schema)
+            .finish()
+    }
+}
+
+impl PostgresConnection {
+    /// Connects the connection `name` to `url` (`postgres://USER:PASS@HOST:PORT/DB`).
+    pub async fn open(
+        name: &str,
+        url: &str,
+        options: &OpenOptions,
+    ) -> EngineResult<Arc<dyn Connection>> {
+        Ok(Arc::new(Self::connect(name, url, options).await?))
+    }
+
+    /// Like [`PostgresConnection::open`], returning the concrete type.
+    pub async fn connect(name: &str, url: &str, options: &OpenOptions) -> EngineResult<Self> {
+        let connector = Connector::parse(name, url, options.read_only)?;
+        let meta = connector.connect().await?;
+        let row = meta
+            .query_one("SELECT current_schema()", &[])
+            .await
+            .map_err(|e| connector.error(None, e))?;
+        let default_schema: Option<String> = row.get(0);
+        Ok(Self {
+            default_schema: default_schema.unwrap_or_else(|| "public".to_string()),
+            connector,
+            meta: Arc::new(meta),
+            read_only: options.read_only,
+        })
+    }
+
+    /// `table` with its schema filled in.
+    fn resolve(&self, table: &TableName) -> TableName {
+        TableName::new(
+            Some(table.schema.as_deref().unwrap_or(&self.default_schema)),
+            &table.name,
+        )
+    }
+
+    fn check_writable(&self, table: &TableName) -> EngineResult<()> {
+        if self.read_only {
+            return Err(EngineError::unsupported(
+                &self.connector.name,
+                format!(
+                    "cannot write table '{table}': the connection is read_only\n  hint: remove read_only = true from the connection, or write to another connection"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Catalog types of the table's columns, in order; empty when the table
+    /// does not exist.
+    pub(crate) async fn column_types(
+        client: &Client,
+        connector: &Connector,
+        table: &TableName,
+    ) -> EngineResult<Vec<(String, ColumnType, bool)>> {
+        const SQL: &str = "SELECT a.attname::text, bt.typname::text, bt.typtype::text, \
+              CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END, a.attnotnull, \
+              format_type(a.atttypid, a.atttypmod) \
+            FROM pg_attribute a \
+            JOIN pg_class c ON c.oid = a.attrelid \
+            JOIN pg_namespace n ON n.oid = c.relnamespace \
+            JOIN pg_type t ON t.oid = a.atttypid \
+            JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END \
+            WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped \
+            ORDER BY a.attnum";
+        let schema = table.schema.as_deref().unwrap_or("public");
+        let rows = client
+            .query(SQL, &[&schema, &table.name])
+            .await
+            .map_err(|e| connector.error(Some(&table.to_string()), e).with_sql(SQL))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let kind: String = r.get(2);
+                (
+                    r.get::<_, String>(0),
+                    ColumnType {
+                        name: r.get(1),
+                        kind: kind.chars().next().unwrap_or('b'),
+                        typmod: r.get(3),
+                        declared: r.get(5),
+                    },
+                    r.get::<_, bool>(4),
+                )
+            })
+            .collect())
+    }
+
+    /// Runs statements on the catalog client (from a blocking thread).
+    fn execute_blocking(&self, sql: &str) -> EngineResult<u64> {
+        let handle = tokio::runtime::Handle::try_current().map_err(|e| {
+            EngineError::query(&self.connector.name, None, Some(sql), e.to_string())
+        })?;
+        handle
+            .block_on(self.meta.execute(sql, &[]))
+            .map_err(|e| self.connector.error(None, e).with_sql(sql))
+    }
+}
+
+impl SqlSource for PostgresConnection {
+    fn connection_name(&self) -> &str {
+        &self.connector.name
+    }
+
+    /// Casts every column to the type its Arrow type stands for, so the
+    /// binary stream carries what the decoder expects (a no-op cast for
+    /// columns already of that type; PostgreSQL's text form for the rest).
+    fn select_column(&self, field: &Field) -> String {
+        let name = self.quote_ident(field.name());
+        match types::natural_typname(field.data_type()) {
+            Some(ty) => format!("{name}::{ty}"),
+            None => name,
+        }
+    }
+
+    /// Text compares by collation in PostgreSQL and by bytes in DataFusion,
+    /// and a `Utf8` column may be a uuid or json underneath: no pushdown.
+    fn compares_like_datafusion(&self, data_type: &datafusion::arrow::datatypes::DataType) -> bool {
+        !matches!(
+            data_type,
+            datafusion::arrow::datatypes::DataType::Utf8
+                | datafusion::arrow::datatypes::DataType::Float32
+                | datafusion::arrow::datatypes::DataType::Float64
+        )
+    }
+
+    fn query(&self, sql: &str, schema: SchemaRef) -> EngineResult<BatchIter> {
+        run_copy_out(&self.connector, sql, schema)
+    }
+
+    fn execute(&self, sql: &str) -> EngineResult<u64> {
+        if self.read_only {
+            return Err(EngineError::unsupported(
+                &self.connector.name,
+                "the connection is read_only; statements that write are refused",
+            ));
+        }
+        self.execute_blocking(sql)
+    }
+}
+
+#[async_trait]
+impl Connection for PostgresConnection {
+    fn name(&self) -> &str {
+        &self.connector.name
+    }
+
+    fn kind(&self) -> EngineKind {
+        EngineKind::Postgres
+    }
+
+    fn default_schema(&self) -> &str {
+        &self.default_schema
+    }
+
+    async fn list_tables(&self) -> EngineResult<Vec<TableName>> {
+        const SQL: &str = "SELECT n.nspname::text, c.relname::text FROM pg_class c \
+            JOIN pg_namespace n ON n.oid = c.relnamespace \
+            WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition \
+              AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+              AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%' \
+            ORDER BY 1, 2";
+        let rows = self
+            .meta
+            .query(SQL, &[])
+            .await
+            .map_err(|e| self.connector.error(None, e).with_sql(SQL))?;
+        Ok(rows
+            .iter()
+            .map(|r| TableName::new(Some(&r.get::<_, String>(0)), &r.get::<_, String>(1)))
+            .collect())
+    }
+
+    async fn table_schema(&self, table: &TableName) -> EngineResult<Option<SchemaRef>> {
+        let table = self.resolve(table);
+        let columns = Self::column_types(&self.meta, &self.connector, &table).await?;
+        if columns.is_empty() {
+            return Ok(None);
+        }
+        let fields: Vec<Field> = columns
+            .iter()
+            .map(|(name, ty, not_null)| Field::new(name, types::arrow_type(ty), !not_null))
+            .collect();
+        Ok(Some(Arc::new(Schema::new(fields))))
+    }
+
+    async fn table_provider(
+        self: Arc<Self>,
+        table: &TableName,
+    ) -> EngineResult<Option<Arc<dyn TableProvider>>> {
+        let Some(schema) = self.table_schema(table).await? else {
+            return Ok(None);
+        };
+        let row_count = self.row_count(table).await?;
+        let table = self.resolve(table);
+        let source: Arc<dyn SqlSource> = self;
+        Ok(Some(Arc::new(SqlTable::new(source, table, schema, row_count))))
+    }
+
+    /// The planner's estimate (`pg_class.reltuples`); an exact count for a
+    /// table never analyzed.
+    async fn row_count(&self, table: &TableName) -> EngineResult<Option<u64>> {
+        const SQL: &str = "SELECT c.reltuples::float8 FROM pg_class c \
+            JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2";
+        let table = self.resolve(table);
+        let schema = table.schema.as_deref().unwrap_or_default();
+        let label = table.to_string();
+        let row = self
+            .meta
+            .query_opt(SQL, &[&schema, &table.name])
+            .await
+            .map_err(|e| self.connector.error(Some(&label), e).with_sql(SQL))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let estimate: f64 = row.get(0);
+        if estimate >= 0.0 {
+            return Ok(Some(estimate as u64));
+        }
+        let count_sql = format!("SELECT count(*) FROM {}", self.quote_table(&table));
+        let row = self
+            .meta
+            .query_one(&count_sql, &[])
+            .await
+            .map_err(|e| self.connector.error(Some(&label), e).with_sql(&count_sql))?;
+        Ok(Some(row.get::<_, i64>(0).max(0) as u64))
+    }
+
+    fn create_table_sql(
+        &self,
+        table: &TableName,
+        schema: &SchemaRef,
+        key: &[String],
+    ) -> EngineResult<String> {
+        let table = self.resolve(table);
+        let label = table.to_string();
+        for k in key {
+            if schema.field_with_name(k).is_err() {
+                return Err(EngineError::column(
+                    &self.connector.name,
+                    &label,
+                    k,
+                    "the key column is not in the step's output",
+                ));
+            }
+        }
+        let fields: Vec<&Field> = schema.fields().iter().map(|f| f.as_ref()).collect();
+        types::create_table_sql(&self.quote_table(&table), &fields, key).map_err(|message| {
+            EngineError::query(&self.connector.name, Some(&label), None, message)
+        })
+    }
+
+    async fn prepare_target(
+        &self,
+        target: &TargetSpec,
+        schema: &SchemaRef,
+        dry_run: bool,
+    ) -> EngineResult<Vec<String>> {
+        self.check_writable(&target.table)?;
+        let mut target = target.clone();
+        target.table = self.resolve(&target.table);
+        let existing = self.table_schema(&target.table).await?;
+        let create_sql = self.create_table_sql(&target.table, schema, &target.key)?;
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            prepare_sql_target(&this, &target, existing.as_ref(), create_sql, dry_run)
+        })
+        .await
+        .map_err(|e| EngineError::query(&self.connector.name, None, None, e))?
+    }
+
+    fn open_writer(
+        &self,
+        target: &TargetSpec,
+        schema: SchemaRef,
+    ) -> EngineResult<Box<dyn BatchWriter>> {
+        self.check_writable(&target.table)?;
+        let mut target = target.clone();
+        target.table = self.resolve(&target.table);
+        Ok(Box::new(PostgresWriter::open(
+            &self.connector,
+            &target,
+            schema,
+        )?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_with_tls_modes_and_hide_the_password() {
+        let c = Connector::parse(
+            "src",
+            "postgres://bob:s3cret@db.example:6543/shop?sslmode=require&connect_timeout=3",
+            true,
+        )
+        .unwrap();
+        assert_eq!(c.location, "db.example:6543, database 'shop'");
+        assert!(c.tls.is_some());
+        assert_eq!(c.config.get_connect_timeout(), Some(&Duration::from_secs(3)));
+        assert!(c
+            .config
+            .get_options()
+            .unwrap()
+            .contains("default_transaction_read_only=on"));
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let c = Connector::parse("src", "postgresql://u@h/d?sslmode=disable", false).unwrap();
+        assert!(c.tls.is_none());
+        let err = Connector::parse("src", "postgres://u:pw@h/d?sslmode=sometimes", false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sslmode") && !err.contains(":pw@"), "{err}");
+    }
+}

@@ -1,0 +1,253 @@
+//! [`PostgresWriter`]: loads batches by binary `COPY ... FROM STDIN`.
+//!
+//! The writer holds one client and one transaction for the whole load.
+//! Each batch is encoded by [`CopyBinaryEncoder`] on the writer's blocking
+//! thread and handed to the COPY stream, which the client's connection task
+//! sends while the next batch is encoded.
+//!
+//! The COPY goes straight into the target when every column's binary form
+//! is what the target column takes. Otherwise (a `Utf8` value into a `uuid`
+//! or `jsonb` column, an `insert_ignore` or `upsert` load) it goes into a
+//! temporary staging table of the batch's own types, and one
+//! `INSERT ... SELECT` moves the rows into the target, casting each column
+//! to its type and adding `ON CONFLICT` for the key. Nothing is committed
+//! until [`BatchWriter::finish`]; a writer dropped before that rolls back.
+
+use std::pin::Pin;
+
+use bytes::Bytes;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use futures::SinkExt;
+use tokio::runtime::Handle;
+use tokio_postgres::{Client, CopyInSink};
+
+use super::connect::{Connector, PostgresConnection};
+use super::copy_binary::CopyBinaryEncoder;
+use super::types::{copies_directly, natural_type, quote_ident};
+use crate::engines::{BatchWriter, TableName, TargetSpec, WriteMode};
+use crate::error::{EngineError, EngineResult};
+
+/// Name of the staging table (temporary: private to the writer's session).
+const STAGE: &str = "barge_stage";
+
+/// Encoded bytes sent to the server at a time.
+const SEND_BYTES: usize = 1 << 20;
+
+/// Writes batches into one PostgreSQL table.
+pub struct PostgresWriter {
+    connector: Connector,
+    table: String,
+    handle: Handle,
+    /// Kept for the statements run at `finish`; owns the transaction.
+    client: Client,
+    sink: Pin<Box<CopyInSink<Bytes>>>,
+    encoder: CopyBinaryEncoder,
+    buffer: Vec<u8>,
+    /// The `INSERT ... SELECT` from the staging table, when staging.
+    merge: Option<String>,
+}
+
+impl PostgresWriter {
+    /// Opens a transaction and starts the COPY. Called on a blocking thread.
+    pub(crate) fn open(
+        connector: &Connector,
+        target: &TargetSpec,
+        schema: SchemaRef,
+    ) -> EngineResult<Self> {
+        let table = target.table.to_string();
+        let handle = Handle::try_current().map_err(|e| {
+            EngineError::query(connector.name(), Some(&table), None, e.to_string())
+        })?;
+        let encoder = CopyBinaryEncoder::new(connector.name(), &table, schema.clone())?;
+        let (client, sink, merge) =
+            handle.block_on(start(connector, target, &schema))?;
+        let mut buffer = Vec::with_capacity(SEND_BYTES * 2);
+        buffer.extend_from_slice(encoder.header());
+        Ok(Self {
+            connector: connector.clone(),
+            table,
+            handle,
+            client,
+            sink: Box::pin(sink),
+            encoder,
+            buffer,
+            merge,
+        })
+    }
+
+    fn send(&mut self) -> EngineResult<()> {
+        let bytes = Bytes::from(std::mem::replace(
+            &mut self.buffer,
+            Vec::with_capacity(SEND_BYTES * 2),
+        ));
+        let table = &self.table;
+        let connector = &self.connector;
+        self.handle
+            .block_on(self.sink.as_mut().send(bytes))
+            .map_err(|e| connector.error(Some(table), e))
+    }
+}
+
+/// Begins the transaction, creates the staging table when needed, starts the COPY.
+async fn start(
+    connector: &Connector,
+    target: &TargetSpec,
+    schema: &SchemaRef,
+) -> EngineResult<(Client, CopyInSink<Bytes>, Option<String>)> {
+    let label = target.table.to_string();
+    let client = connector.connect().await?;
+    let columns = PostgresConnection::column_types(&client, connector, &target.table).await?;
+    if columns.is_empty() {
+        return Err(EngineError::query(
+            connector.name(),
+            Some(&label),
+            None,
+            "the target table does not exist",
+        ));
+    }
+    let mut direct = !target.mode.needs_key();
+    let mut names = Vec::with_capacity(schema.fields().len());
+    let mut casts = Vec::with_capacity(schema.fields().len());
+    let mut stage_columns = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let Some((_, column, _)) = columns.iter().find(|(name, ..)| name == field.name()) else {
+            return Err(EngineError::column(
+                connector.name(),
+                &label,
+                field.name(),
+                "the target table has no such column",
+            ));
+        };
+        direct &= copies_directly(field.data_type(), column);
+        let name = quote_ident(field.name());
+        let natural = natural_type(field.data_type()).ok_or_else(|| {
+            EngineError::column(
+                connector.name(),
+                &label,
+                field.name(),
+                format!("type {} cannot be written to PostgreSQL", field.data_type()),
+            )
+        })?;
+        stage_columns.push(format!("{name} {natural}"));
+        casts.push(format!("{name}::{}", column.declared));
+        names.push(name);
+    }
+    let names = names.join(", ");
+    exec(&client, connector, &label, "BEGIN").await?;
+    let table = quoted_table(&target.table);
+    let (copy, merge) = if direct {
+        (
+            format!("COPY {table} ({names}) FROM STDIN (FORMAT binary)"),
+            None,
+        )
+    } else {
+        let create = format!(
+            "CREATE TEMPORARY TABLE {STAGE} ({}) ON COMMIT DROP",
+            stage_columns.join(", ")
+        );
+        exec(&client, connector, &label, &create).await?;
+        let conflict = match target.mode {
+            WriteMode::InsertIgnore => on_conflict(&target.key, &[]),
+            WriteMode::Upsert => {
+                let updates: Vec<String> = schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name())
+                    .filter(|n| !target.key.contains(n))
+                    .map(|n| format!("{0} = EXCLUDED.{0}", quote_ident(n)))
+                    .collect();
+                on_conflict(&target.key, &updates)
+            }
+            _ => String::new(),
+        };
+        (
+            format!("COPY {STAGE} ({names}) FROM STDIN (FORMAT binary)"),
+            Some(format!(
+                "INSERT INTO {table} ({names}) SELECT {} FROM {STAGE}{conflict}",
+                casts.join(", ")
+            )),
+        )
+    };
+    let sink = client
+        .copy_in(&copy)
+        .await
+        .map_err(|e| connector.error(Some(&label), e).with_sql(&copy))?;
+    Ok((client, sink, merge))
+}
+
+/// Runs statements that return no rows.
+async fn exec(client: &Client, connector: &Connector, table: &str, sql: &str) -> EngineResult<()> {
+    client
+        .batch_execute(sql)
+        .await
+        .map_err(|e| connector.error(Some(table), e).with_sql(sql))
+}
+
+fn on_conflict(key: &[String], updates: &[String]) -> String {
+    let key: Vec<String> = key.iter().map(|k| quote_ident(k)).collect();
+    if updates.is_empty() {
+        format!(" ON CONFLICT ({}) DO NOTHING", key.join(", "))
+    } else {
+        format!(
+            " ON CONFLICT ({}) DO UPDATE SET {}",
+            key.join(", "),
+            updates.join(", ")
+        )
+    }
+}
+
+fn quoted_table(table: &TableName) -> String {
+    match &table.schema {
+        Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&table.name)),
+        None => quote_ident(&table.name),
+    }
+}
+
+impl BatchWriter for PostgresWriter {
+    fn write(&mut self, batch: &RecordBatch) -> EngineResult<u64> {
+        self.encoder.encode(batch, &mut self.buffer)?;
+        if self.buffer.len() >= SEND_BYTES {
+            self.send()?;
+        }
+        Ok(if self.merge.is_some() {
+            0
+        } else {
+            batch.num_rows() as u64
+        })
+    }
+
+    fn finish(mut self: Box<Self>) -> EngineResult<u64> {
+        self.buffer.extend_from_slice(&CopyBinaryEncoder::trailer());
+        self.send()?;
+        let this = *self;
+        let PostgresWriter {
+            connector,
+            table,
+            handle,
+            client,
+            sink,
+            merge,
+            ..
+        } = this;
+        handle.block_on(async move {
+            let mut sink = sink;
+            sink.as_mut()
+                .finish()
+                .await
+                .map_err(|e| connector.error(Some(&table), e))?;
+            let merged = match &merge {
+                Some(sql) => client
+                    .execute(sql.as_str(), &[])
+                    .await
+                    .map_err(|e| connector.error(Some(&table), e).with_sql(sql))?,
+                None => 0,
+            };
+            client
+                .batch_execute("COMMIT")
+                .await
+                .map_err(|e| connector.error(Some(&table), e).with_sql("COMMIT"))?;
+            Ok(merged)
+        })
+    }
+}
