@@ -236,7 +236,9 @@ pub fn source_queries(plan: &Arc<dyn ExecutionPlan>) -> Vec<(String, String)> {
     let mut out = Vec::new();
     visit(plan, &mut |node| {
         if let Some(scan) = (node.as_ref() as &dyn std::any::Any).downcast_ref::<SqlScanExec>() {
-            out.push((scan.connection().to_string(), scan.sql().to_string()));
+            for sql in scan.sql() {
+                out.push((scan.connection().to_string(), sql.clone()));
+            }
         }
     });
     out

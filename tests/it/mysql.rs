@@ -64,10 +64,10 @@ INSERT INTO types VALUES
 /// created (BIT columns as numbers or hex, binary as hex, timestamps as
 /// unix time).
 fn types_select() -> String {
-    format!(
+    String::from(
         "SELECT id, b, CAST(bit1 AS UNSIGNED), i8, u8, i16, u16, i24, u24, i32, u32, i64, u64, \
          d38, d65, f, dbl, s, t, e, st, j, HEX(bin), HEX(bl), CONV(HEX(bits), 16, 16), \
-         dt, dtm, NULLIF(UNIX_TIMESTAMP(ts), 0), tm, y + 0 FROM types ORDER BY id"
+         dt, dtm, NULLIF(UNIX_TIMESTAMP(ts), 0), tm, y + 0 FROM types ORDER BY id",
     )
 }
 
@@ -93,10 +93,7 @@ fn mysql_every_type_copies_to_mysql_value_identical() {
     let src = types_source("types_src");
     let dst = mysql_db("types_dst");
     let dir = tempfile::tempdir().unwrap();
-    let out = barge(
-        dir.path(),
-        &["copy", &src, &dst, "--tables", "types", "-q"],
-    );
+    let out = barge(dir.path(), &["copy", &src, &dst, "--tables", "types", "-q"]);
     out.assert_ok();
     // The three zero dates of row 5 are reported.
     assert!(out.stderr.contains("zero dates"), "{}", out.stderr);
@@ -136,7 +133,13 @@ fn mysql_every_type_copies_to_mysql_value_identical() {
         .into_iter()
         .map(|r| (r[0].clone().unwrap(), r[1].clone().unwrap()))
         .collect();
-    let ty = |c: &str| types.iter().find(|t| t.0 == c).map(|t| t.1.as_str()).unwrap();
+    let ty = |c: &str| {
+        types
+            .iter()
+            .find(|t| t.0 == c)
+            .map(|t| t.1.as_str())
+            .unwrap()
+    };
     assert!(ty("u64").starts_with("bigint") && ty("u64").ends_with("unsigned"));
     assert!(ty("b").starts_with("tinyint(1)"));
     assert_eq!(ty("d65"), "decimal(65,30)");
@@ -203,12 +206,26 @@ fn mysql_to_duckdb_and_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     barge(
         dir.path(),
-        &["copy", &src, "duckdb://c.duckdb", "--tables", "common", "-q"],
+        &[
+            "copy",
+            &src,
+            "duckdb://c.duckdb",
+            "--tables",
+            "common",
+            "-q",
+        ],
     )
     .assert_ok();
     barge(
         dir.path(),
-        &["copy", &src, "sqlite://c.sqlite", "--tables", "common", "-q"],
+        &[
+            "copy",
+            &src,
+            "sqlite://c.sqlite",
+            "--tables",
+            "common",
+            "-q",
+        ],
     )
     .assert_ok();
 
@@ -264,7 +281,16 @@ fn mysql_to_duckdb_and_sqlite() {
         .query_row(
             "SELECT i64, CAST(d AS TEXT), dbl, s, bl, dt FROM common WHERE id = 2",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
         )
         .unwrap();
     assert_eq!(
@@ -288,9 +314,19 @@ fn mysql_to_duckdb_and_sqlite() {
 fn sqlite_shop_copies_to_mysql() {
     let dir = workdir_with_shop();
     let dst = mysql_db("shop");
-    barge(dir.path(), &["copy", "sqlite://data/shop.sqlite", &dst, "-q"]).assert_ok();
+    barge(
+        dir.path(),
+        &["copy", "sqlite://data/shop.sqlite", &dst, "-q"],
+    )
+    .assert_ok();
     let lite = rusqlite::Connection::open(dir.path().join("data/shop.sqlite")).unwrap();
-    for table in ["categories", "customers", "order_lines", "orders", "products"] {
+    for table in [
+        "categories",
+        "customers",
+        "order_lines",
+        "orders",
+        "products",
+    ] {
         let n: i64 = lite
             .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
             .unwrap();
@@ -298,7 +334,10 @@ fn sqlite_shop_copies_to_mysql() {
         assert_eq!(got[0][0], Some(n.to_string()), "{table}");
     }
     // Prices are exact decimals (sum of cents from the SQLite engine's own test).
-    let total = mysql_rows(&dst, "SELECT CAST(SUM(price * 100) AS SIGNED) FROM products");
+    let total = mysql_rows(
+        &dst,
+        "SELECT CAST(SUM(price * 100) AS SIGNED) FROM products",
+    );
     assert_eq!(total[0][0], s("2276160"));
     // And back out again, through a pipeline with a pushed-down filter.
     let p = write_file(
@@ -391,7 +430,10 @@ fn mysql_write_modes() {
         rows(&[(1, "uno"), (2, "two"), (3, "three"), (4, "four")])
     );
 
-    mysql_exec(&dst, "UPDATE m SET v = 'uno' WHERE id = 1; DELETE FROM m WHERE id = 3;");
+    mysql_exec(
+        &dst,
+        "UPDATE m SET v = 'uno' WHERE id = 1; DELETE FROM m WHERE id = 3;",
+    );
     copy_mode(dir.path(), &src, &dst, "upsert").assert_ok();
     assert_eq!(
         m_rows(&dst),
@@ -503,12 +545,24 @@ fn mysql_connection_errors_name_the_server_not_the_password() {
     let db = mysql_db("badpw");
     let bad = db.replace("mysql://root@", "mysql://root:s3cretPW@");
     let out = barge(dir.path(), &["copy", &bad, "parquet://out"]);
-    out.assert_fails(1, &["127.0.0.1:3306", "barge_it_badpw", "Access denied", "password"]);
+    out.assert_fails(
+        1,
+        &[
+            "127.0.0.1:3306",
+            "barge_it_badpw",
+            "Access denied",
+            "password",
+        ],
+    );
     assert!(!out.stderr.contains("s3cretPW"), "{}", out.stderr);
 
     let out = barge(
         dir.path(),
-        &["copy", "mysql://root@127.0.0.1:3306/barge_it_no_such_db", "parquet://out"],
+        &[
+            "copy",
+            "mysql://root@127.0.0.1:3306/barge_it_no_such_db",
+            "parquet://out",
+        ],
     );
     out.assert_fails(1, &["barge_it_no_such_db", "Unknown database"]);
 }
@@ -554,16 +608,27 @@ fn mysql_ssl_mode_disabled_and_bad_values() {
         ],
     )
     .assert_ok();
-    assert_eq!(read_parquet(&dir.path().join("out/m.parquet")).num_rows(), 3);
+    assert_eq!(
+        read_parquet(&dir.path().join("out/m.parquet")).num_rows(),
+        3
+    );
     // The test server has no TLS: REQUIRED must fail, not fall back.
     barge(
         dir.path(),
-        &["copy", &format!("{url}?ssl-mode=REQUIRED"), "parquet://out2"],
+        &[
+            "copy",
+            &format!("{url}?ssl-mode=REQUIRED"),
+            "parquet://out2",
+        ],
     )
     .assert_fails(1, &["TLS"]);
     barge(
         dir.path(),
-        &["copy", &format!("{url}?ssl-mode=sometimes"), "parquet://out3"],
+        &[
+            "copy",
+            &format!("{url}?ssl-mode=sometimes"),
+            "parquet://out3",
+        ],
     )
     .assert_fails(1, &["ssl-mode=sometimes", "VERIFY_IDENTITY"]);
 }
@@ -579,11 +644,7 @@ fn mysql_many_rows_stream_in_batches() {
            SELECT seq, CONCAT('row ', seq), seq / 100 FROM seq_1_to_50000;",
     );
     let dir = tempfile::tempdir().unwrap();
-    barge(
-        dir.path(),
-        &["copy", &src, &dst, "--tables", "big", "-q"],
-    )
-    .assert_ok();
+    barge(dir.path(), &["copy", &src, &dst, "--tables", "big", "-q"]).assert_ok();
     let check = "SELECT count(*), SUM(id), SUM(d), MAX(v) FROM big";
     assert_eq!(mysql_rows(&dst, check), mysql_rows(&src, check));
     assert_eq!(mysql_rows(&dst, check)[0][0], s("50000"));

@@ -60,7 +60,10 @@ new line \ back ''quote'' "dq" 😀 ünïcode 李', 'varchar', 'ab', '\x00ff10':
 
 /// `SELECT * FROM t ORDER BY id` as PostgreSQL's text, in UTC.
 fn all_rows(url: &str, table: &str) -> Vec<Vec<Option<String>>> {
-    pg_rows(url, &format!("SET TimeZone = 'UTC'; SELECT * FROM {table} ORDER BY 1"))
+    pg_rows(
+        url,
+        &format!("SET TimeZone = 'UTC'; SELECT * FROM {table} ORDER BY 1"),
+    )
 }
 
 /// The source's rows as they arrive in a created table: `char(n)` is read
@@ -127,7 +130,9 @@ fn postgres_into_an_existing_table_of_the_same_types_is_identical() {
     let dir = tempfile::tempdir().unwrap();
     barge(
         dir.path(),
-        &["copy", &src, &dst, "--tables", "t", "--mode", "append", "-q"],
+        &[
+            "copy", &src, &dst, "--tables", "t", "--mode", "append", "-q",
+        ],
     )
     .assert_ok();
     assert_eq!(all_rows(&dst, "t"), all_rows(&src, "t"));
@@ -140,7 +145,11 @@ fn postgres_to_parquet_to_postgres_is_identical() {
     let dst = pg_db("pg_parquet_dst");
     pg_exec(&src, ALL_TYPES);
     let dir = tempfile::tempdir().unwrap();
-    barge(dir.path(), &["copy", &src, "t.parquet", "--tables", "t", "-q"]).assert_ok();
+    barge(
+        dir.path(),
+        &["copy", &src, "t.parquet", "--tables", "t", "-q"],
+    )
+    .assert_ok();
     let batch = read_parquet(&dir.path().join("t.parquet"));
     assert_eq!(batch.num_rows(), 4);
     assert_eq!(
@@ -214,7 +223,12 @@ fn write_modes_on_postgres() {
     );
     let dir = tempfile::tempdir().unwrap();
     let rows = |sql: &str| pg_rows(&dst, sql);
-    let run = |mode: &str| barge(dir.path(), &["run", &mode_pipeline(dir.path(), &src, &dst, mode), "-q"]);
+    let run = |mode: &str| {
+        barge(
+            dir.path(),
+            &["run", &mode_pipeline(dir.path(), &src, &dst, mode), "-q"],
+        )
+    };
 
     run("insert_ignore").assert_ok();
     assert_eq!(
@@ -230,18 +244,30 @@ fn write_modes_on_postgres() {
             .map(|r| r.map(|s| Some(s.to_string())).to_vec())
     );
     run("truncate").assert_ok();
-    assert_eq!(rows("SELECT count(*) FROM items"), [[Some("3".to_string())]]);
+    assert_eq!(
+        rows("SELECT count(*) FROM items"),
+        [[Some("3".to_string())]]
+    );
     run("append").assert_fails(1, &["dst", "duplicate key"]);
-    assert_eq!(rows("SELECT count(*) FROM items"), [[Some("3".to_string())]]);
+    assert_eq!(
+        rows("SELECT count(*) FROM items"),
+        [[Some("3".to_string())]]
+    );
     run("error_if_exists").assert_fails(1, &["already exists"]);
     run("replace").assert_ok();
-    assert_eq!(rows("SELECT count(*) FROM items"), [[Some("3".to_string())]]);
+    assert_eq!(
+        rows("SELECT count(*) FROM items"),
+        [[Some("3".to_string())]]
+    );
 }
 
 #[test]
 fn a_read_only_connection_refuses_writes() {
     let db = pg_db("pg_read_only");
-    pg_exec(&db, "CREATE TABLE items (id int PRIMARY KEY, name text, qty int)");
+    pg_exec(
+        &db,
+        "CREATE TABLE items (id int PRIMARY KEY, name text, qty int)",
+    );
     let dir = tempfile::tempdir().unwrap();
     let pipeline = write_file(
         dir.path(),
@@ -260,7 +286,10 @@ sql = "SELECT * FROM src.items"
     );
     barge(dir.path(), &["run", &pipeline, "-q"]).assert_fails(1, &["read_only"]);
     assert_eq!(
-        pg_rows(&db, "SELECT count(*) FROM pg_tables WHERE tablename = 'copy'"),
+        pg_rows(
+            &db,
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'copy'"
+        ),
         [[Some("0".to_string())]]
     );
 }
@@ -280,7 +309,11 @@ fn connection_errors_name_the_server_and_hide_the_password() {
     assert!(!out.stderr.contains("Sup3rSecret"), "{}", out.stderr);
     let out = barge(
         dir.path(),
-        &["copy", "postgres://postgres:Sup3rSecret@127.0.0.1:5432/barge_no_such_db", "x.parquet"],
+        &[
+            "copy",
+            "postgres://postgres:Sup3rSecret@127.0.0.1:5432/barge_no_such_db",
+            "x.parquet",
+        ],
     );
     out.assert_fails(1, &["barge_no_such_db", "does not exist"]);
     assert!(!out.stderr.contains("Sup3rSecret"), "{}", out.stderr);
@@ -300,7 +333,11 @@ fn tls_is_used_when_sslmode_requires_it() {
     assert_eq!(batch.num_rows(), 1);
     // The server counts the TLS connections it served.
     let ssl_on = pg_rows(&db, "SHOW ssl");
-    assert_eq!(ssl_on, [[Some("on".to_string())]], "the test server has TLS on");
+    assert_eq!(
+        ssl_on,
+        [[Some("on".to_string())]],
+        "the test server has TLS on"
+    );
 }
 
 #[test]

@@ -33,7 +33,9 @@ async fn pg_client(url: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .unwrap_or_else(|e| {
-            panic!("PostgreSQL at {url}: {e}\n  run tests/servers.sh (tests/run.sh does) to start it")
+            panic!(
+                "PostgreSQL at {url}: {e}\n  run tests/servers.sh (tests/run.sh does) to start it"
+            )
         });
     tokio::spawn(connection);
     client

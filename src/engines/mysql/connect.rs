@@ -49,14 +49,16 @@ pub enum SslMode {
 
 impl SslMode {
     fn parse(value: &str) -> Option<Self> {
-        Some(match value.to_ascii_uppercase().replace('-', "_").as_str() {
-            "DISABLED" | "DISABLE" | "FALSE" | "0" => SslMode::Disabled,
-            "PREFERRED" | "PREFER" => SslMode::Preferred,
-            "REQUIRED" | "REQUIRE" | "TRUE" | "1" => SslMode::Required,
-            "VERIFY_CA" => SslMode::VerifyCa,
-            "VERIFY_IDENTITY" | "VERIFY_FULL" => SslMode::VerifyIdentity,
-            _ => return None,
-        })
+        Some(
+            match value.to_ascii_uppercase().replace('-', "_").as_str() {
+                "DISABLED" | "DISABLE" | "FALSE" | "0" => SslMode::Disabled,
+                "PREFERRED" | "PREFER" => SslMode::Preferred,
+                "REQUIRED" | "REQUIRE" | "TRUE" | "1" => SslMode::Required,
+                "VERIFY_CA" => SslMode::VerifyCa,
+                "VERIFY_IDENTITY" | "VERIFY_FULL" => SslMode::VerifyIdentity,
+                _ => return None,
+            },
+        )
     }
 
     /// The `mysql_async` TLS options of this mode (`None`: no TLS).
@@ -194,7 +196,9 @@ impl MySqlConnection {
         let Some(database) = opts.db_name().map(str::to_string).filter(|d| !d.is_empty()) else {
             return Err(open_error(
                 "the URL names no database".to_string(),
-                Some(format!("add it to the URL: mysql://USER@{host}:{port}/DATABASE")),
+                Some(format!(
+                    "add it to the URL: mysql://USER@{host}:{port}/DATABASE"
+                )),
             ));
         };
         let mut setup = vec![
@@ -323,8 +327,11 @@ impl MySqlConnection {
                    FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
                    ORDER BY ORDINAL_POSITION";
         let mut conn = self.conn().await?;
-        let rows: Vec<(String, String, String, Option<u64>, Option<u64>, String)> = conn
-            .exec(sql, (table.schema.as_deref().unwrap_or_default(), &table.name))
+        let rows: Vec<ColumnRow> = conn
+            .exec(
+                sql,
+                (table.schema.as_deref().unwrap_or_default(), &table.name),
+            )
             .await
             .map_err(|e| EngineError::query(&self.name, Some(&table.to_string()), Some(sql), e))?;
         Ok(rows
@@ -350,7 +357,10 @@ impl MySqlConnection {
                    ORDER BY INDEX_NAME, SEQ_IN_INDEX";
         let mut conn = self.conn().await?;
         let rows: Vec<(String, String)> = conn
-            .exec(sql, (table.schema.as_deref().unwrap_or_default(), &table.name))
+            .exec(
+                sql,
+                (table.schema.as_deref().unwrap_or_default(), &table.name),
+            )
             .await
             .map_err(|e| EngineError::query(&self.name, Some(&table.to_string()), Some(sql), e))?;
         let mut keys: Vec<(String, Vec<String>)> = Vec::new();
@@ -363,6 +373,10 @@ impl MySqlConnection {
         Ok(keys.into_iter().map(|(_, columns)| columns).collect())
     }
 }
+
+/// A row of `information_schema.COLUMNS`: name, data type, column type,
+/// precision, scale, nullable.
+type ColumnRow = (String, String, String, Option<u64>, Option<u64>, String);
 
 /// Why the first connection failed.
 enum ConnectError {
@@ -389,7 +403,8 @@ async fn first_contact(pool: &Pool) -> Result<(bool, String), ConnectError> {
 fn connect_hint(e: &mysql_async::Error, ssl_mode: SslMode) -> String {
     let text = e.to_string();
     if text.contains("Access denied") {
-        "check the user name and password in the URL (and that the user may connect from this host)".to_string()
+        "check the user name and password in the URL (and that the user may connect from this host)"
+            .to_string()
     } else if text.contains("Unknown database") {
         "create the database first, or fix its name in the URL".to_string()
     } else if matches!(
@@ -435,7 +450,12 @@ impl SqlSource for MySqlConnection {
             ));
         }
         let handle = tokio::runtime::Handle::try_current().map_err(|e| {
-            EngineError::query(&self.name, None, Some(sql), format!("no async runtime: {e}"))
+            EngineError::query(
+                &self.name,
+                None,
+                Some(sql),
+                format!("no async runtime: {e}"),
+            )
         })?;
         handle.block_on(self.exec(sql))
     }
@@ -501,7 +521,10 @@ impl Connection for MySqlConnection {
         let sql = "SELECT TABLE_ROWS, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?";
         let mut conn = self.conn().await?;
         let row: Option<(Option<u64>, String)> = conn
-            .exec_first(sql, (table.schema.as_deref().unwrap_or_default(), &table.name))
+            .exec_first(
+                sql,
+                (table.schema.as_deref().unwrap_or_default(), &table.name),
+            )
             .await
             .map_err(|e| EngineError::query(&self.name, Some(&label), Some(sql), e))?;
         let Some((estimate, table_type)) = row else {
@@ -566,7 +589,10 @@ impl Connection for MySqlConnection {
                 (_, true) => " NOT NULL",
                 (_, false) => "",
             };
-            columns.push(format!("{} {declared}{tail}", self.quote_ident(field.name())));
+            columns.push(format!(
+                "{} {declared}{tail}",
+                self.quote_ident(field.name())
+            ));
         }
         if !key.is_empty() {
             let key_columns: Vec<String> = key.iter().map(|k| self.quote_ident(k)).collect();
@@ -641,11 +667,15 @@ mod tests {
         assert_eq!(p.ssl_mode, SslMode::VerifyIdentity);
         assert_eq!(p.ssl_ca.as_deref(), Some("/etc/ca.pem"));
         assert_eq!(
-            parse_url("mysql://u@h/db?sslmode=disabled").unwrap().ssl_mode,
+            parse_url("mysql://u@h/db?sslmode=disabled")
+                .unwrap()
+                .ssl_mode,
             SslMode::Disabled
         );
         assert_eq!(
-            parse_url("mysql://u@h/db?ssl-mode=VERIFY_CA").unwrap().ssl_mode,
+            parse_url("mysql://u@h/db?ssl-mode=VERIFY_CA")
+                .unwrap()
+                .ssl_mode,
             SslMode::VerifyCa
         );
         let err = parse_url("mysql://u@h/db?ssl-mode=sometimes").unwrap_err();
@@ -667,10 +697,11 @@ mod tests {
 
     #[tokio::test]
     async fn bad_url_errors_hide_the_password() {
-        let err = MySqlConnection::connect("src", "mysql://u:s3cret@h:3306", &OpenOptions::default())
-            .await
-            .unwrap_err()
-            .to_string();
+        let err =
+            MySqlConnection::connect("src", "mysql://u:s3cret@h:3306", &OpenOptions::default())
+                .await
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("names no database"), "{err}");
         assert!(!err.contains("s3cret"), "{err}");
         let err = MySqlConnection::connect(

@@ -132,7 +132,12 @@ impl MySqlWriter {
         let connection = mysql.name.clone();
         let table = target.table.to_string();
         let handle = Handle::try_current().map_err(|e| {
-            EngineError::query(&connection, Some(&table), None, format!("no async runtime: {e}"))
+            EngineError::query(
+                &connection,
+                Some(&table),
+                None,
+                format!("no async runtime: {e}"),
+            )
         })?;
         let load_schema = load_schema(&schema);
         let encoder = TsvEncoder::new(
@@ -146,10 +151,12 @@ impl MySqlWriter {
             let keys = handle.block_on(mysql.unique_keys(&target.table))?;
             let wanted: std::collections::BTreeSet<&str> =
                 target.key.iter().map(String::as_str).collect();
-            if !keys
-                .iter()
-                .any(|k| k.iter().map(String::as_str).collect::<std::collections::BTreeSet<_>>() == wanted)
-            {
+            if !keys.iter().any(|k| {
+                k.iter()
+                    .map(String::as_str)
+                    .collect::<std::collections::BTreeSet<_>>()
+                    == wanted
+            }) {
                 return Err(EngineError::query(
                     &connection,
                     Some(&table),
@@ -441,7 +448,8 @@ fn plan(mysql: &MySqlConnection, target: &TargetSpec, columns: &[String]) -> Eng
         .first()
         .map(|k| mysql.quote_ident(k))
         .unwrap_or_default();
-    let keep = format!(" ON DUPLICATE KEY UPDATE {table_sql}.{first_key} = {table_sql}.{first_key}");
+    let keep =
+        format!(" ON DUPLICATE KEY UPDATE {table_sql}.{first_key} = {table_sql}.{first_key}");
     let on_duplicate = match target.mode {
         WriteMode::InsertIgnore => keep,
         WriteMode::Upsert => {
@@ -503,7 +511,11 @@ async fn warnings(conn: &mut Conn) -> Option<String> {
     let total = conn.get_warnings();
     let rows: Vec<(String, u32, String)> = match conn.query("SHOW WARNINGS").await {
         Ok(rows) => rows,
-        Err(e) => return Some(format!("\n  {total} warning(s) (SHOW WARNINGS failed: {e})")),
+        Err(e) => {
+            return Some(format!(
+                "\n  {total} warning(s) (SHOW WARNINGS failed: {e})"
+            ))
+        }
     };
     let relevant: Vec<&(String, u32, String)> = rows
         .iter()
@@ -517,10 +529,7 @@ async fn warnings(conn: &mut Conn) -> Option<String> {
         text.push_str(&format!("\n    {level} {code}: {message}"));
     }
     if usize::from(total) > WARNINGS_SHOWN {
-        text.push_str(&format!(
-            "\n    ... {} warning(s) in all",
-            total
-        ));
+        text.push_str(&format!("\n    ... {} warning(s) in all", total));
     }
     Some(text)
 }
@@ -541,7 +550,12 @@ async fn run_load(
         Ok(rows) => {
             if let Err(e) = conn.query_drop("COMMIT").await {
                 let _ = conn.query_drop("ROLLBACK").await;
-                return Err(EngineError::query(&connection, Some(&table), Some("COMMIT"), e));
+                return Err(EngineError::query(
+                    &connection,
+                    Some(&table),
+                    Some("COMMIT"),
+                    e,
+                ));
             }
             if let Some(stage) = &plan.stage_sql {
                 let _ = conn
@@ -585,24 +599,33 @@ async fn load_and_merge(
                     None
                 }
                 None => Some((
-                    Err(std::io::Error::other("the step stopped before its last batch")),
+                    Err(std::io::Error::other(
+                        "the step stopped before its last batch",
+                    )),
                     None,
                 )),
             }
         }
     });
     conn.set_infile_handler(async move { Ok(stream.boxed()) });
-    let error = |sql: &str, message: String| EngineError::query(connection, Some(table), Some(sql), message);
+    let error = |sql: &str, message: String| {
+        EngineError::query(connection, Some(table), Some(sql), message)
+    };
     conn.query_drop(load_sql).await.map_err(|e| {
         let mut message = e.to_string();
         if message.contains("LOAD DATA LOCAL") || message.contains("not allowed") {
-            message.push_str("\n  hint: the server refuses LOAD DATA LOCAL INFILE; enable local_infile on it");
+            message.push_str(
+                "\n  hint: the server refuses LOAD DATA LOCAL INFILE; enable local_infile on it",
+            );
         }
         error(load_sql, message)
     })?;
     let loaded = conn.affected_rows();
     let Some(sent) = end.lock().ok().and_then(|e| *e) else {
-        return Err(error(load_sql, "the load stopped before the step's last batch; rolled back".to_string()));
+        return Err(error(
+            load_sql,
+            "the load stopped before the step's last batch; rolled back".to_string(),
+        ));
     };
     if conn.get_warnings() > 0 {
         if let Some(w) = warnings(conn).await {

@@ -16,10 +16,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder,
-    Decimal256Builder, DurationMicrosecondBuilder, Float32Builder, Float64Builder, Int16Builder,
-    Int32Builder, Int64Builder, Int8Builder, StringBuilder, TimestampMicrosecondBuilder,
-    UInt16Builder, UInt32Builder, UInt64Builder, UInt8Builder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Decimal256Builder,
+    DurationMicrosecondBuilder, Float32Builder, Float64Builder, Int16Builder, Int32Builder,
+    Int64Builder, Int8Builder, StringBuilder, TimestampMicrosecondBuilder, UInt16Builder,
+    UInt32Builder, UInt64Builder, UInt8Builder,
 };
 use datafusion::arrow::datatypes::{i256, DataType, Field, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
@@ -51,7 +51,12 @@ pub(crate) fn run_query(
     schema: SchemaRef,
 ) -> EngineResult<BatchIter> {
     let handle = tokio::runtime::Handle::try_current().map_err(|e| {
-        EngineError::query(&mysql.name, None, Some(sql), format!("no async runtime: {e}"))
+        EngineError::query(
+            &mysql.name,
+            None,
+            Some(sql),
+            format!("no async runtime: {e}"),
+        )
     })?;
     // Fail on a type the decoder cannot build before any round trip.
     let table = table_label(sql);
@@ -131,7 +136,8 @@ async fn read(
     schema: SchemaRef,
     tx: &mpsc::Sender<Message>,
 ) -> EngineResult<()> {
-    let query_error = |e: mysql_async::Error| EngineError::query(&mysql.name, Some(table), Some(sql), e);
+    let query_error =
+        |e: mysql_async::Error| EngineError::query(&mysql.name, Some(table), Some(sql), e);
     let mut conn = mysql.conn().await?;
     let mut result = conn.exec_iter(sql, ()).await.map_err(query_error)?;
     let mut decoders: Vec<(Decoder, u64)> = schema
@@ -223,7 +229,10 @@ fn show(value: &Value) -> String {
     let text = match value {
         Value::Bytes(b) => match std::str::from_utf8(b) {
             Ok(s) => format!("'{s}'"),
-            Err(_) => format!("0x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
+            Err(_) => format!(
+                "0x{}",
+                b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+            ),
         },
         Value::NULL => "NULL".to_string(),
         other => other.as_sql(false),
@@ -244,24 +253,17 @@ pub(crate) fn table_label(sql: &str) -> String {
     let rest = &sql[at + 6..];
     let mut label = String::new();
     let mut chars = rest.chars().peekable();
-    loop {
-        match chars.peek() {
-            Some('`') => {
-                chars.next();
-                while let Some(c) = chars.next() {
-                    if c == '`' {
-                        if chars.peek() == Some(&'`') {
-                            chars.next();
-                            label.push('`');
-                        } else {
-                            break;
-                        }
-                    } else {
-                        label.push(c);
-                    }
+    while chars.next_if_eq(&'`').is_some() {
+        while let Some(c) = chars.next() {
+            if c == '`' {
+                if chars.next_if_eq(&'`').is_some() {
+                    label.push('`');
+                } else {
+                    break;
                 }
+            } else {
+                label.push(c);
             }
-            _ => break,
         }
         if chars.peek() == Some(&'.') {
             chars.next();
@@ -340,9 +342,9 @@ impl Decoder {
             DataType::Utf8 => Decoder::Utf8(StringBuilder::new()),
             DataType::Binary => Decoder::Binary(BinaryBuilder::new()),
             DataType::Date32 => Decoder::Date32(Date32Builder::new()),
-            DataType::Timestamp(TimeUnit::Microsecond, tz) => Decoder::Timestamp(
-                TimestampMicrosecondBuilder::new().with_timezone_opt(tz.clone()),
-            ),
+            DataType::Timestamp(TimeUnit::Microsecond, tz) => {
+                Decoder::Timestamp(TimestampMicrosecondBuilder::new().with_timezone_opt(tz.clone()))
+            }
             DataType::Duration(TimeUnit::Microsecond) => {
                 Decoder::Duration(DurationMicrosecondBuilder::new())
             }
@@ -575,7 +577,10 @@ pub(crate) fn parse_decimal(text: &str, scale: i8) -> Result<i256, String> {
     let digits = int_part
         .bytes()
         .chain(frac_part.bytes().take(scale))
-        .chain(std::iter::repeat_n(b'0', scale.saturating_sub(frac_part.len())));
+        .chain(std::iter::repeat_n(
+            b'0',
+            scale.saturating_sub(frac_part.len()),
+        ));
     for c in digits {
         if !c.is_ascii_digit() {
             return Err("is not a decimal number".to_string());
@@ -615,7 +620,7 @@ fn days_in_month(y: u16, m: u8) -> u8 {
     match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
-        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        _ if (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400) => 29,
         _ => 28,
     }
 }
@@ -625,8 +630,8 @@ mod tests {
     use super::*;
     use datafusion::arrow::array::{Array, AsArray};
     use datafusion::arrow::datatypes::{
-        Date32Type, Decimal128Type, Decimal256Type, DurationMicrosecondType, TimestampMicrosecondType,
-        UInt64Type,
+        Date32Type, Decimal128Type, Decimal256Type, DurationMicrosecondType,
+        TimestampMicrosecondType, UInt64Type,
     };
 
     fn decode(data_type: DataType, values: &[Value]) -> Result<(ArrayRef, usize), String> {
@@ -666,7 +671,10 @@ mod tests {
         )
         .unwrap();
         let got: Vec<Option<bool>> = a.as_boolean().iter().collect();
-        assert_eq!(got, vec![Some(false), Some(true), Some(true), Some(false), None]);
+        assert_eq!(
+            got,
+            vec![Some(false), Some(true), Some(true), Some(false), None]
+        );
         let err = decode(DataType::Boolean, &[Value::Int(2)]).err().unwrap();
         assert!(err.contains("TINYINT(1)"), "{err}");
     }
@@ -692,11 +700,23 @@ mod tests {
             ]
         );
         let max65 = format!("{}.{}", "9".repeat(35), "9".repeat(30));
-        let (a, _) = decode(DataType::Decimal256(65, 30), &[Value::Bytes(max65.into_bytes())]).unwrap();
+        let (a, _) = decode(
+            DataType::Decimal256(65, 30),
+            &[Value::Bytes(max65.into_bytes())],
+        )
+        .unwrap();
         let v = a.as_primitive::<Decimal256Type>().value(0);
         assert_eq!(v.to_string(), "9".repeat(65));
-        assert!(decode(DataType::Decimal128(10, 2), &[Value::Bytes(b"1.005".to_vec())]).is_err());
-        assert!(decode(DataType::Decimal128(4, 2), &[Value::Bytes(b"100.00".to_vec())]).is_err());
+        assert!(decode(
+            DataType::Decimal128(10, 2),
+            &[Value::Bytes(b"1.005".to_vec())]
+        )
+        .is_err());
+        assert!(decode(
+            DataType::Decimal128(4, 2),
+            &[Value::Bytes(b"100.00".to_vec())]
+        )
+        .is_err());
         assert_eq!(parse_decimal("-0.50", 2).map(|v| v.as_i128()), Ok(-50));
         assert!(parse_decimal("abc", 2).is_err());
         assert!(parse_decimal("", 2).is_err());
@@ -731,7 +751,10 @@ mod tests {
         .unwrap();
         assert_eq!(zero, 1);
         assert_eq!(a.data_type(), &ts);
-        let got: Vec<Option<i64>> = a.as_primitive::<TimestampMicrosecondType>().iter().collect();
+        let got: Vec<Option<i64>> = a
+            .as_primitive::<TimestampMicrosecondType>()
+            .iter()
+            .collect();
         assert_eq!(got, vec![Some(1_706_695_200_123_456), None]);
 
         let (a, _) = decode(
@@ -752,7 +775,10 @@ mod tests {
     fn text_and_bytes() {
         let (a, _) = decode(
             DataType::Utf8,
-            &[Value::Bytes("é\t😀".as_bytes().to_vec()), Value::Bytes(vec![])],
+            &[
+                Value::Bytes("é\t😀".as_bytes().to_vec()),
+                Value::Bytes(vec![]),
+            ],
         )
         .unwrap();
         let got: Vec<Option<&str>> = a.as_string::<i32>().iter().collect();

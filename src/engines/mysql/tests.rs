@@ -19,11 +19,10 @@ const SERVER: &str = "mysql://root@127.0.0.1:3306";
 /// Creates the empty database `barge_ut_<name>`; returns its URL.
 async fn database(name: &str) -> String {
     let db = format!("barge_ut_{name}");
-    let mut admin = mysql_async::Conn::new(
-        mysql_async::Opts::from_url(SERVER).expect("server url"),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("MariaDB at {SERVER}: {e}\n  run tests/servers.sh"));
+    let mut admin =
+        mysql_async::Conn::new(mysql_async::Opts::from_url(SERVER).expect("server url"))
+            .await
+            .unwrap_or_else(|e| panic!("MariaDB at {SERVER}: {e}\n  run tests/servers.sh"));
     admin
         .query_drop(format!(
             "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db} CHARACTER SET utf8mb4"
@@ -44,15 +43,42 @@ fn every_type_batch() -> RecordBatch {
     let max65 = i256::from_string(&"9".repeat(65)).expect("i256");
     let columns: Vec<(&str, ArrayRef)> = vec![
         ("id", col(Int32Array::from(vec![1, 2, 3]))),
-        ("b", col(BooleanArray::from(vec![Some(true), Some(false), None]))),
-        ("i8", col(Int8Array::from(vec![Some(i8::MIN), Some(i8::MAX), None]))),
-        ("u8", col(UInt8Array::from(vec![Some(0), Some(u8::MAX), None]))),
-        ("i16", col(Int16Array::from(vec![Some(i16::MIN), Some(i16::MAX), None]))),
-        ("u16", col(UInt16Array::from(vec![Some(0), Some(u16::MAX), None]))),
-        ("i32", col(Int32Array::from(vec![Some(i32::MIN), Some(i32::MAX), None]))),
-        ("u32", col(UInt32Array::from(vec![Some(0), Some(u32::MAX), None]))),
-        ("i64", col(Int64Array::from(vec![Some(i64::MIN), Some(i64::MAX), None]))),
-        ("u64", col(UInt64Array::from(vec![Some(0), Some(u64::MAX), None]))),
+        (
+            "b",
+            col(BooleanArray::from(vec![Some(true), Some(false), None])),
+        ),
+        (
+            "i8",
+            col(Int8Array::from(vec![Some(i8::MIN), Some(i8::MAX), None])),
+        ),
+        (
+            "u8",
+            col(UInt8Array::from(vec![Some(0), Some(u8::MAX), None])),
+        ),
+        (
+            "i16",
+            col(Int16Array::from(vec![Some(i16::MIN), Some(i16::MAX), None])),
+        ),
+        (
+            "u16",
+            col(UInt16Array::from(vec![Some(0), Some(u16::MAX), None])),
+        ),
+        (
+            "i32",
+            col(Int32Array::from(vec![Some(i32::MIN), Some(i32::MAX), None])),
+        ),
+        (
+            "u32",
+            col(UInt32Array::from(vec![Some(0), Some(u32::MAX), None])),
+        ),
+        (
+            "i64",
+            col(Int64Array::from(vec![Some(i64::MIN), Some(i64::MAX), None])),
+        ),
+        (
+            "u64",
+            col(UInt64Array::from(vec![Some(0), Some(u64::MAX), None])),
+        ),
         (
             "d38",
             col(Decimal128Array::from(vec![
@@ -65,12 +91,28 @@ fn every_type_batch() -> RecordBatch {
         ),
         (
             "d65",
-            col(Decimal256Array::from(vec![Some(max65), Some(max65.wrapping_neg()), None])
-                .with_precision_and_scale(65, 30)
-                .expect("decimal")),
+            col(
+                Decimal256Array::from(vec![Some(max65), Some(max65.wrapping_neg()), None])
+                    .with_precision_and_scale(65, 30)
+                    .expect("decimal"),
+            ),
         ),
-        ("f32", col(Float32Array::from(vec![Some(f32::MAX), Some(-1.5e-30), None]))),
-        ("f64", col(Float64Array::from(vec![Some(f64::MAX), Some(f64::MIN_POSITIVE), None]))),
+        (
+            "f32",
+            col(Float32Array::from(vec![
+                Some(f32::MAX),
+                Some(-1.5e-30),
+                None,
+            ])),
+        ),
+        (
+            "f64",
+            col(Float64Array::from(vec![
+                Some(f64::MAX),
+                Some(f64::MIN_POSITIVE),
+                None,
+            ])),
+        ),
         (
             "s",
             col(StringArray::from(vec![
@@ -89,7 +131,11 @@ fn every_type_batch() -> RecordBatch {
         ),
         (
             "dt",
-            col(Date32Array::from(vec![Some(-354_285), Some(2_932_896), None])),
+            col(Date32Array::from(vec![
+                Some(-354_285),
+                Some(2_932_896),
+                None,
+            ])),
         ),
         (
             "dtm",
@@ -148,7 +194,9 @@ async fn write(
         mode,
         key: key.iter().map(|k| k.to_string()).collect(),
     };
-    mysql.prepare_target(&target, &batch.schema(), false).await?;
+    mysql
+        .prepare_target(&target, &batch.schema(), false)
+        .await?;
     let mysql = mysql.clone();
     tokio::task::spawn_blocking(move || {
         let mut writer = mysql.open_writer(&target, batch.schema())?;
@@ -177,13 +225,22 @@ async fn round_trip(name: &str, load_data: bool) {
     let mut mysql = MySqlConnection::connect("dst", &url, &writable())
         .await
         .expect("connect");
-    assert!(mysql.uses_load_data(), "the test server has local_infile on");
+    assert!(
+        mysql.uses_load_data(),
+        "the test server has local_infile on"
+    );
     mysql.local_infile = load_data;
     let mysql = Arc::new(mysql);
     let batch = every_type_batch();
-    let written = write(&mysql, "every", WriteMode::ErrorIfExists, &["id"], batch.clone())
-        .await
-        .expect("write");
+    let written = write(
+        &mysql,
+        "every",
+        WriteMode::ErrorIfExists,
+        &["id"],
+        batch.clone(),
+    )
+    .await
+    .expect("write");
     assert_eq!(written, 3);
 
     let schema = mysql
@@ -230,9 +287,15 @@ async fn round_trip(name: &str, load_data: bool) {
         vec![col(ids), col(text)],
     )
     .expect("batch");
-    let n = write(&mysql, "every", WriteMode::InsertIgnore, &["id"], small.clone())
-        .await
-        .expect("insert_ignore");
+    let n = write(
+        &mysql,
+        "every",
+        WriteMode::InsertIgnore,
+        &["id"],
+        small.clone(),
+    )
+    .await
+    .expect("insert_ignore");
     assert_eq!(n, 1, "only id 4 is new");
     let n = write(&mysql, "every", WriteMode::Upsert, &["id"], small)
         .await
@@ -294,13 +357,14 @@ async fn mysql_dropped_writer_rolls_back() {
     let mut count = None;
     for _ in 0..50 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let n = mysql.row_count(&TableName::new(None, "every")).await.expect("count");
+        let n = mysql
+            .row_count(&TableName::new(None, "every"))
+            .await
+            .expect("count");
         count = n;
         let mut conn = mysql.conn().await.expect("conn");
         let open: Option<u64> = conn
-            .query_first(
-                "SELECT COUNT(*) FROM information_schema.INNODB_TRX",
-            )
+            .query_first("SELECT COUNT(*) FROM information_schema.INNODB_TRX")
             .await
             .expect("trx");
         if open == Some(0) {

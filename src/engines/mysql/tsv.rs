@@ -7,7 +7,8 @@
 //!
 //! Values:
 //! - Boolean → `1`/`0`; integers → decimal digits; floats → shortest
-//!   round-trip text (Float32 of its exact value as a double) (NaN and ±infinity are refused: MySQL cannot store them).
+//!   round-trip text, Float32 of its exact value as a double (NaN and
+//!   ±infinity are refused: MySQL cannot store them).
 //! - Decimal128/256 → exact decimal text with `scale` fractional digits.
 //! - Binary (and LargeBinary, BinaryView, FixedSizeBinary) → lowercase hex,
 //!   loaded into a user variable and stored with `SET col = UNHEX(@var)` (see
@@ -38,8 +39,8 @@ use datafusion::arrow::array::{
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, Decimal256Type, DurationMicrosecondType,
-    DurationMillisecondType, DurationNanosecondType, DurationSecondType, Float32Type, Float64Type, Int16Type,
-    Int32Type, Int64Type, Int8Type, SchemaRef, Time32MillisecondType, Time32SecondType,
+    DurationMillisecondType, DurationNanosecondType, DurationSecondType, Float32Type, Float64Type,
+    Int16Type, Int32Type, Int64Type, Int8Type, SchemaRef, Time32MillisecondType, Time32SecondType,
     Time64MicrosecondType, Time64NanosecondType, TimeUnit, TimestampMicrosecondType,
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type,
     UInt64Type, UInt8Type,

@@ -189,10 +189,7 @@ pub fn column_type_sql(data_type: &DataType, key: bool) -> Option<String> {
 /// precision instead. `None` beyond MySQL's `DECIMAL(65,30)`.
 fn decimal_sql(precision: u8, scale: i8) -> Option<String> {
     let (p, s) = if scale < 0 {
-        (
-            u16::from(precision) + u16::from(scale.unsigned_abs()),
-            0u16,
-        )
+        (u16::from(precision) + u16::from(scale.unsigned_abs()), 0u16)
     } else {
         (u16::from(precision), scale as u16)
     };
@@ -319,7 +316,11 @@ mod tests {
             (DataType::Utf8, "LONGTEXT", DataType::Utf8),
             (DataType::LargeUtf8, "LONGTEXT", DataType::Utf8),
             (DataType::Binary, "LONGBLOB", DataType::Binary),
-            (DataType::FixedSizeBinary(16), "BINARY(16)", DataType::Binary),
+            (
+                DataType::FixedSizeBinary(16),
+                "BINARY(16)",
+                DataType::Binary,
+            ),
             (DataType::Date32, "DATE", DataType::Date32),
             (
                 DataType::Timestamp(TimeUnit::Nanosecond, None),
@@ -369,14 +370,8 @@ mod tests {
 
     #[test]
     fn decimals_beyond_mysql_are_refused() {
-        assert_eq!(
-            column_type_sql(&DataType::Decimal256(76, 10), false),
-            None
-        );
-        assert_eq!(
-            column_type_sql(&DataType::Decimal128(38, 31), false),
-            None
-        );
+        assert_eq!(column_type_sql(&DataType::Decimal256(76, 10), false), None);
+        assert_eq!(column_type_sql(&DataType::Decimal128(38, 31), false), None);
         assert_eq!(
             column_type_sql(&DataType::Decimal128(5, -2), false).as_deref(),
             Some("DECIMAL(7,0)")

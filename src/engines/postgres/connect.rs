@@ -20,7 +20,9 @@ use super::sink::PostgresWriter;
 use super::source::run_copy_out;
 use super::tls;
 use super::types::{self, ColumnType};
-use crate::engines::sql::{prepare_sql_target, SqlSource, SqlTable};
+use crate::engines::sql::{
+    prepare_sql_target, RangePartitioning, SqlSource, SqlTable, PARTITION_MIN_ROWS,
+};
 use crate::engines::{
     BatchIter, BatchWriter, Connection, EngineKind, OpenOptions, TableName, TargetSpec,
 };
@@ -61,7 +63,9 @@ impl Connector {
             connection: name.to_string(),
             url: redacted.clone(),
             message,
-            hint: Some("write postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=require]".to_string()),
+            hint: Some(
+                "write postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=require]".to_string(),
+            ),
         };
         let (base, query) = match url.split_once('?') {
             Some((base, query)) => (base, query),
@@ -135,10 +139,14 @@ impl Connector {
                 tokio::spawn(conn);
                 client
             }),
-            Some(tls) => self.config.connect(tls.clone()).await.map(|(client, conn)| {
-                tokio::spawn(conn);
-                client
-            }),
+            Some(tls) => self
+                .config
+                .connect(tls.clone())
+                .await
+                .map(|(client, conn)| {
+                    tokio::spawn(conn);
+                    client
+                }),
         };
         result.map_err(|e| EngineError::Open {
             connection: self.name.clone(),
@@ -165,7 +173,12 @@ impl Connector {
 /// and hint, or the client error with its cause.
 pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
-        let mut text = format!("{}: {} (SQLSTATE {})", db.severity(), db.message(), db.code().code());
+        let mut text = format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        );
         if let Some(detail) = db.detail() {
             text.push_str(&format!("; {detail}"));
         }
@@ -290,6 +303,42 @@ impl PostgresConnection {
             .collect())
     }
 
+    /// The leading column of the table's primary key, when it is an integer,
+    /// with its smallest and largest value: the ranges of a partitioned read.
+    async fn key_range(&self, table: &TableName) -> EngineResult<Option<RangePartitioning>> {
+        const SQL: &str = "SELECT a.attname::text FROM pg_index i \
+            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+            WHERE i.indrelid = $1::text::regclass AND i.indisprimary \
+              AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)";
+        let label = table.to_string();
+        let quoted = self.quote_table(table);
+        let err = |e, sql: &str| self.connector.error(Some(&label), e).with_sql(sql);
+        let Some(row) = self
+            .meta
+            .query_opt(SQL, &[&quoted])
+            .await
+            .map_err(|e| err(e, SQL))?
+        else {
+            return Ok(None);
+        };
+        let column: String = row.get(0);
+        let sql = format!(
+            "SELECT min({0})::int8, max({0})::int8 FROM {quoted}",
+            self.quote_ident(&column)
+        );
+        let row = self
+            .meta
+            .query_one(&sql, &[])
+            .await
+            .map_err(|e| err(e, &sql))?;
+        Ok(
+            match (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)) {
+                (Some(min), Some(max)) => Some(RangePartitioning { column, min, max }),
+                _ => None,
+            },
+        )
+    }
+
     /// Runs statements on the catalog client (from a blocking thread).
     fn execute_blocking(&self, sql: &str) -> EngineResult<u64> {
         let handle = tokio::runtime::Handle::try_current().map_err(|e| {
@@ -397,8 +446,15 @@ impl Connection for PostgresConnection {
         };
         let row_count = self.row_count(table).await?;
         let table = self.resolve(table);
+        let partitioning = if row_count.unwrap_or(0) >= PARTITION_MIN_ROWS {
+            self.key_range(&table).await?
+        } else {
+            None
+        };
         let source: Arc<dyn SqlSource> = self;
-        Ok(Some(Arc::new(SqlTable::new(source, table, schema, row_count))))
+        Ok(Some(Arc::new(
+            SqlTable::new(source, table, schema, row_count).with_partitioning(partitioning),
+        )))
     }
 
     /// The planner's estimate (`pg_class.reltuples`); an exact count for a
@@ -503,7 +559,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.location, "db.example:6543, database 'shop'");
         assert!(c.tls.is_some());
-        assert_eq!(c.config.get_connect_timeout(), Some(&Duration::from_secs(3)));
+        assert_eq!(
+            c.config.get_connect_timeout(),
+            Some(&Duration::from_secs(3))
+        );
         assert!(c
             .config
             .get_options()

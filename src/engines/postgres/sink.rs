@@ -56,12 +56,10 @@ impl PostgresWriter {
         schema: SchemaRef,
     ) -> EngineResult<Self> {
         let table = target.table.to_string();
-        let handle = Handle::try_current().map_err(|e| {
-            EngineError::query(connector.name(), Some(&table), None, e.to_string())
-        })?;
+        let handle = Handle::try_current()
+            .map_err(|e| EngineError::query(connector.name(), Some(&table), None, e.to_string()))?;
         let encoder = CopyBinaryEncoder::new(connector.name(), &table, schema.clone())?;
-        let (client, sink, merge) =
-            handle.block_on(start(connector, target, &schema))?;
+        let (client, sink, merge) = handle.block_on(start(connector, target, &schema))?;
         let mut buffer = Vec::with_capacity(SEND_BYTES * 2);
         buffer.extend_from_slice(encoder.header());
         Ok(Self {

@@ -60,7 +60,12 @@ pub(crate) fn run_copy_out(
 ) -> EngineResult<BatchIter> {
     let decoder = TupleDecoder::new(connector.name(), sql, schema)?;
     let handle = tokio::runtime::Handle::try_current().map_err(|e| {
-        EngineError::query(connector.name(), None, Some(sql), format!("no async runtime: {e}"))
+        EngineError::query(
+            connector.name(),
+            None,
+            Some(sql),
+            format!("no async runtime: {e}"),
+        )
     })?;
     let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
     let copy = format!("COPY ({sql}) TO STDOUT (FORMAT binary)");
@@ -137,9 +142,9 @@ impl CopyOutIter {
                     return Ok(None);
                 }
                 None => {
-                    return Err(
-                        self.decoder.error(None, "the COPY task ended before the stream did")
-                    )
+                    return Err(self
+                        .decoder
+                        .error(None, "the COPY task ended before the stream did"))
                 }
             };
             let mut data = if self.carry.is_empty() {
@@ -509,7 +514,9 @@ fn decode_column(decode: &Decode, column: &Column) -> Result<ArrayRef, Fail> {
                     .checked_add(PG_EPOCH_MICROS)
                     .ok_or_else(|| "timestamp out of range".to_string())
             })?;
-            Arc::new(TimestampMicrosecondArray::new(values.into(), nulls).with_timezone_opt(tz.clone()))
+            Arc::new(
+                TimestampMicrosecondArray::new(values.into(), nulls).with_timezone_opt(tz.clone()),
+            )
         }
         Decode::Decimal128(precision, scale) => {
             let mut values = Vec::with_capacity(column.rows);
@@ -615,9 +622,13 @@ fn numeric_i128(bytes: &[u8], scale: i8) -> Result<i128, String> {
     }
     let last = weight - (digits.len() / 2) as i32 + 1;
     let shift = 4 * last + i32::from(scale);
-    let value = rescale(acc, shift, 10, |a, b| a.checked_mul(b), |a, b| {
-        (a.checked_div(b), a.checked_rem(b).map(|r| r == 0))
-    })
+    let value = rescale(
+        acc,
+        shift,
+        10,
+        |a, b| a.checked_mul(b),
+        |a, b| (a.checked_div(b), a.checked_rem(b).map(|r| r == 0)),
+    )
     .ok_or_else(|| "value out of range or with more decimals than its type's scale".to_string())?;
     Ok(if negative { -value } else { value })
 }
@@ -644,7 +655,11 @@ fn numeric_i256(bytes: &[u8], scale: i8) -> Result<i256, String> {
         |a, b| (a.checked_div(b), a.checked_rem(b).map(|r| r == i256::ZERO)),
     )
     .ok_or_else(|| "value out of range or with more decimals than its type's scale".to_string())?;
-    Ok(if negative { value.wrapping_neg() } else { value })
+    Ok(if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    })
 }
 
 /// `value * 10^shift`, exact or `None`.
@@ -754,10 +769,18 @@ mod tests {
         assert!(!framed.trailer);
         assert_eq!(framed.consumed, data.len() - 9);
         let batch = decoder.decode(&data[..framed.consumed], 2).unwrap();
-        let names = batch.column(1).as_any().downcast_ref::<StringArray>().unwrap();
+        let names = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
         assert_eq!(names.value(0), "añ\tb");
         assert!(names.is_null(1));
-        let days = batch.column(2).as_any().downcast_ref::<Date32Array>().unwrap();
+        let days = batch
+            .column(2)
+            .as_any()
+            .downcast_ref::<Date32Array>()
+            .unwrap();
         assert_eq!(days.value(0), PG_EPOCH_DAYS);
         let mut rest = partial;
         rest.extend_from_slice(&(-1i16).to_be_bytes());

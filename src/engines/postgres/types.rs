@@ -235,8 +235,14 @@ mod tests {
         );
         // No declared precision, too wide, or a negative scale: exact text.
         assert_eq!(arrow_type(&column("numeric", -1)), DataType::Utf8);
-        assert_eq!(arrow_type(&column("numeric", numeric(77, 0))), DataType::Utf8);
-        assert_eq!(arrow_type(&column("numeric", numeric(5, -2))), DataType::Utf8);
+        assert_eq!(
+            arrow_type(&column("numeric", numeric(77, 0))),
+            DataType::Utf8
+        );
+        assert_eq!(
+            arrow_type(&column("numeric", numeric(5, -2))),
+            DataType::Utf8
+        );
     }
 
     #[test]
@@ -267,13 +273,19 @@ mod tests {
     #[test]
     fn text_goes_straight_into_text_like_columns_only() {
         for name in ["varchar", "bpchar", "json", "citext"] {
-            assert!(copies_directly(&DataType::Utf8, &column(name, -1)), "{name}");
+            assert!(
+                copies_directly(&DataType::Utf8, &column(name, -1)),
+                "{name}"
+            );
         }
         let mut enumeration = column("mood", -1);
         enumeration.kind = 'e';
         assert!(copies_directly(&DataType::Utf8, &enumeration));
         for name in ["uuid", "jsonb", "numeric", "_int4", "interval", "inet"] {
-            assert!(!copies_directly(&DataType::Utf8, &column(name, -1)), "{name}");
+            assert!(
+                !copies_directly(&DataType::Utf8, &column(name, -1)),
+                "{name}"
+            );
         }
         assert!(!copies_directly(&DataType::Int64, &column("int4", -1)));
     }

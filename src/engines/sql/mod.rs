@@ -7,7 +7,7 @@ mod filter;
 mod scan;
 
 pub use filter::expr_to_sql;
-pub use scan::{SqlScanExec, SqlTable};
+pub use scan::{RangePartitioning, SqlScanExec, SqlTable, PARTITION_MIN_ROWS};
 
 use datafusion::arrow::datatypes::SchemaRef;
 

@@ -29,6 +29,40 @@ use crate::engines::TableName;
 /// Batches in flight between an engine's reader thread and DataFusion.
 const CHANNEL_BATCHES: usize = 2;
 
+/// Tables with fewer rows than this are read by one query.
+pub const PARTITION_MIN_ROWS: u64 = 250_000;
+
+/// An integer column whose value ranges split a table into parallel reads
+/// (by default its integer primary key), with its smallest and largest value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangePartitioning {
+    pub column: String,
+    pub min: i64,
+    pub max: i64,
+}
+
+impl RangePartitioning {
+    /// `n` half-open ranges `[lo, hi)` covering `min..=max` (the last one
+    /// unbounded above, the first unbounded below), as predicates.
+    fn predicates(&self, column: &str, n: usize) -> Vec<String> {
+        let span = (i128::from(self.max) - i128::from(self.min) + 1).max(1);
+        let n = (n as i128).min(span).max(1);
+        let bounds: Vec<i128> = (1..n)
+            .map(|i| i128::from(self.min) + span * i / n)
+            .collect();
+        (0..n as usize)
+            .map(
+                |i| match (i.checked_sub(1).map(|j| bounds[j]), bounds.get(i)) {
+                    (None, Some(hi)) => format!("{column} < {hi}"),
+                    (Some(lo), Some(hi)) => format!("{column} >= {lo} AND {column} < {hi}"),
+                    (Some(lo), None) => format!("{column} >= {lo}"),
+                    (None, None) => "1 = 1".to_string(),
+                },
+            )
+            .collect()
+    }
+}
+
 /// One table of a SQL engine, read by running a `SELECT` inside the engine.
 #[derive(Debug)]
 pub struct SqlTable {
@@ -36,6 +70,7 @@ pub struct SqlTable {
     table: TableName,
     schema: SchemaRef,
     row_count: Option<u64>,
+    partitioning: Option<RangePartitioning>,
 }
 
 impl SqlTable {
@@ -50,7 +85,15 @@ impl SqlTable {
             table,
             schema,
             row_count,
+            partitioning: None,
         }
+    }
+
+    /// Reads the table in parallel ranges of `partitioning`'s column when it
+    /// holds at least [`PARTITION_MIN_ROWS`] rows and a scan has no LIMIT.
+    pub fn with_partitioning(mut self, partitioning: Option<RangePartitioning>) -> Self {
+        self.partitioning = partitioning;
+        self
     }
 
     /// The `SELECT` this table sends to its engine for a scan.
@@ -59,6 +102,17 @@ impl SqlTable {
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
+    ) -> String {
+        self.select_sql_in_range(projection, filters, limit, None)
+    }
+
+    /// [`select_sql`](Self::select_sql) with one more predicate (a partition's range).
+    fn select_sql_in_range(
+        &self,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+        range: Option<&str>,
     ) -> String {
         let columns = match projection {
             Some(p) if p.is_empty() => "1".to_string(),
@@ -79,10 +133,11 @@ impl SqlTable {
             "SELECT {columns} FROM {}",
             self.engine.quote_table(&self.table)
         );
-        let predicates: Vec<String> = filters
+        let mut predicates: Vec<String> = filters
             .iter()
             .filter_map(|f| expr_to_sql(f, &self.schema, self.engine.as_ref()))
             .collect();
+        predicates.extend(range.map(str::to_string));
         if !predicates.is_empty() {
             sql.push_str(" WHERE ");
             sql.push_str(&predicates.join(" AND "));
@@ -128,7 +183,7 @@ impl TableProvider for SqlTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
@@ -137,8 +192,22 @@ impl TableProvider for SqlTable {
             Some(p) => Arc::new(self.schema.project(p)?),
             None => self.schema.clone(),
         };
-        let sql = self.select_sql(projection, filters, limit);
-        Ok(Arc::new(SqlScanExec::new(
+        let partitions = state.config().target_partitions();
+        let sql = match &self.partitioning {
+            Some(p)
+                if limit.is_none()
+                    && partitions > 1
+                    && self.row_count.unwrap_or(0) >= PARTITION_MIN_ROWS =>
+            {
+                let column = self.engine.quote_ident(&p.column);
+                p.predicates(&column, partitions)
+                    .iter()
+                    .map(|range| self.select_sql_in_range(projection, filters, limit, Some(range)))
+                    .collect()
+            }
+            _ => vec![self.select_sql(projection, filters, limit)],
+        };
+        Ok(Arc::new(SqlScanExec::new_partitioned(
             self.engine.clone(),
             sql,
             schema,
@@ -147,11 +216,12 @@ impl TableProvider for SqlTable {
     }
 }
 
-/// Runs one `SELECT` in its engine and streams the result.
+/// Runs one `SELECT` per partition in its engine and streams the results.
 #[derive(Debug)]
 pub struct SqlScanExec {
     engine: Arc<dyn SqlSource>,
-    sql: String,
+    /// One query per partition.
+    sql: Vec<String>,
     schema: SchemaRef,
     row_count: Option<u64>,
     properties: Arc<PlanProperties>,
@@ -164,9 +234,19 @@ impl SqlScanExec {
         schema: SchemaRef,
         row_count: Option<u64>,
     ) -> Self {
+        Self::new_partitioned(engine, vec![sql], schema, row_count)
+    }
+
+    /// A scan running one query per partition, all yielding `schema`.
+    pub fn new_partitioned(
+        engine: Arc<dyn SqlSource>,
+        sql: Vec<String>,
+        schema: SchemaRef,
+        row_count: Option<u64>,
+    ) -> Self {
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
-            Partitioning::UnknownPartitioning(1),
+            Partitioning::UnknownPartitioning(sql.len().max(1)),
             EmissionType::Incremental,
             Boundedness::Bounded,
         ));
@@ -184,8 +264,8 @@ impl SqlScanExec {
         self.engine.connection_name()
     }
 
-    /// The SQL sent to the engine.
-    pub fn sql(&self) -> &str {
+    /// The SQL sent to the engine, one query per partition.
+    pub fn sql(&self) -> &[String] {
         &self.sql
     }
 
@@ -197,7 +277,12 @@ impl SqlScanExec {
 
 impl DisplayAs for SqlScanExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "SqlScanExec: {}: {}", self.connection(), self.sql)
+        write!(
+            f,
+            "SqlScanExec: {}: {}",
+            self.connection(),
+            self.sql.join("; ")
+        )
     }
 }
 
@@ -230,12 +315,14 @@ impl ExecutionPlan for SqlScanExec {
 
     fn execute(
         &self,
-        _partition: usize,
+        partition: usize,
         _context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
+        let sql = self.sql.get(partition).cloned().ok_or_else(|| {
+            DataFusionError::Internal(format!("SqlScanExec has no partition {partition}"))
+        })?;
         let (tx, rx) = tokio::sync::mpsc::channel(CHANNEL_BATCHES);
         let engine = self.engine.clone();
-        let sql = self.sql.clone();
         let schema = self.schema.clone();
         tokio::task::spawn_blocking(move || {
             let batches = match engine.query(&sql, schema) {
@@ -264,5 +351,35 @@ impl ExecutionPlan for SqlScanExec {
             self.schema.clone(),
             stream,
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RangePartitioning;
+
+    #[test]
+    fn ranges_cover_every_value_once() {
+        let p = RangePartitioning {
+            column: "id".into(),
+            min: 1,
+            max: 100,
+        };
+        assert_eq!(
+            p.predicates("id", 3),
+            ["id < 34", "id >= 34 AND id < 67", "id >= 67"]
+        );
+        let one = RangePartitioning {
+            column: "id".into(),
+            min: 5,
+            max: 5,
+        };
+        assert_eq!(one.predicates("id", 4), ["1 = 1"]);
+        let wide = RangePartitioning {
+            column: "id".into(),
+            min: i64::MIN,
+            max: i64::MAX,
+        };
+        assert_eq!(wide.predicates("id", 2), ["id < 0", "id >= 0"]);
     }
 }
