@@ -1,6 +1,7 @@
 //! barge's integration tests: one binary, a module per area.
 
 mod common;
+mod cross;
 mod demo;
 mod errors;
 mod mysql;
