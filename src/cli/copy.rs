@@ -97,6 +97,7 @@ pub async fn copy_pipeline(args: &CopyArgs) -> Result<Pipeline, Error> {
                 key: key.clone(),
                 mode,
                 depends_on: vec![],
+                disable_fk_checks: args.disable_fk_checks,
                 origin: "barge copy".into(),
             }
         })

@@ -108,6 +108,10 @@ pub struct CopyArgs {
     /// Key columns for --mode insert-ignore or upsert (comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "COLUMN,...")]
     pub key: Option<Vec<String>>,
+    /// Load with the target's foreign-key checks off (MySQL FOREIGN_KEY_CHECKS=0;
+    /// PostgreSQL session_replication_role=replica, which needs a superuser)
+    #[arg(long)]
+    pub disable_fk_checks: bool,
     #[command(flatten)]
     pub exec: ExecArgs,
 }

@@ -320,6 +320,7 @@ impl Loader<'_> {
             key,
             mode,
             depends_on: step.depends_on.clone(),
+            disable_fk_checks: step.disable_fk_checks,
             origin: format!("{}:{line}", self.path.display()),
         })
     }

@@ -75,6 +75,9 @@ pub struct StepConfig {
     pub mode: WriteMode,
     /// Steps this one must run after, besides those whose targets it reads.
     pub depends_on: Vec<String>,
+    /// Load with the target's foreign-key checks off (MySQL
+    /// `FOREIGN_KEY_CHECKS = 0`, PostgreSQL `session_replication_role = replica`).
+    pub disable_fk_checks: bool,
     /// Where the step is declared (`file:line`), for messages.
     pub origin: String,
 }

@@ -62,6 +62,9 @@ pub struct StepFile {
     pub mode: Option<WriteMode>,
     #[serde(default)]
     pub depends_on: Vec<String>,
+    /// Load with the target's foreign-key checks off (restored after).
+    #[serde(default)]
+    pub disable_fk_checks: bool,
 }
 
 /// A key: one column name or a list.

@@ -125,6 +125,8 @@ pub struct TargetSpec {
     pub mode: WriteMode,
     /// Key columns (for `insert_ignore`/`upsert`; also the primary key of a created table).
     pub key: Vec<String>,
+    /// Load with the target's foreign-key checks off, for the load's session only.
+    pub disable_fk_checks: bool,
 }
 
 /// Batches read from a source, produced on a blocking thread.

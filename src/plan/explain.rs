@@ -120,6 +120,7 @@ async fn describe(pipeline: &Pipeline, session: &Session) -> Result<String, Erro
                 table: step.target.table.clone(),
                 mode: step.mode,
                 key: step.key.clone(),
+                disable_fk_checks: step.disable_fk_checks,
             };
             let statements = connection
                 .prepare_target(&target, &output, true)

@@ -93,6 +93,7 @@ mod tests {
             key: vec![],
             mode: WriteMode::Append,
             depends_on: vec![],
+            disable_fk_checks: false,
             origin: String::new(),
         }
     }

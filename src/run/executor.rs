@@ -280,6 +280,7 @@ async fn execute_step(
         table: step.target.table.clone(),
         mode: step.mode,
         key: step.key.clone(),
+        disable_fk_checks: step.disable_fk_checks,
     };
     let statements = connection
         .prepare_target(&target, &output, options.dry_run)

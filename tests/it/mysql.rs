@@ -649,3 +649,31 @@ fn mysql_many_rows_stream_in_batches() {
     assert_eq!(mysql_rows(&dst, check), mysql_rows(&src, check));
     assert_eq!(mysql_rows(&dst, check)[0][0], s("50000"));
 }
+
+#[test]
+fn mysql_disable_fk_checks_loads_children_before_their_parents() {
+    let src = mysql_db("my_fk_src");
+    let dst = mysql_db("my_fk_dst");
+    mysql_exec(
+        &src,
+        "CREATE TABLE child (id INT PRIMARY KEY, parent_id INT); INSERT INTO child VALUES (1, 10), (2, 20)",
+    );
+    mysql_exec(
+        &dst,
+        "CREATE TABLE parent (id INT PRIMARY KEY) ENGINE=InnoDB;
+         CREATE TABLE child (id INT PRIMARY KEY, parent_id INT,
+           FOREIGN KEY (parent_id) REFERENCES parent (id)) ENGINE=InnoDB",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let copy = |extra: &[&str]| {
+        let mut args = vec![
+            "copy", &src, &dst, "--tables", "child", "--mode", "append", "-q",
+        ];
+        args.extend_from_slice(extra);
+        barge(dir.path(), &args)
+    };
+    copy(&[]).assert_fails(1, &["child", "foreign key"]);
+    assert_eq!(mysql_rows(&dst, "SELECT count(*) FROM child"), [[s("0")]]);
+    copy(&["--disable-fk-checks"]).assert_ok();
+    assert_eq!(mysql_rows(&dst, "SELECT count(*) FROM child"), [[s("2")]]);
+}

@@ -362,3 +362,38 @@ fn float_nan_and_infinity_survive_postgres() {
     barge(dir.path(), &["copy", &src, "sqlite://f.sqlite", "-q"])
         .assert_fails(1, &["column 'x'", "NaN"]);
 }
+
+#[test]
+fn disable_fk_checks_loads_children_before_their_parents() {
+    let src = pg_db("pg_fk_src");
+    let dst = pg_db("pg_fk_dst");
+    pg_exec(
+        &src,
+        "CREATE TABLE child (id int PRIMARY KEY, parent_id int); INSERT INTO child VALUES (1, 10), (2, 20)",
+    );
+    let ddl = "CREATE TABLE parent (id int PRIMARY KEY);
+               CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent (id))";
+    pg_exec(&dst, ddl);
+    let dir = tempfile::tempdir().unwrap();
+    let copy = |extra: &[&str]| {
+        let mut args = vec![
+            "copy", &src, &dst, "--tables", "child", "--mode", "append", "-q",
+        ];
+        args.extend_from_slice(extra);
+        barge(dir.path(), &args)
+    };
+    copy(&[]).assert_fails(1, &["child", "foreign key"]);
+    assert_eq!(
+        pg_rows(&dst, "SELECT count(*) FROM child"),
+        [[Some("0".to_string())]]
+    );
+    copy(&["--disable-fk-checks"]).assert_ok();
+    assert_eq!(
+        pg_rows(&dst, "SELECT count(*) FROM child"),
+        [[Some("2".to_string())]]
+    );
+    // Checks are back on for the next session.
+    pg_exec(&dst, "INSERT INTO parent VALUES (10)");
+    let err = std::panic::catch_unwind(|| pg_exec(&dst, "INSERT INTO child VALUES (3, 99)"));
+    assert!(err.is_err(), "the foreign key is enforced again");
+}

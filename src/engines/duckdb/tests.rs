@@ -244,6 +244,7 @@ fn target(name: &str, mode: WriteMode, key: &[&str]) -> TargetSpec {
         table: TableName::new(None, name),
         mode,
         key: key.iter().map(|k| k.to_string()).collect(),
+        disable_fk_checks: false,
     }
 }
 
@@ -791,6 +792,7 @@ async fn a_target_in_another_schema_gets_its_schema_created() {
         table: TableName::new(Some("analytics"), "t"),
         mode: WriteMode::Replace,
         key: vec![],
+        disable_fk_checks: false,
     };
     let dry = conn
         .prepare_target(&t, &keyed(&[1], &["a"]).schema(), true)

@@ -556,6 +556,7 @@ mod tests {
             table: TableName::new(None, table),
             mode,
             key: vec!["id".to_string()],
+            disable_fk_checks: false,
         }
     }
 

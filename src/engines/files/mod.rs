@@ -56,6 +56,7 @@ pub(crate) mod test_support {
             table: TableName::new(None, table),
             mode,
             key: vec![],
+            disable_fk_checks: false,
         };
         conn.prepare_target(&target, &schema, false).await?;
         let mut writer = conn.open_writer(&target, schema)?;

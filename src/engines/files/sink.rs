@@ -612,6 +612,7 @@ mod tests {
             table: crate::engines::TableName::new(None, "empty"),
             mode: WriteMode::Replace,
             key: vec![],
+            disable_fk_checks: false,
         };
         let writer = conn.open_writer(&target, schema).unwrap();
         assert_eq!(writer.finish().unwrap(), 0);
@@ -638,6 +639,7 @@ mod tests {
                 table: crate::engines::TableName::new(None, "t"),
                 mode: WriteMode::Replace,
                 key: vec![],
+                disable_fk_checks: false,
             };
             let lines = conn.prepare_target(&target, &schema, false).await.unwrap();
             assert!(lines[0].contains("replace"), "{lines:?}");

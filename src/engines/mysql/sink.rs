@@ -119,6 +119,8 @@ struct Plan {
     /// `ON DUPLICATE KEY UPDATE ...` of the mode, or empty.
     on_duplicate: String,
     mode: WriteMode,
+    /// `FOREIGN_KEY_CHECKS = 0` for the session (the pool's reset restores it).
+    disable_fk_checks: bool,
 }
 
 impl MySqlWriter {
@@ -479,6 +481,7 @@ fn plan(mysql: &MySqlConnection, target: &TargetSpec, columns: &[String]) -> Eng
         stage_sql,
         on_duplicate,
         mode: target.mode,
+        disable_fk_checks: target.disable_fk_checks,
     })
 }
 
@@ -487,6 +490,9 @@ fn plan(mysql: &MySqlConnection, target: &TargetSpec, columns: &[String]) -> Eng
 async fn start(mysql: &MySqlConnection, plan: &Plan) -> EngineResult<Conn> {
     let mut conn = mysql.conn().await?;
     let mut statements = vec![format!("SET SESSION sql_mode = '{SQL_MODE}'")];
+    if plan.disable_fk_checks {
+        statements.push("SET SESSION FOREIGN_KEY_CHECKS = 0".to_string());
+    }
     if let Some(stage) = &plan.stage_sql {
         // No keys on the stage: every row is loaded, duplicates are resolved
         // by the final INSERT ... SELECT in input order.

@@ -193,6 +193,7 @@ async fn write(
         table: TableName::new(None, table),
         mode,
         key: key.iter().map(|k| k.to_string()).collect(),
+        disable_fk_checks: false,
     };
     mysql
         .prepare_target(&target, &batch.schema(), false)
@@ -338,6 +339,7 @@ async fn mysql_dropped_writer_rolls_back() {
         table: TableName::new(None, "every"),
         mode: WriteMode::Append,
         key: vec![],
+        disable_fk_checks: false,
     };
     mysql
         .prepare_target(&target, &batch.schema(), false)
@@ -390,6 +392,7 @@ async fn mysql_read_only_session() {
         table: TableName::new(None, "t"),
         mode: WriteMode::Append,
         key: vec![],
+        disable_fk_checks: false,
     };
     let schema = every_type_batch().schema();
     let err = mysql

@@ -133,6 +133,24 @@ async fn start(
     }
     let names = names.join(", ");
     exec(&client, connector, &label, "BEGIN").await?;
+    if target.disable_fk_checks {
+        // Triggers (foreign keys are triggers) stay off until the transaction ends.
+        exec(
+            &client,
+            connector,
+            &label,
+            "SET LOCAL session_replication_role = replica",
+        )
+        .await
+        .map_err(|e| {
+            EngineError::query(
+                connector.name(),
+                Some(&label),
+                None,
+                format!("{e}\n  hint: disable_fk_checks needs a superuser on PostgreSQL; load in foreign-key order instead, or drop it"),
+            )
+        })?;
+    }
     let table = quoted_table(&target.table);
     let (copy, merge) = if direct {
         (

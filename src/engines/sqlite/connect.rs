@@ -507,6 +507,7 @@ mod tests {
             table: TableName::new(None, "products"),
             mode: crate::engines::WriteMode::Append,
             key: vec![],
+            disable_fk_checks: false,
         };
         let schema = shop.table_schema(&target.table).await.unwrap().unwrap();
         let err = shop

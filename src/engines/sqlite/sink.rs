@@ -595,6 +595,7 @@ mod tests {
             table: TableName::new(None, table),
             mode,
             key: key.iter().map(|k| k.to_string()).collect(),
+            disable_fk_checks: false,
         }
     }
 
