@@ -183,6 +183,22 @@ pub trait Connection: Send + Sync + fmt::Debug {
         schema: &SchemaRef,
         dry_run: bool,
     ) -> EngineResult<Vec<String>>;
+    /// Loads the rows of `queries`, run on `source`, into the prepared
+    /// `target`'s `columns` without decoding them into Arrow, when both
+    /// engines share a wire format and every column's form fits (PostgreSQL
+    /// binary COPY). `schema` is what the queries return. `None` when this
+    /// connection cannot: the step then runs through Arrow.
+    async fn load_through(
+        &self,
+        _source: &Arc<dyn sql::SqlSource>,
+        _queries: &[String],
+        _schema: &SchemaRef,
+        _target: &TargetSpec,
+        _columns: &[String],
+        _progress: &Arc<crate::run::progress::StepProgress>,
+    ) -> EngineResult<Option<u64>> {
+        Ok(None)
+    }
     /// Opens a writer for the prepared target. Called on a blocking thread.
     fn open_writer(
         &self,

@@ -14,7 +14,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::progress::StepProgress;
 use super::report::{RunReport, StepReport, StepStatus};
-use super::session::{output_schema, row_estimate, step_error, Session};
+use super::session::{output_schema, plain_source_scan, row_estimate, step_error, Session};
 use crate::config::{Pipeline, StepConfig};
 use crate::engines::catalog::TargetTable;
 use crate::engines::TargetSpec;
@@ -385,6 +385,22 @@ async fn execute_step(
             let rows = options.limit.map_or(rows, |l| rows.min(l as u64));
             progress.bar().set_length(rows);
             progress.bar().set_style(running_style(true));
+        }
+        if let Some(scan) = plain_source_scan(&plan) {
+            let moved = connection
+                .load_through(
+                    scan.engine(),
+                    scan.sql(),
+                    &datafusion::physical_plan::ExecutionPlan::schema(scan),
+                    &target,
+                    &columns,
+                    progress,
+                )
+                .await
+                .map_err(datafusion::error::DataFusionError::from)?;
+            if moved.is_some() {
+                return Ok(Vec::new());
+            }
         }
         datafusion::physical_plan::collect(plan, session.ctx.task_ctx()).await
     }

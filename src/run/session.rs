@@ -244,6 +244,42 @@ pub fn source_queries(plan: &Arc<dyn ExecutionPlan>) -> Vec<(String, String)> {
     out
 }
 
+/// The source scan of an `INSERT` plan that only reads one SQL source's
+/// columns in the target's order (no expression, cast, filter or join in
+/// DataFusion): such a step may move the source's bytes without decoding
+/// them (see `Connection::load_through`).
+pub fn plain_source_scan(plan: &Arc<dyn ExecutionPlan>) -> Option<&SqlScanExec> {
+    use datafusion::physical_expr::expressions::Column;
+    use datafusion::physical_plan::projection::ProjectionExec;
+    if plan.name() != "DataSinkExec" {
+        return None;
+    }
+    let mut node = plan.children().into_iter().next()?;
+    loop {
+        let any = node.as_ref() as &dyn std::any::Any;
+        if let Some(scan) = any.downcast_ref::<SqlScanExec>() {
+            return Some(scan);
+        }
+        if let Some(projection) = any.downcast_ref::<ProjectionExec>() {
+            let identity = projection.expr().iter().enumerate().all(|(i, e)| {
+                (e.expr.as_ref() as &dyn std::any::Any)
+                    .downcast_ref::<Column>()
+                    .is_some_and(|c| c.index() == i)
+            });
+            let child = projection.children().into_iter().next()?;
+            if !identity || child.schema().fields().len() != projection.expr().len() {
+                return None;
+            }
+        } else if !matches!(
+            node.name(),
+            "CoalescePartitionsExec" | "CoalesceBatchesExec"
+        ) {
+            return None;
+        }
+        node = node.children().into_iter().next()?;
+    }
+}
+
 /// Rows the largest source of a plan holds, when the sources know it.
 pub fn row_estimate(plan: &Arc<dyn ExecutionPlan>) -> Option<u64> {
     let mut best: Option<u64> = None;

@@ -53,10 +53,16 @@ impl Outcome {
 
 /// Runs the barge binary in `dir` with `args`.
 pub fn barge(dir: &Path, args: &[&str]) -> Outcome {
+    barge_with_env(dir, args, &[])
+}
+
+/// Runs the barge binary in `dir` with `args` and environment variables `env`.
+pub fn barge_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Outcome {
     let out = Command::new(env!("CARGO_BIN_EXE_barge"))
         .args(args)
         .current_dir(dir)
         .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .output()
         .expect("the barge binary runs");
     Outcome {

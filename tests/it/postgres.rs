@@ -397,3 +397,48 @@ fn disable_fk_checks_loads_children_before_their_parents() {
     let err = std::panic::catch_unwind(|| pg_exec(&dst, "INSERT INTO child VALUES (3, 99)"));
     assert!(err.is_err(), "the foreign key is enforced again");
 }
+
+#[test]
+fn pass_through_and_arrow_paths_give_identical_tables() {
+    let src = pg_db("pg_through_src");
+    let bytes = pg_db("pg_through_bytes");
+    let arrow = pg_db("pg_through_arrow");
+    // The types whose natural form every PostgreSQL column takes as is.
+    pg_exec(
+        &src,
+        "CREATE TABLE t (id bigint PRIMARY KEY, b boolean, i2 smallint, n numeric(20,4), f float8,
+                         txt text, vc varchar(9), by bytea, d date, tm time, ts timestamp, tstz timestamptz);
+         INSERT INTO t SELECT g, g % 2 = 0, (g % 30000)::smallint, g * 1.0001, g / 7.0,
+                              'row ' || g || E'\\t\\n\\\\', 'v' || (g % 1000), int8send(g),
+                              '2000-01-01'::date + (g % 3000), '00:00:01'::time * (g % 80000),
+                              '2000-01-01'::timestamp + g * interval '1 second',
+                              '2000-01-01 00:00:00+00'::timestamptz + g * interval '1 minute'
+                       FROM generate_series(1, 30000) g;
+         INSERT INTO t (id) VALUES (0);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let through =
+        crate::common::barge_with_env(dir.path(), &["copy", &src, &bytes, "-v", "--quiet"], &[]);
+    through.assert_ok();
+    assert!(
+        through.stderr.contains("without decoding"),
+        "the pass-through was taken:\n{}",
+        through.stderr
+    );
+    let decoded = crate::common::barge_with_env(
+        dir.path(),
+        &["copy", &src, &arrow, "-v", "--quiet"],
+        &[("BARGE_PASSTHROUGH", "0")],
+    );
+    decoded.assert_ok();
+    assert!(
+        !decoded.stderr.contains("without decoding"),
+        "{}",
+        decoded.stderr
+    );
+    let want = all_rows(&src, "t");
+    assert_eq!(want.len(), 30001);
+    assert_eq!(all_rows(&bytes, "t"), want);
+    assert_eq!(all_rows(&arrow, "t"), want);
+    assert_eq!(column_types(&bytes, "t"), column_types(&arrow, "t"));
+}

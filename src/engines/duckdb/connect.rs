@@ -432,6 +432,10 @@ impl SqlSource for DuckDbConnection {
         &self.name
     }
 
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     /// Floats stay in DataFusion: DuckDB and Arrow disagree on -0.0 = 0.0.
     fn compares_like_datafusion(&self, data_type: &DataType) -> bool {
         !data_type.is_floating()

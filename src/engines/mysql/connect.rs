@@ -426,6 +426,10 @@ impl SqlSource for MySqlConnection {
         &self.name
     }
 
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     fn quote_ident(&self, ident: &str) -> String {
         format!("`{}`", ident.replace('`', "``"))
     }

@@ -243,6 +243,16 @@ impl PostgresConnection {
         })
     }
 
+    /// Opens this database's clients.
+    pub(crate) fn connector(&self) -> &Connector {
+        &self.connector
+    }
+
+    /// `table` resolved and quoted.
+    pub(crate) fn quoted(&self, table: &TableName) -> String {
+        self.quote_table(&self.resolve(table))
+    }
+
     /// `table` with its schema filled in.
     fn resolve(&self, table: &TableName) -> TableName {
         TableName::new(
@@ -353,6 +363,10 @@ impl PostgresConnection {
 impl SqlSource for PostgresConnection {
     fn connection_name(&self) -> &str {
         &self.connector.name
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 
     /// Casts every column to the type its Arrow type stands for, so the
@@ -527,6 +541,24 @@ impl Connection for PostgresConnection {
         })
         .await
         .map_err(|e| EngineError::query(&self.connector.name, None, None, e))?
+    }
+
+    async fn load_through(
+        &self,
+        source: &Arc<dyn SqlSource>,
+        queries: &[String],
+        schema: &SchemaRef,
+        target: &TargetSpec,
+        columns: &[String],
+        progress: &Arc<crate::run::progress::StepProgress>,
+    ) -> EngineResult<Option<u64>> {
+        let Some(source) = source.as_any().downcast_ref::<PostgresConnection>() else {
+            return Ok(None);
+        };
+        let mut target = target.clone();
+        target.table = self.resolve(&target.table);
+        super::passthrough::copy_through(source, queries, schema, self, &target, columns, progress)
+            .await
     }
 
     fn open_writer(

@@ -8,11 +8,14 @@
 //! - [`sink`]: [`PostgresWriter`], binary `COPY ... FROM STDIN` encoded by
 //!   [`copy_binary`]; through a staging table and `INSERT ... ON CONFLICT`
 //!   for `insert_ignore`, `upsert` and columns that need a cast.
+//! - [`passthrough`]: PostgreSQL → PostgreSQL steps that only read columns
+//!   move the binary COPY bytes through without decoding them.
 //! - [`types`]: the one table mapping PostgreSQL types to Arrow and back.
 //! - [`tls`]: the rustls connector for each `sslmode`.
 
 pub mod connect;
 pub mod copy_binary;
+pub mod passthrough;
 pub mod sink;
 pub mod source;
 pub mod tls;

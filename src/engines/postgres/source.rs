@@ -212,7 +212,7 @@ impl Iterator for CopyOutIter {
 
 /// Length of the binary COPY header at the start of `data`, `None` when
 /// `data` does not hold all of it yet.
-fn header_len(data: &[u8]) -> Result<Option<usize>, String> {
+pub(crate) fn header_len(data: &[u8]) -> Result<Option<usize>, String> {
     if data.len() < 19 {
         return Ok(None);
     }

@@ -18,6 +18,8 @@ use crate::error::{EngineError, EngineResult};
 pub trait SqlSource: Send + Sync + std::fmt::Debug {
     /// Connection name, for messages.
     fn connection_name(&self) -> &str;
+    /// The engine itself, for engine-specific paths (see `Connection::load_through`).
+    fn as_any(&self) -> &dyn std::any::Any;
     /// Quotes an identifier for this engine.
     fn quote_ident(&self, ident: &str) -> String {
         format!("\"{}\"", ident.replace('"', "\"\""))

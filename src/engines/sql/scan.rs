@@ -259,6 +259,11 @@ impl SqlScanExec {
         }
     }
 
+    /// The engine the queries run in.
+    pub fn engine(&self) -> &Arc<dyn SqlSource> {
+        &self.engine
+    }
+
     /// Connection this scan reads from.
     pub fn connection(&self) -> &str {
         self.engine.connection_name()

@@ -277,6 +277,10 @@ impl SqlSource for SqliteConnection {
         &self.name
     }
 
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     /// SQLite compares by storage class: a BOOLEAN column may hold 'true' as
     /// text, which barge reads as true but `b = TRUE` would not match. Only
     /// integer, float and text comparisons are pushed down.

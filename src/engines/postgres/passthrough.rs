@@ -1,0 +1,158 @@
+//! PostgreSQL → PostgreSQL without decoding: the binary COPY bytes of the
+//! source query go straight into the target's binary COPY.
+//!
+//! Taken when a step is a plain read of one PostgreSQL source (its columns,
+//! renamed or not, with the filters the source runs) into a PostgreSQL
+//! target that takes every column's binary form as is (see
+//! [`copies_directly`]), in a mode that needs no staging. The source query
+//! already casts each column to its natural type, so the bytes are exactly
+//! what the Arrow path would have encoded. Everything else goes through
+//! Arrow. Set `BARGE_PASSTHROUGH=0` to always take the Arrow path.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use datafusion::arrow::datatypes::SchemaRef;
+use futures::{SinkExt, StreamExt};
+
+use super::connect::PostgresConnection;
+use super::source::header_len;
+use super::types::{copies_directly, quote_ident};
+use crate::engines::{TargetSpec, WriteMode};
+use crate::error::{EngineError, EngineResult};
+use crate::run::progress::StepProgress;
+
+/// Bytes forwarded to the target at a time.
+const FORWARD_BYTES: usize = 1 << 20;
+
+/// The header of the target's stream: signature, no flags, no extension.
+const HEADER: [u8; 19] = *b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+/// Whether the environment allows the pass-through (`BARGE_PASSTHROUGH=0` does not).
+fn enabled() -> bool {
+    std::env::var("BARGE_PASSTHROUGH").map_or(true, |v| v != "0")
+}
+
+/// Runs `queries` on `source` and copies their rows into `target`'s
+/// `columns`; `None` (nothing done) when the pass-through does not apply.
+pub(crate) async fn copy_through(
+    source: &PostgresConnection,
+    queries: &[String],
+    schema: &SchemaRef,
+    target_conn: &PostgresConnection,
+    target: &TargetSpec,
+    columns: &[String],
+    progress: &Arc<StepProgress>,
+) -> EngineResult<Option<u64>> {
+    if !enabled()
+        || target.mode.needs_key()
+        || target.disable_fk_checks
+        || queries.is_empty()
+        || columns.len() != schema.fields().len()
+        || matches!(target.mode, WriteMode::InsertIgnore | WriteMode::Upsert)
+    {
+        return Ok(None);
+    }
+    let connector = target_conn.connector();
+    let label = target.table.to_string();
+    let client = connector.connect().await?;
+    let target_columns =
+        PostgresConnection::column_types(&client, connector, &target.table).await?;
+    for (field, column) in schema.fields().iter().zip(columns) {
+        match target_columns.iter().find(|(name, ..)| name == column) {
+            Some((_, ty, _)) if copies_directly(field.data_type(), ty) => {}
+            _ => return Ok(None),
+        }
+    }
+    tracing::info!(
+        "{}: copying from '{}' as binary COPY bytes, without decoding them",
+        label,
+        source.connector().name()
+    );
+    let names: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let copy_in = format!(
+        "COPY {} ({}) FROM STDIN (FORMAT binary)",
+        target_conn.quoted(&target.table),
+        names.join(", ")
+    );
+    let err = |e, sql: &str| connector.error(Some(&label), e).with_sql(sql);
+    client
+        .batch_execute("BEGIN")
+        .await
+        .map_err(|e| err(e, "BEGIN"))?;
+    let sink = client
+        .copy_in::<_, Bytes>(&copy_in)
+        .await
+        .map_err(|e| err(e, &copy_in))?;
+    futures::pin_mut!(sink);
+
+    let reader = source.connector().connect().await?;
+    let mut out = BytesMut::with_capacity(FORWARD_BYTES * 2);
+    out.extend_from_slice(&HEADER);
+    let mut reported = 0u64;
+    for query in queries {
+        let copy_out = format!("COPY ({query}) TO STDOUT (FORMAT binary)");
+        let source_err = |e| source.connector().error(None, e).with_sql(&copy_out);
+        let framing =
+            |m: &str| EngineError::query(source.connector().name(), None, Some(&copy_out), m);
+        let stream = reader.copy_out(&copy_out).await.map_err(source_err)?;
+        futures::pin_mut!(stream);
+        // PostgreSQL sends the header with the first row, then one message
+        // per row, then the 2-byte trailer as a message of its own.
+        let mut first = true;
+        let mut ended = false;
+        let mut rows = 0u64;
+        while let Some(message) = stream.next().await {
+            let message = message.map_err(source_err)?;
+            let mut body = &message[..];
+            if first {
+                let len = header_len(body)
+                    .map_err(|m| framing(&m))?
+                    .ok_or_else(|| framing("the first COPY message is shorter than its header"))?;
+                body = &body[len..];
+                first = false;
+            }
+            if ended {
+                return Err(framing("data after the COPY trailer"));
+            }
+            if body == [0xFF, 0xFF] {
+                ended = true;
+                continue;
+            }
+            out.extend_from_slice(body);
+            rows += 1;
+            if out.len() >= FORWARD_BYTES {
+                sink.send(out.split().freeze())
+                    .await
+                    .map_err(|e| err(e, &copy_in))?;
+                progress.add_read(rows);
+                reported += rows;
+                rows = 0;
+            }
+        }
+        if !ended {
+            return Err(framing("the COPY stream ended without its trailer"));
+        }
+        progress.add_read(rows);
+        reported += rows;
+    }
+    out.extend_from_slice(&[0xFF, 0xFF]);
+    sink.send(out.split().freeze())
+        .await
+        .map_err(|e| err(e, &copy_in))?;
+    let written = sink.finish().await.map_err(|e| err(e, &copy_in))?;
+    client
+        .batch_execute("COMMIT")
+        .await
+        .map_err(|e| err(e, "COMMIT"))?;
+    if written != reported {
+        return Err(EngineError::query(
+            connector.name(),
+            Some(&label),
+            None,
+            format!("{reported} rows were read but {written} written"),
+        ));
+    }
+    progress.set_written(written);
+    Ok(Some(written))
+}
