@@ -19,7 +19,9 @@ use mysql_async::{Opts, OptsBuilder, Pool, SslOpts};
 use super::sink::MySqlWriter;
 use super::source::run_query;
 use super::types::{self, ColumnInfo};
-use crate::engines::sql::{prepare_sql_target, SqlSource, SqlTable};
+use crate::engines::sql::{
+    prepare_sql_target, RangePartitioning, SqlSource, SqlTable, PARTITION_MIN_ROWS,
+};
 use crate::engines::{
     BatchIter, BatchWriter, Connection, EngineKind, OpenOptions, TableName, TargetSpec,
 };
@@ -421,6 +423,49 @@ fn connect_hint(e: &mysql_async::Error, ssl_mode: SslMode) -> String {
     }
 }
 
+impl MySqlConnection {
+    /// The leading column of the table's primary key, when it is an integer,
+    /// with its smallest and largest value: the ranges of a partitioned read.
+    async fn key_range(&self, table: &TableName) -> EngineResult<Option<RangePartitioning>> {
+        const SQL: &str = "SELECT k.COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE k \
+            JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = k.TABLE_SCHEMA \
+              AND c.TABLE_NAME = k.TABLE_NAME AND c.COLUMN_NAME = k.COLUMN_NAME \
+            WHERE k.TABLE_SCHEMA = ? AND k.TABLE_NAME = ? AND k.CONSTRAINT_NAME = 'PRIMARY' \
+              AND k.ORDINAL_POSITION = 1 \
+              AND c.DATA_TYPE IN ('tinyint', 'smallint', 'mediumint', 'int', 'bigint')";
+        let label = table.to_string();
+        let mut conn = self.conn().await?;
+        let column: Option<String> = conn
+            .exec_first(
+                SQL,
+                (table.schema.as_deref().unwrap_or_default(), &table.name),
+            )
+            .await
+            .map_err(|e| EngineError::query(&self.name, Some(&label), Some(SQL), e))?;
+        let Some(column) = column else {
+            return Ok(None);
+        };
+        // BIGINT UNSIGNED beyond i64 does not fit a range: read it unpartitioned.
+        let sql = format!(
+            "SELECT CAST(MIN({0}) AS CHAR), CAST(MAX({0}) AS CHAR) FROM {1}",
+            self.quote_ident(&column),
+            self.quote_table(table)
+        );
+        let bounds: Option<(Option<String>, Option<String>)> = conn
+            .query_first(&sql)
+            .await
+            .map_err(|e| EngineError::query(&self.name, Some(&label), Some(&sql), e))?;
+        let parse = |v: Option<String>| v.and_then(|v| v.parse::<i64>().ok());
+        Ok(match bounds {
+            Some((min, max)) => match (parse(min), parse(max)) {
+                (Some(min), Some(max)) => Some(RangePartitioning { column, min, max }),
+                _ => None,
+            },
+            None => None,
+        })
+    }
+}
+
 impl SqlSource for MySqlConnection {
     fn connection_name(&self) -> &str {
         &self.name
@@ -513,10 +558,15 @@ impl Connection for MySqlConnection {
         };
         let row_count = self.row_count(table).await?;
         let table = self.resolve(table);
+        let partitioning = if row_count.unwrap_or(0) >= PARTITION_MIN_ROWS {
+            self.key_range(&table).await?
+        } else {
+            None
+        };
         let source: Arc<dyn SqlSource> = self;
-        Ok(Some(Arc::new(SqlTable::new(
-            source, table, schema, row_count,
-        ))))
+        Ok(Some(Arc::new(
+            SqlTable::new(source, table, schema, row_count).with_partitioning(partitioning),
+        )))
     }
 
     async fn row_count(&self, table: &TableName) -> EngineResult<Option<u64>> {
