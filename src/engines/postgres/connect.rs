@@ -163,9 +163,15 @@ impl Connector {
         })
     }
 
-    /// A query error on this connection, with the server's detail and hint.
+    /// A query error on this connection, with the server's detail and hint
+    /// and where the server is.
     pub(crate) fn error(&self, table: Option<&str>, e: tokio_postgres::Error) -> EngineError {
-        EngineError::query(&self.name, table, None, describe(&e))
+        EngineError::query(
+            &self.name,
+            table,
+            None,
+            format!("{} (PostgreSQL at {})", describe(&e), self.location),
+        )
     }
 }
 
