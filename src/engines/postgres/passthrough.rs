@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use datafusion::arrow::datatypes::SchemaRef;
 use futures::{SinkExt, StreamExt};
 
-use super::connect::PostgresConnection;
+use super::connect::{Connector, PostgresConnection};
 use super::source::header_len;
 use super::types::{copies_directly, quote_ident};
 use crate::engines::{TargetSpec, WriteMode};
@@ -86,73 +86,127 @@ pub(crate) async fn copy_through(
         .map_err(|e| err(e, &copy_in))?;
     futures::pin_mut!(sink);
 
-    let reader = source.connector().connect().await?;
-    let mut out = BytesMut::with_capacity(FORWARD_BYTES * 2);
-    out.extend_from_slice(&HEADER);
-    let mut reported = 0u64;
+    // One reader per partition query, all feeding the one COPY.
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2 * queries.len());
     for query in queries {
-        let copy_out = format!("COPY ({query}) TO STDOUT (FORMAT binary)");
-        let source_err = |e| source.connector().error(None, e).with_sql(&copy_out);
-        let framing =
-            |m: &str| EngineError::query(source.connector().name(), None, Some(&copy_out), m);
-        let stream = reader.copy_out(&copy_out).await.map_err(source_err)?;
-        futures::pin_mut!(stream);
-        // PostgreSQL sends the header with the first row, then one message
-        // per row, then the 2-byte trailer as a message of its own.
-        let mut first = true;
-        let mut ended = false;
-        let mut rows = 0u64;
-        while let Some(message) = stream.next().await {
-            let message = message.map_err(source_err)?;
-            let mut body = &message[..];
-            if first {
-                let len = header_len(body)
-                    .map_err(|m| framing(&m))?
-                    .ok_or_else(|| framing("the first COPY message is shorter than its header"))?;
-                body = &body[len..];
-                first = false;
-            }
-            if ended {
-                return Err(framing("data after the COPY trailer"));
-            }
-            if body == [0xFF, 0xFF] {
-                ended = true;
-                continue;
-            }
-            out.extend_from_slice(body);
-            rows += 1;
-            if out.len() >= FORWARD_BYTES {
-                sink.send(out.split().freeze())
-                    .await
-                    .map_err(|e| err(e, &copy_in))?;
+        let tx = tx.clone();
+        let connector = source.connector().clone();
+        let query = query.clone();
+        tokio::spawn(async move {
+            let piece = match read_tuples(&connector, &query, &tx).await {
+                Ok(()) => Piece::Done,
+                Err(e) => Piece::Failed(e),
+            };
+            let _ = tx.send(piece).await;
+        });
+    }
+    drop(tx);
+    sink.send(Bytes::from_static(&HEADER))
+        .await
+        .map_err(|e| err(e, &copy_in))?;
+    let mut reported = 0u64;
+    let mut done = 0;
+    while let Some(piece) = rx.recv().await {
+        match piece {
+            Piece::Tuples(bytes, rows) => {
+                sink.send(bytes).await.map_err(|e| err(e, &copy_in))?;
                 progress.add_read(rows);
                 reported += rows;
-                rows = 0;
             }
+            Piece::Done => done += 1,
+            // Dropping the sink and the client rolls the load back.
+            Piece::Failed(e) => return Err(e),
         }
-        if !ended {
-            return Err(framing("the COPY stream ended without its trailer"));
-        }
-        progress.add_read(rows);
-        reported += rows;
     }
-    out.extend_from_slice(&[0xFF, 0xFF]);
-    sink.send(out.split().freeze())
+    if done != queries.len() {
+        return Err(EngineError::query(
+            source.connector().name(),
+            None,
+            None,
+            "a COPY reader stopped before its stream ended",
+        ));
+    }
+    sink.send(Bytes::from_static(&[0xFF, 0xFF]))
         .await
         .map_err(|e| err(e, &copy_in))?;
     let written = sink.finish().await.map_err(|e| err(e, &copy_in))?;
-    client
-        .batch_execute("COMMIT")
-        .await
-        .map_err(|e| err(e, "COMMIT"))?;
     if written != reported {
         return Err(EngineError::query(
             connector.name(),
             Some(&label),
             None,
-            format!("{reported} rows were read but {written} written"),
+            format!("{reported} rows were read but {written} written; nothing was committed"),
         ));
     }
+    client
+        .batch_execute("COMMIT")
+        .await
+        .map_err(|e| err(e, "COMMIT"))?;
     progress.set_written(written);
     Ok(Some(written))
+}
+
+/// What a reader sends: complete tuples (bytes, rows), its end, or its failure.
+enum Piece {
+    Tuples(Bytes, u64),
+    Done,
+    Failed(EngineError),
+}
+
+/// Runs `COPY (query) TO STDOUT` and sends its tuples, without header and
+/// trailer, in pieces of about [`FORWARD_BYTES`].
+async fn read_tuples(
+    connector: &Connector,
+    query: &str,
+    tx: &tokio::sync::mpsc::Sender<Piece>,
+) -> EngineResult<()> {
+    let copy_out = format!("COPY ({query}) TO STDOUT (FORMAT binary)");
+    let source_err = |e| connector.error(None, e).with_sql(&copy_out);
+    let framing = |m: &str| EngineError::query(connector.name(), None, Some(&copy_out), m);
+    let reader = connector.connect().await?;
+    let stream = reader.copy_out(&copy_out).await.map_err(source_err)?;
+    futures::pin_mut!(stream);
+    // PostgreSQL sends the header with the first row, then one message per
+    // row, then the 2-byte trailer as a message of its own.
+    let mut out = BytesMut::with_capacity(FORWARD_BYTES * 2);
+    let mut first = true;
+    let mut ended = false;
+    let mut rows = 0u64;
+    while let Some(message) = stream.next().await {
+        let message = message.map_err(source_err)?;
+        let mut body = &message[..];
+        if first {
+            let len = header_len(body)
+                .map_err(|m| framing(&m))?
+                .ok_or_else(|| framing("the first COPY message is shorter than its header"))?;
+            body = &body[len..];
+            first = false;
+        }
+        if ended {
+            return Err(framing("data after the COPY trailer"));
+        }
+        if body == [0xFF, 0xFF] {
+            ended = true;
+            continue;
+        }
+        out.extend_from_slice(body);
+        rows += 1;
+        if out.len() >= FORWARD_BYTES {
+            if tx
+                .send(Piece::Tuples(out.split().freeze(), rows))
+                .await
+                .is_err()
+            {
+                return Ok(());
+            }
+            rows = 0;
+        }
+    }
+    if !ended {
+        return Err(framing("the COPY stream ended without its trailer"));
+    }
+    if rows > 0 {
+        let _ = tx.send(Piece::Tuples(out.split().freeze(), rows)).await;
+    }
+    Ok(())
 }

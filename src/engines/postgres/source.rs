@@ -29,7 +29,7 @@ use crate::engines::BatchIter;
 use crate::error::{EngineError, EngineResult};
 
 /// Bytes of COPY data decoded into one Arrow batch.
-pub const CHUNK_BYTES: usize = 4 << 20;
+pub const CHUNK_BYTES: usize = 1 << 20;
 
 /// Chunks in flight between the COPY task and the decoder.
 const CHANNEL_CHUNKS: usize = 2;
