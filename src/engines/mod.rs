@@ -199,6 +199,11 @@ pub trait Connection: Send + Sync + fmt::Debug {
     ) -> EngineResult<Option<u64>> {
         Ok(None)
     }
+    /// MySQL zero dates (`0000-00-00`) this connection has read as NULL so
+    /// far; 0 for engines that have none.
+    fn zero_dates_read(&self) -> u64 {
+        0
+    }
     /// Opens a writer for the prepared target. Called on a blocking thread.
     fn open_writer(
         &self,

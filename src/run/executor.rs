@@ -138,6 +138,11 @@ async fn run_steps(
         seconds: clock.elapsed().as_secs_f64(),
         dry_run: options.dry_run,
         steps: reports.into_iter().flatten().collect(),
+        zero_dates_as_null: session
+            .connections()
+            .map(|c| (c.name().to_string(), c.zero_dates_read()))
+            .filter(|(_, n)| *n > 0)
+            .collect(),
     })
 }
 

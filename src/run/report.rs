@@ -47,6 +47,9 @@ pub struct RunReport {
     pub seconds: f64,
     pub dry_run: bool,
     pub steps: Vec<StepReport>,
+    /// Per connection: MySQL zero dates read as NULL (connections with none are left out).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub zero_dates_as_null: std::collections::BTreeMap<String, u64>,
 }
 
 impl RunReport {
@@ -100,6 +103,12 @@ impl RunReport {
                 Cell::new(format!("{:.0}", s.rows_per_second)).set_alignment(CellAlignment::Right),
             ]);
         }
-        table.to_string()
+        let mut text = table.to_string();
+        for (connection, count) in &self.zero_dates_as_null {
+            text.push_str(&format!(
+                "\nconnection '{connection}': {count} MySQL zero date(s) (0000-00-00) read as NULL"
+            ));
+        }
+        text
     }
 }

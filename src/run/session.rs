@@ -98,6 +98,12 @@ impl Session {
         }
     }
 
+    /// Every connection of the pipeline.
+    pub fn connections(&self) -> impl Iterator<Item = &Arc<dyn Connection>> {
+        self.connections.values().map(|(c, _)| c)
+    }
+
+    /// The connection named `name`.
     pub fn connection(&self, name: &str) -> Option<&Arc<dyn Connection>> {
         self.connections.get(name).map(|(c, _)| c)
     }

@@ -677,3 +677,34 @@ fn mysql_disable_fk_checks_loads_children_before_their_parents() {
     copy(&["--disable-fk-checks"]).assert_ok();
     assert_eq!(mysql_rows(&dst, "SELECT count(*) FROM child"), [[s("2")]]);
 }
+
+#[test]
+fn mysql_zero_dates_are_counted_in_the_report() {
+    let src = mysql_db("my_zero_report");
+    mysql_exec(
+        &src,
+        "SET SESSION sql_mode = '';
+         CREATE TABLE z (id INT PRIMARY KEY, d DATE, at DATETIME);
+         INSERT INTO z VALUES (1, '0000-00-00', '2024-01-01 00:00:00'),
+                              (2, '2024-02-29', '0000-00-00 00:00:00'),
+                              (3, '0000-00-00', NULL)",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = barge(
+        dir.path(),
+        &["copy", &src, "z.parquet", "--report", "report.json"],
+    );
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("3 MySQL zero date(s)"),
+        "{}",
+        out.stdout
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["zero_dates_as_null"]["src"], 3);
+    let rows = batch_rows(&read_parquet(&dir.path().join("z.parquet")));
+    assert_eq!(rows[0][1], None);
+    assert_eq!(rows[1][2], None);
+}

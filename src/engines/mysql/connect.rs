@@ -512,6 +512,10 @@ impl SqlSource for MySqlConnection {
 
 #[async_trait]
 impl Connection for MySqlConnection {
+    fn zero_dates_read(&self) -> u64 {
+        self.zero_dates.load(Ordering::Relaxed)
+    }
+
     fn name(&self) -> &str {
         &self.name
     }
