@@ -98,6 +98,8 @@ pub async fn copy_pipeline(args: &CopyArgs) -> Result<Pipeline, Error> {
                 mode,
                 depends_on: vec![],
                 disable_fk_checks: args.disable_fk_checks,
+                partition_on: None,
+                partitions: None,
                 origin: "barge copy".into(),
             }
         })

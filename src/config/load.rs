@@ -310,6 +310,16 @@ impl Loader<'_> {
                 )
                 .with_hint("add key = [\"id\"] (the columns that identify a row)"));
         }
+        if let Some(partitions) = &step.partitions {
+            if *partitions.get_ref() == 0 {
+                return Err(self
+                    .err(
+                        partitions.span(),
+                        format!("step '{name}' has partitions = 0"),
+                    )
+                    .with_hint("use 1 for one read per table, or more for parallel range reads"));
+            }
+        }
         let (line, _) = ConfigError::at(self.path, self.text, step.target.span().start, "")
             .position
             .unwrap_or((0, 0));
@@ -321,6 +331,8 @@ impl Loader<'_> {
             mode,
             depends_on: step.depends_on.clone(),
             disable_fk_checks: step.disable_fk_checks,
+            partition_on: step.partition_on.clone(),
+            partitions: step.partitions.as_ref().map(|p| *p.get_ref()),
             origin: format!("{}:{line}", self.path.display()),
         })
     }

@@ -78,6 +78,12 @@ pub struct StepConfig {
     /// Load with the target's foreign-key checks off (MySQL
     /// `FOREIGN_KEY_CHECKS = 0`, PostgreSQL `session_replication_role = replica`).
     pub disable_fk_checks: bool,
+    /// Integer column whose value ranges split the step's source reads
+    /// (default: each table's integer primary key).
+    pub partition_on: Option<String>,
+    /// Parallel range reads per source table (default: the session's
+    /// target partitions, the number of cores).
+    pub partitions: Option<usize>,
     /// Where the step is declared (`file:line`), for messages.
     pub origin: String,
 }

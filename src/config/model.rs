@@ -65,6 +65,10 @@ pub struct StepFile {
     /// Load with the target's foreign-key checks off (restored after).
     #[serde(default)]
     pub disable_fk_checks: bool,
+    /// Integer column whose ranges split the step's source reads.
+    pub partition_on: Option<String>,
+    /// Parallel range reads per source table (1 turns them off).
+    pub partitions: Option<Spanned<usize>>,
 }
 
 /// A key: one column name or a list.

@@ -86,7 +86,10 @@ async fn describe(pipeline: &Pipeline, session: &Session) -> Result<String, Erro
             let df_error = |e: datafusion::error::DataFusionError| {
                 step_error(step, describe_datafusion(&e), None)
             };
-            let df = session.ctx.sql(&select).await.map_err(df_error)?;
+            let df = crate::run::executor::step_context(session, step)
+                .sql(&select)
+                .await
+                .map_err(df_error)?;
             let output = output_schema(&df);
             let physical = df.clone().create_physical_plan().await.map_err(df_error)?;
             let pushed = source_queries(&physical);

@@ -94,6 +94,8 @@ mod tests {
             mode: WriteMode::Append,
             depends_on: vec![],
             disable_fk_checks: false,
+            partition_on: None,
+            partitions: None,
             origin: String::new(),
         }
     }

@@ -17,9 +17,12 @@ use super::report::{RunReport, StepReport, StepStatus};
 use super::session::{output_schema, plain_source_scan, row_estimate, step_error, Session};
 use crate::config::{Pipeline, StepConfig};
 use crate::engines::catalog::TargetTable;
+use crate::engines::sql::ReadPartitioning;
 use crate::engines::TargetSpec;
 use crate::error::{describe_datafusion, EngineError, Error};
 use crate::plan::order::{dependencies, levels};
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::prelude::SessionContext;
 
 /// Options of `barge run`.
 #[derive(Debug, Clone)]
@@ -380,12 +383,8 @@ async fn execute_step(
                 .collect::<Vec<_>>()
                 .join(", "),
         );
-        let plan = session
-            .ctx
-            .sql(&insert)
-            .await?
-            .create_physical_plan()
-            .await?;
+        let ctx = step_context(session, step);
+        let plan = ctx.sql(&insert).await?.create_physical_plan().await?;
         if let Some(rows) = row_estimate(&plan) {
             let rows = options.limit.map_or(rows, |l| rows.min(l as u64));
             progress.bar().set_length(rows);
@@ -407,7 +406,7 @@ async fn execute_step(
                 return Ok(Vec::new());
             }
         }
-        datafusion::physical_plan::collect(plan, session.ctx.task_ctx()).await
+        datafusion::physical_plan::collect(plan, ctx.task_ctx()).await
     }
     .await;
     schema_provider.unregister_target(&table_name);
@@ -424,6 +423,33 @@ async fn execute_step(
         rows_written: progress.written(),
         target_statements: statements,
     })
+}
+
+/// The session as the step plans in it: with the step's `partitions` and
+/// `partition_on` when it sets them (the catalogs are shared).
+pub fn step_context(session: &Session, step: &StepConfig) -> SessionContext {
+    if step.partitions.is_none() && step.partition_on.is_none() {
+        return session.ctx.clone();
+    }
+    let state = session.ctx.state();
+    // The catalog list is shared: building must not replace its default catalog.
+    let mut config = state
+        .config()
+        .clone()
+        .with_create_default_catalog_and_schema(false);
+    if let Some(n) = step.partitions {
+        config = config.with_target_partitions(n);
+    }
+    if let Some(column) = &step.partition_on {
+        config.options_mut().extensions.insert(ReadPartitioning {
+            partition_on: column.clone(),
+        });
+    }
+    SessionContext::new_with_state(
+        SessionStateBuilder::new_from_existing(state)
+            .with_config(config)
+            .build(),
+    )
 }
 
 /// Names the columns whose output type differs from the target's, for a

@@ -442,3 +442,62 @@ fn pass_through_and_arrow_paths_give_identical_tables() {
     assert_eq!(all_rows(&arrow, "t"), want);
     assert_eq!(column_types(&bytes, "t"), column_types(&arrow, "t"));
 }
+
+#[test]
+fn partitions_and_partition_on_split_the_reads_of_a_step() {
+    let src = pg_db("pg_partition_src");
+    pg_exec(
+        &src,
+        "CREATE TABLE events (id bigint PRIMARY KEY, day int NOT NULL, what text);
+         INSERT INTO events SELECT g, g % 100, 'e' || g FROM generate_series(1, 3000) g;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = write_file(
+        dir.path(),
+        "p.toml",
+        &format!(
+            r#"
+[connections.src]
+url = "{src}"
+
+[connections.out]
+url = "parquet://out"
+
+[[step]]
+target = "out.events"
+mode = "replace"
+partitions = 3
+partition_on = "day"
+sql = "SELECT * FROM src.events"
+"#
+        ),
+    );
+    let plan = barge(dir.path(), &["plan", &pipeline]);
+    plan.assert_ok();
+    for range in [
+        "\"day\" < 33",
+        "\"day\" >= 33 AND \"day\" < 66",
+        "\"day\" >= 66",
+    ] {
+        assert!(plan.stdout.contains(range), "{range}:\n{}", plan.stdout);
+    }
+    barge(dir.path(), &["run", &pipeline, "-q"]).assert_ok();
+    let batch = read_parquet(&dir.path().join("out/events.parquet"));
+    assert_eq!(batch.num_rows(), 3000);
+    let bad = write_file(
+        dir.path(),
+        "bad.toml",
+        &std::fs::read_to_string(&pipeline)
+            .unwrap()
+            .replace("partitions = 3", "partitions = 0"),
+    );
+    barge(dir.path(), &["run", &bad]).assert_fails(2, &["bad.toml:", "partitions = 0"]);
+    let text = write_file(
+        dir.path(),
+        "text.toml",
+        &std::fs::read_to_string(&pipeline)
+            .unwrap()
+            .replace("partition_on = \"day\"", "partition_on = \"what\""),
+    );
+    barge(dir.path(), &["run", &text, "-q"]).assert_fails(1, &["partition_on", "not an integer"]);
+}

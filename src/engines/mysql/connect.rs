@@ -445,12 +445,26 @@ impl MySqlConnection {
         let Some(column) = column else {
             return Ok(None);
         };
-        // BIGINT UNSIGNED beyond i64 does not fit a range: read it unpartitioned.
+        Ok(self
+            .column_bounds(table, &column)
+            .await?
+            .map(|(min, max)| RangePartitioning { column, min, max }))
+    }
+
+    /// Smallest and largest value of an integer column; `None` for an empty
+    /// table or values beyond i64 (BIGINT UNSIGNED).
+    async fn column_bounds(
+        &self,
+        table: &TableName,
+        column: &str,
+    ) -> EngineResult<Option<(i64, i64)>> {
+        let label = table.to_string();
         let sql = format!(
             "SELECT CAST(MIN({0}) AS CHAR), CAST(MAX({0}) AS CHAR) FROM {1}",
-            self.quote_ident(&column),
+            self.quote_ident(column),
             self.quote_table(table)
         );
+        let mut conn = self.conn().await?;
         let bounds: Option<(Option<String>, Option<String>)> = conn
             .query_first(&sql)
             .await
@@ -458,7 +472,7 @@ impl MySqlConnection {
         let parse = |v: Option<String>| v.and_then(|v| v.parse::<i64>().ok());
         Ok(match bounds {
             Some((min, max)) => match (parse(min), parse(max)) {
-                (Some(min), Some(max)) => Some(RangePartitioning { column, min, max }),
+                (Some(min), Some(max)) => Some((min, max)),
                 _ => None,
             },
             None => None,
@@ -489,6 +503,12 @@ impl SqlSource for MySqlConnection {
 
     fn query(&self, sql: &str, schema: SchemaRef) -> EngineResult<BatchIter> {
         run_query(self, sql, schema)
+    }
+
+    fn integer_bounds(&self, table: &TableName, column: &str) -> EngineResult<Option<(i64, i64)>> {
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|e| EngineError::query(&self.name, None, None, e.to_string()))?;
+        handle.block_on(self.column_bounds(table, column))
     }
 
     fn execute(&self, sql: &str) -> EngineResult<u64> {

@@ -401,6 +401,30 @@ impl SqlSource for PostgresConnection {
         run_copy_out(&self.connector, sql, schema)
     }
 
+    fn integer_bounds(&self, table: &TableName, column: &str) -> EngineResult<Option<(i64, i64)>> {
+        let sql = format!(
+            "SELECT min({0})::int8, max({0})::int8 FROM {1}",
+            self.quote_ident(column),
+            self.quote_table(table)
+        );
+        let handle = tokio::runtime::Handle::try_current().map_err(|e| {
+            EngineError::query(&self.connector.name, None, Some(&sql), e.to_string())
+        })?;
+        let row = handle
+            .block_on(self.meta.query_one(&sql, &[]))
+            .map_err(|e| {
+                self.connector
+                    .error(Some(&table.to_string()), e)
+                    .with_sql(&sql)
+            })?;
+        Ok(
+            match (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)) {
+                (Some(min), Some(max)) => Some((min, max)),
+                _ => None,
+            },
+        )
+    }
+
     fn execute(&self, sql: &str) -> EngineResult<u64> {
         if self.read_only {
             return Err(EngineError::unsupported(

@@ -7,7 +7,7 @@ mod filter;
 mod scan;
 
 pub use filter::expr_to_sql;
-pub use scan::{RangePartitioning, SqlScanExec, SqlTable, PARTITION_MIN_ROWS};
+pub use scan::{RangePartitioning, ReadPartitioning, SqlScanExec, SqlTable, PARTITION_MIN_ROWS};
 
 use datafusion::arrow::datatypes::SchemaRef;
 
@@ -47,6 +47,15 @@ pub trait SqlSource: Send + Sync + std::fmt::Debug {
     /// Runs `sql` and yields batches of `schema`. Called on a blocking thread;
     /// the iterator is drained there too.
     fn query(&self, sql: &str, schema: SchemaRef) -> EngineResult<BatchIter>;
+    /// Smallest and largest value of an integer column (`None` for an empty
+    /// table or an engine that does not say). Called on a blocking thread.
+    fn integer_bounds(
+        &self,
+        _table: &TableName,
+        _column: &str,
+    ) -> EngineResult<Option<(i64, i64)>> {
+        Ok(None)
+    }
     /// Runs one statement that returns no rows; returns rows changed.
     fn execute(&self, sql: &str) -> EngineResult<u64>;
 }

@@ -29,6 +29,20 @@ use crate::engines::TableName;
 /// Batches in flight between an engine's reader thread and DataFusion.
 const CHANNEL_BATCHES: usize = 2;
 
+datafusion::common::extensions_options! {
+    /// A step's choice of read partitioning (`partition_on` in the pipeline),
+    /// carried in its session's configuration.
+    pub struct ReadPartitioning {
+        /// Integer column whose ranges split every scan that has it; empty:
+        /// each table's integer primary key.
+        pub partition_on: String, default = String::new()
+    }
+}
+
+impl datafusion::common::config::ConfigExtension for ReadPartitioning {
+    const PREFIX: &'static str = "barge_read";
+}
+
 /// Tables with fewer rows than this are read by one query.
 pub const PARTITION_MIN_ROWS: u64 = 250_000;
 
@@ -104,6 +118,31 @@ impl SqlTable {
         limit: Option<usize>,
     ) -> String {
         self.select_sql_in_range(projection, filters, limit, None)
+    }
+
+    /// Ranges on `column` when the table has it as an integer column.
+    async fn explicit_partitioning(&self, column: &str) -> Result<Option<RangePartitioning>> {
+        let Ok(field) = self.schema.field_with_name(column) else {
+            return Ok(None);
+        };
+        if !field.data_type().is_integer() {
+            return Err(DataFusionError::Plan(format!(
+                "partition_on = \"{column}\": the column is {} in {}, not an integer",
+                field.data_type(),
+                self.table
+            )));
+        }
+        let engine = self.engine.clone();
+        let table = self.table.clone();
+        let column = column.to_string();
+        let bounds = tokio::task::spawn_blocking(move || engine.integer_bounds(&table, &column))
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))??;
+        Ok(bounds.map(|(min, max)| RangePartitioning {
+            column: field.name().clone(),
+            min,
+            max,
+        }))
     }
 
     /// [`select_sql`](Self::select_sql) with one more predicate (a partition's range).
@@ -193,19 +232,32 @@ impl TableProvider for SqlTable {
             None => self.schema.clone(),
         };
         let partitions = state.config().target_partitions();
-        let sql = match &self.partitioning {
-            Some(p)
-                if limit.is_none()
-                    && partitions > 1
-                    && self.row_count.unwrap_or(0) >= PARTITION_MIN_ROWS =>
-            {
+        let chosen = state
+            .config_options()
+            .extensions
+            .get::<ReadPartitioning>()
+            .map(|o| o.partition_on.clone())
+            .filter(|c| !c.is_empty());
+        let explicit = match chosen {
+            Some(column) if partitions > 1 && limit.is_none() => {
+                self.explicit_partitioning(&column).await?
+            }
+            _ => None,
+        };
+        // A step's partition_on applies whatever the table's size; the
+        // primary key, to tables worth splitting.
+        let ranges = explicit.as_ref().or(self.partitioning.as_ref().filter(|_| {
+            limit.is_none() && partitions > 1 && self.row_count.unwrap_or(0) >= PARTITION_MIN_ROWS
+        }));
+        let sql = match ranges {
+            Some(p) => {
                 let column = self.engine.quote_ident(&p.column);
                 p.predicates(&column, partitions)
                     .iter()
                     .map(|range| self.select_sql_in_range(projection, filters, limit, Some(range)))
                     .collect()
             }
-            _ => vec![self.select_sql(projection, filters, limit)],
+            None => vec![self.select_sql(projection, filters, limit)],
         };
         Ok(Arc::new(SqlScanExec::new_partitioned(
             self.engine.clone(),
