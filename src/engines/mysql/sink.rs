@@ -334,12 +334,11 @@ impl BatchWriter for MySqlWriter {
         let rows = self.rows_sent;
         match &mut self.path {
             Path::Load(load) => {
-                let sent = match load.tx.take() {
-                    Some(tx) => tx.blocking_send(Chunk::End(rows)).is_ok(),
-                    None => false,
-                };
+                // A failed send means the task already ended: its result says why.
+                if let Some(tx) = load.tx.take() {
+                    let _ = tx.blocking_send(Chunk::End(rows));
+                }
                 let task = load.task.take();
-                let _ = sent;
                 match task.map(|t| self.handle.block_on(t)) {
                     Some(Ok(result)) => result,
                     Some(Err(e)) => Err(self.error(format!("the LOAD DATA task failed: {e}"))),
