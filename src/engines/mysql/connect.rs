@@ -292,6 +292,25 @@ impl MySqlConnection {
         })
     }
 
+    /// An error the server (or the driver talking to it) returned for a
+    /// statement, naming where the server is.
+    pub(crate) fn server_error(
+        &self,
+        table: Option<&str>,
+        sql: Option<&str>,
+        e: impl std::fmt::Display,
+    ) -> EngineError {
+        EngineError::query(
+            &self.name,
+            table,
+            sql,
+            format!(
+                "{e} (MySQL/MariaDB at {}:{}, database '{}')",
+                self.host, self.port, self.database
+            ),
+        )
+    }
+
     /// Errors when the connection is read-only.
     pub(crate) fn check_writable(&self, table: &TableName) -> EngineResult<()> {
         if self.read_only {
@@ -318,7 +337,7 @@ impl MySqlConnection {
         let mut conn = self.conn().await?;
         conn.query_drop(sql)
             .await
-            .map_err(|e| EngineError::query(&self.name, None, Some(sql), e))?;
+            .map_err(|e| self.server_error(None, Some(sql), e))?;
         Ok(conn.affected_rows())
     }
 
@@ -335,7 +354,7 @@ impl MySqlConnection {
                 (table.schema.as_deref().unwrap_or_default(), &table.name),
             )
             .await
-            .map_err(|e| EngineError::query(&self.name, Some(&table.to_string()), Some(sql), e))?;
+            .map_err(|e| self.server_error(Some(&table.to_string()), Some(sql), e))?;
         Ok(rows
             .into_iter()
             .map(
@@ -364,7 +383,7 @@ impl MySqlConnection {
                 (table.schema.as_deref().unwrap_or_default(), &table.name),
             )
             .await
-            .map_err(|e| EngineError::query(&self.name, Some(&table.to_string()), Some(sql), e))?;
+            .map_err(|e| self.server_error(Some(&table.to_string()), Some(sql), e))?;
         let mut keys: Vec<(String, Vec<String>)> = Vec::new();
         for (index, column) in rows {
             match keys.last_mut() {
@@ -441,7 +460,7 @@ impl MySqlConnection {
                 (table.schema.as_deref().unwrap_or_default(), &table.name),
             )
             .await
-            .map_err(|e| EngineError::query(&self.name, Some(&label), Some(SQL), e))?;
+            .map_err(|e| self.server_error(Some(&label), Some(SQL), e))?;
         let Some(column) = column else {
             return Ok(None);
         };
@@ -468,7 +487,7 @@ impl MySqlConnection {
         let bounds: Option<(Option<String>, Option<String>)> = conn
             .query_first(&sql)
             .await
-            .map_err(|e| EngineError::query(&self.name, Some(&label), Some(&sql), e))?;
+            .map_err(|e| self.server_error(Some(&label), Some(&sql), e))?;
         let parse = |v: Option<String>| v.and_then(|v| v.parse::<i64>().ok());
         Ok(match bounds {
             Some((min, max)) => match (parse(min), parse(max)) {
@@ -554,7 +573,7 @@ impl Connection for MySqlConnection {
         let names: Vec<String> = conn
             .exec(sql, (&self.database,))
             .await
-            .map_err(|e| EngineError::query(&self.name, None, Some(sql), e))?;
+            .map_err(|e| self.server_error(None, Some(sql), e))?;
         Ok(names
             .into_iter()
             .map(|n| TableName::new(Some(&self.database), &n))
@@ -604,7 +623,7 @@ impl Connection for MySqlConnection {
                 (table.schema.as_deref().unwrap_or_default(), &table.name),
             )
             .await
-            .map_err(|e| EngineError::query(&self.name, Some(&label), Some(sql), e))?;
+            .map_err(|e| self.server_error(Some(&label), Some(sql), e))?;
         let Some((estimate, table_type)) = row else {
             return Ok(None);
         };
@@ -618,7 +637,7 @@ impl Connection for MySqlConnection {
                 let count: Option<u64> = conn
                     .query_first(&sql)
                     .await
-                    .map_err(|e| EngineError::query(&self.name, Some(&label), Some(&sql), e))?;
+                    .map_err(|e| self.server_error(Some(&label), Some(&sql), e))?;
                 Ok(count)
             }
         }

@@ -505,7 +505,7 @@ async fn start(mysql: &MySqlConnection, plan: &Plan) -> EngineResult<Conn> {
     for sql in &statements {
         conn.query_drop(sql)
             .await
-            .map_err(|e| EngineError::query(&mysql.name, None, Some(sql), e))?;
+            .map_err(|e| mysql.server_error(None, Some(sql), e))?;
     }
     Ok(conn)
 }

@@ -136,8 +136,7 @@ async fn read(
     schema: SchemaRef,
     tx: &mpsc::Sender<Message>,
 ) -> EngineResult<()> {
-    let query_error =
-        |e: mysql_async::Error| EngineError::query(&mysql.name, Some(table), Some(sql), e);
+    let query_error = |e: mysql_async::Error| mysql.server_error(Some(table), Some(sql), e);
     let mut conn = mysql.conn().await?;
     let mut result = conn.exec_iter(sql, ()).await.map_err(query_error)?;
     let mut decoders: Vec<(Decoder, u64)> = schema
