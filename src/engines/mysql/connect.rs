@@ -19,9 +19,7 @@ use mysql_async::{Opts, OptsBuilder, Pool, SslOpts};
 use super::sink::MySqlWriter;
 use super::source::run_query;
 use super::types::{self, ColumnInfo};
-use crate::engines::sql::{
-    prepare_sql_target, RangePartitioning, SqlSource, SqlTable, PARTITION_MIN_ROWS,
-};
+use crate::engines::sql::{prepare_sql_target, RangePartitioning, SqlSource, SqlTable};
 use crate::engines::{
     BatchIter, BatchWriter, Connection, EngineKind, OpenOptions, TableName, TargetSpec,
 };
@@ -601,14 +599,10 @@ impl Connection for MySqlConnection {
         };
         let row_count = self.row_count(table).await?;
         let table = self.resolve(table);
-        let partitioning = if row_count.unwrap_or(0) >= PARTITION_MIN_ROWS {
-            self.key_range(&table).await?
-        } else {
-            None
-        };
-        let source: Arc<dyn SqlSource> = self;
+        let source: Arc<dyn SqlSource> = self.clone();
+        let key_range = self.key_range(&table);
         Ok(Some(Arc::new(
-            SqlTable::new(source, table, schema, row_count).with_partitioning(partitioning),
+            SqlTable::split_on_key(source, table.clone(), schema, row_count, key_range).await?,
         )))
     }
 

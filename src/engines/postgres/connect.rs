@@ -20,9 +20,7 @@ use super::sink::PostgresWriter;
 use super::source::run_copy_out;
 use super::tls;
 use super::types::{self, ColumnType};
-use crate::engines::sql::{
-    prepare_sql_target, RangePartitioning, SqlSource, SqlTable, PARTITION_MIN_ROWS,
-};
+use crate::engines::sql::{prepare_sql_target, RangePartitioning, SqlSource, SqlTable};
 use crate::engines::{
     BatchIter, BatchWriter, Connection, EngineKind, OpenOptions, TableName, TargetSpec,
 };
@@ -254,11 +252,6 @@ impl PostgresConnection {
         &self.connector
     }
 
-    /// `table` resolved and quoted.
-    pub(crate) fn quoted(&self, table: &TableName) -> String {
-        self.quote_table(&self.resolve(table))
-    }
-
     /// `table` with its schema filled in.
     fn resolve(&self, table: &TableName) -> TableName {
         TableName::new(
@@ -338,18 +331,31 @@ impl PostgresConnection {
             return Ok(None);
         };
         let column: String = row.get(0);
+        Ok(self
+            .column_bounds(table, &column)
+            .await?
+            .map(|(min, max)| RangePartitioning { column, min, max }))
+    }
+
+    /// Smallest and largest value of an integer column; `None` when empty.
+    async fn column_bounds(
+        &self,
+        table: &TableName,
+        column: &str,
+    ) -> EngineResult<Option<(i64, i64)>> {
         let sql = format!(
-            "SELECT min({0})::int8, max({0})::int8 FROM {quoted}",
-            self.quote_ident(&column)
+            "SELECT min({0})::int8, max({0})::int8 FROM {1}",
+            self.quote_ident(column),
+            self.quote_table(table)
         );
-        let row = self
-            .meta
-            .query_one(&sql, &[])
-            .await
-            .map_err(|e| err(e, &sql))?;
+        let row = self.meta.query_one(&sql, &[]).await.map_err(|e| {
+            self.connector
+                .error(Some(&table.to_string()), e)
+                .with_sql(&sql)
+        })?;
         Ok(
             match (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)) {
-                (Some(min), Some(max)) => Some(RangePartitioning { column, min, max }),
+                (Some(min), Some(max)) => Some((min, max)),
                 _ => None,
             },
         )
@@ -402,27 +408,10 @@ impl SqlSource for PostgresConnection {
     }
 
     fn integer_bounds(&self, table: &TableName, column: &str) -> EngineResult<Option<(i64, i64)>> {
-        let sql = format!(
-            "SELECT min({0})::int8, max({0})::int8 FROM {1}",
-            self.quote_ident(column),
-            self.quote_table(table)
-        );
         let handle = tokio::runtime::Handle::try_current().map_err(|e| {
-            EngineError::query(&self.connector.name, None, Some(&sql), e.to_string())
+            EngineError::query(&self.connector.name, Some(&table.to_string()), None, e)
         })?;
-        let row = handle
-            .block_on(self.meta.query_one(&sql, &[]))
-            .map_err(|e| {
-                self.connector
-                    .error(Some(&table.to_string()), e)
-                    .with_sql(&sql)
-            })?;
-        Ok(
-            match (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)) {
-                (Some(min), Some(max)) => Some((min, max)),
-                _ => None,
-            },
-        )
+        handle.block_on(self.column_bounds(table, column))
     }
 
     fn execute(&self, sql: &str) -> EngineResult<u64> {
@@ -490,14 +479,10 @@ impl Connection for PostgresConnection {
         };
         let row_count = self.row_count(table).await?;
         let table = self.resolve(table);
-        let partitioning = if row_count.unwrap_or(0) >= PARTITION_MIN_ROWS {
-            self.key_range(&table).await?
-        } else {
-            None
-        };
-        let source: Arc<dyn SqlSource> = self;
+        let source: Arc<dyn SqlSource> = self.clone();
+        let key_range = self.key_range(&table);
         Ok(Some(Arc::new(
-            SqlTable::new(source, table, schema, row_count).with_partitioning(partitioning),
+            SqlTable::split_on_key(source, table.clone(), schema, row_count, key_range).await?,
         )))
     }
 

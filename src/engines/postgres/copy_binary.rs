@@ -19,11 +19,11 @@ use datafusion::arrow::record_batch::RecordBatch;
 use crate::error::{EngineError, EngineResult};
 
 /// Signature, flags field and header extension length of a binary COPY stream.
-const HEADER: [u8; 19] = *b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+pub(crate) const HEADER: [u8; 19] = *b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 /// Days from 1970-01-01 to 2000-01-01 (the PostgreSQL epoch).
-const PG_EPOCH_DAYS: i32 = 10_957;
+pub(crate) const PG_EPOCH_DAYS: i32 = 10_957;
 /// Microseconds from 1970-01-01 00:00:00 UTC to 2000-01-01 00:00:00 UTC.
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+pub(crate) const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 /// Field length that marks a NULL.
 const NULL_LEN: [u8; 4] = (-1i32).to_be_bytes();
 /// Sign word of a negative numeric.

@@ -16,17 +16,15 @@ use datafusion::arrow::datatypes::SchemaRef;
 use futures::{SinkExt, StreamExt};
 
 use super::connect::{Connector, PostgresConnection};
+use super::copy_binary::HEADER;
 use super::source::header_len;
-use super::types::{copies_directly, quote_ident};
-use crate::engines::{TargetSpec, WriteMode};
+use super::types::{copies_directly, quote_ident, quote_table};
+use crate::engines::TargetSpec;
 use crate::error::{EngineError, EngineResult};
 use crate::run::progress::StepProgress;
 
 /// Bytes forwarded to the target at a time.
 const FORWARD_BYTES: usize = 1 << 20;
-
-/// The header of the target's stream: signature, no flags, no extension.
-const HEADER: [u8; 19] = *b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 
 /// Whether the environment allows the pass-through (`BARGE_PASSTHROUGH=0` does not).
 fn enabled() -> bool {
@@ -49,7 +47,6 @@ pub(crate) async fn copy_through(
         || target.disable_fk_checks
         || queries.is_empty()
         || columns.len() != schema.fields().len()
-        || matches!(target.mode, WriteMode::InsertIgnore | WriteMode::Upsert)
     {
         return Ok(None);
     }
@@ -72,7 +69,7 @@ pub(crate) async fn copy_through(
     let names: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
     let copy_in = format!(
         "COPY {} ({}) FROM STDIN (FORMAT binary)",
-        target_conn.quoted(&target.table),
+        quote_table(&target.table),
         names.join(", ")
     );
     let err = |e, sql: &str| connector.error(Some(&label), e).with_sql(sql);

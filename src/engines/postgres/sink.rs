@@ -24,8 +24,8 @@ use tokio_postgres::{Client, CopyInSink};
 
 use super::connect::{Connector, PostgresConnection};
 use super::copy_binary::CopyBinaryEncoder;
-use super::types::{copies_directly, natural_type, quote_ident};
-use crate::engines::{BatchWriter, TableName, TargetSpec, WriteMode};
+use super::types::{copies_directly, natural_type, quote_ident, quote_table};
+use crate::engines::{BatchWriter, TargetSpec, WriteMode};
 use crate::error::{EngineError, EngineResult};
 
 /// Name of the staging table (temporary: private to the writer's session).
@@ -151,7 +151,7 @@ async fn start(
             )
         })?;
     }
-    let table = quoted_table(&target.table);
+    let table = quote_table(&target.table);
     let (copy, merge) = if direct {
         (
             format!("COPY {table} ({names}) FROM STDIN (FORMAT binary)"),
@@ -210,13 +210,6 @@ fn on_conflict(key: &[String], updates: &[String]) -> String {
             key.join(", "),
             updates.join(", ")
         )
-    }
-}
-
-fn quoted_table(table: &TableName) -> String {
-    match &table.schema {
-        Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&table.name)),
-        None => quote_ident(&table.name),
     }
 }
 

@@ -25,6 +25,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::connect::Connector;
+use super::copy_binary::{HEADER, PG_EPOCH_DAYS, PG_EPOCH_MICROS};
 use crate::engines::BatchIter;
 use crate::error::{EngineError, EngineResult};
 
@@ -33,14 +34,6 @@ pub const CHUNK_BYTES: usize = 1 << 20;
 
 /// Chunks in flight between the COPY task and the decoder.
 const CHANNEL_CHUNKS: usize = 2;
-
-/// Signature, flags and extension-length fields of the binary COPY header.
-const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
-
-/// Days from 1970-01-01 to 2000-01-01 (the PostgreSQL epoch).
-const PG_EPOCH_DAYS: i32 = 10_957;
-/// Microseconds from 1970-01-01 to 2000-01-01.
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
 /// What the COPY task sends. A channel that closes without `Done` means the
 /// task died: an error, never the end of the data.
@@ -216,7 +209,7 @@ pub(crate) fn header_len(data: &[u8]) -> Result<Option<usize>, String> {
     if data.len() < 19 {
         return Ok(None);
     }
-    if &data[..11] != SIGNATURE {
+    if data[..11] != HEADER[..11] {
         return Err("the COPY stream does not start with the binary signature".to_string());
     }
     let extension = i32::from_be_bytes([data[15], data[16], data[17], data[18]]);

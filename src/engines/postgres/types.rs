@@ -180,6 +180,14 @@ pub fn quote_ident(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
+/// `schema.table` (or `table`) double-quoted.
+pub fn quote_table(table: &crate::engines::TableName) -> String {
+    match &table.schema {
+        Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&table.name)),
+        None => quote_ident(&table.name),
+    }
+}
+
 /// `CREATE TABLE` for `fields`, with `key` as its primary key.
 pub fn create_table_sql(table: &str, fields: &[&Field], key: &[String]) -> Result<String, String> {
     let mut columns = Vec::with_capacity(fields.len() + 1);

@@ -25,6 +25,7 @@ use datafusion::physical_plan::{
 
 use super::{expr_to_sql, SqlSource};
 use crate::engines::TableName;
+use crate::error::EngineResult;
 
 /// Batches in flight between an engine's reader thread and DataFusion.
 const CHANNEL_BATCHES: usize = 2;
@@ -101,6 +102,24 @@ impl SqlTable {
             row_count,
             partitioning: None,
         }
+    }
+
+    /// A table whose reads split into ranges of its integer key when it
+    /// holds at least [`PARTITION_MIN_ROWS`] rows; `key_range` (the key and
+    /// its bounds) is only awaited then.
+    pub async fn split_on_key(
+        engine: Arc<dyn SqlSource>,
+        table: TableName,
+        schema: SchemaRef,
+        row_count: Option<u64>,
+        key_range: impl std::future::Future<Output = EngineResult<Option<RangePartitioning>>>,
+    ) -> EngineResult<Self> {
+        let partitioning = if row_count.unwrap_or(0) >= PARTITION_MIN_ROWS {
+            key_range.await?
+        } else {
+            None
+        };
+        Ok(Self::new(engine, table, schema, row_count).with_partitioning(partitioning))
     }
 
     /// Reads the table in parallel ranges of `partitioning`'s column when it
