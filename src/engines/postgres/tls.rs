@@ -1,7 +1,8 @@
 //! TLS for PostgreSQL connections, chosen by the URL's `sslmode` the way
 //! libpq does: `disable`, `prefer` (TLS when the server offers it),
 //! `require` (TLS, certificate not checked), `verify-ca` / `verify-full`
-//! (TLS, certificate checked against `sslrootcert=PATH` or the Mozilla roots).
+//! (TLS, certificate checked against `sslrootcert=PATH` or the Mozilla roots;
+//! unlike libpq, `verify-ca` checks the host name too, as `verify-full` does).
 
 use std::sync::Arc;
 
