@@ -6,5 +6,6 @@ mod demo;
 mod errors;
 mod mysql;
 mod postgres;
+mod pushdown;
 mod roundtrip;
 mod servers;
