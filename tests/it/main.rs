@@ -7,5 +7,6 @@ mod errors;
 mod mysql;
 mod postgres;
 mod pushdown;
+mod reliability;
 mod roundtrip;
 mod servers;
