@@ -149,11 +149,14 @@ pub fn table_ddl(
             ),
             cols(&fk.referenced_columns)
         );
-        if let Some(action) = &fk.on_delete {
-            sql.push_str(&format!(" ON DELETE {action}"));
-        }
-        if let Some(action) = &fk.on_update {
-            sql.push_str(&format!(" ON UPDATE {action}"));
+        // DuckDB foreign keys take no referential actions.
+        if target != EngineKind::DuckDb {
+            if let Some(action) = &fk.on_delete {
+                sql.push_str(&format!(" ON DELETE {action}"));
+            }
+            if let Some(action) = &fk.on_update {
+                sql.push_str(&format!(" ON UPDATE {action}"));
+            }
         }
         sql
     };
@@ -168,7 +171,15 @@ pub fn table_ddl(
             // SQLite checks nothing at CREATE TABLE (nor while loading, unless
             // PRAGMA foreign_keys is on): every foreign key goes in.
             EngineKind::Sqlite => lines.push(fk_sql(fk)),
-            EngineKind::DuckDb if fk_created_before(fk) => lines.push(fk_sql(fk)),
+            EngineKind::DuckDb if fk_created_before(fk) => {
+                if fk.on_delete.is_some() || fk.on_update.is_some() {
+                    skipped.push(format!(
+                        "{target_name}: foreign key ({}) without its ON DELETE/ON UPDATE action: DuckDB has none",
+                        fk.columns.join(", ")
+                    ));
+                }
+                lines.push(fk_sql(fk))
+            }
             _ => skipped.push(format!(
                 "{}: foreign key ({}) -> {} ({}): {target} cannot add it to an existing table",
                 target_name,

@@ -7,4 +7,5 @@ mod errors;
 mod mysql;
 mod postgres;
 mod roundtrip;
+mod schema;
 mod servers;
