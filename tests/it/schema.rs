@@ -144,7 +144,7 @@ fn schema_introspection_reads_mysql_keys_fks_identity_and_views() {
         .collect();
     refs.sort();
     assert_eq!(refs, ["Department", "Employee"]);
-    assert_eq!(employee.row_estimate.is_some(), true);
+    assert!(employee.row_estimate.is_some());
 }
 
 #[test]
@@ -455,4 +455,99 @@ fn schema_copy_fail_on_lossy_refuses_before_any_change() {
     let text = std::fs::read_to_string(&script).unwrap();
     assert!(text.contains("PRIMARY KEY (`id`)"), "{text}");
     assert!(mysql_rows(&dst, "SHOW TABLES").is_empty());
+}
+
+#[test]
+fn schema_diff_classifies_every_change_and_writes_a_guarded_pipeline() {
+    let old = pg_db("schema_diff_v1");
+    pg_exec(
+        &old,
+        "CREATE TABLE customer (id integer PRIMARY KEY, full_name varchar(80), email varchar(100),
+           age integer, zip integer, note text, legacy_flag boolean);
+         CREATE TABLE orders (id integer PRIMARY KEY, customer_id integer, amount numeric(10,2));
+         CREATE TABLE audit_log (id integer PRIMARY KEY, msg text);",
+    );
+    let new = pg_db("schema_diff_v2");
+    pg_exec(
+        &new,
+        "CREATE TABLE customer (id bigint PRIMARY KEY, fullname varchar(80), email varchar(50),
+           age text, zip date, note text NOT NULL, status integer NOT NULL, created timestamp DEFAULT now());
+         CREATE TABLE customer_order (id integer PRIMARY KEY, customer_id integer, amount numeric(12,2));
+         CREATE TABLE product (id integer PRIMARY KEY);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("diff.json");
+    let pipeline = dir.path().join("migrate.toml");
+    let out = barge(
+        dir.path(),
+        &[
+            "schema",
+            "diff",
+            &old,
+            &new,
+            "--json",
+            json.to_str().unwrap(),
+            "--write-pipeline",
+            pipeline.to_str().unwrap(),
+        ],
+    );
+    out.assert_ok();
+    let line = |needle: &str| -> String {
+        out.stdout
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{}", out.stdout))
+            .to_string()
+    };
+    let class = |needle: &str| line(needle).split_whitespace().next().unwrap().to_string();
+    assert_eq!(class("customer.id: integer -> bigint"), "safe");
+    assert_eq!(
+        class("column renamed  customer.fullname: full_name -> fullname"),
+        "safe"
+    );
+    assert_eq!(class("customer.email: character varying(100)"), "breaking");
+    assert_eq!(class("customer.age: integer -> text"), "transformable");
+    assert_eq!(class("customer.zip: integer -> date"), "breaking");
+    assert_eq!(class("nullability     customer.note"), "breaking");
+    assert_eq!(class("column added    customer.status"), "breaking");
+    assert_eq!(class("column added    customer.created"), "safe");
+    assert_eq!(class("column removed  customer.legacy_flag"), "breaking");
+    assert_eq!(
+        class("table renamed   customer_order: orders -> customer_order"),
+        "safe"
+    );
+    assert_eq!(
+        class("customer_order.amount: numeric(10,2) -> numeric(12,2)"),
+        "safe"
+    );
+    assert_eq!(class("table added     product"), "safe");
+    assert_eq!(class("table removed   audit_log"), "breaking");
+    assert!(
+        line("change(s):").contains("6 safe, 1 transformable, 6 breaking"),
+        "{}",
+        out.stdout
+    );
+
+    let data: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let changes = data["changes"].as_array().unwrap();
+    assert!(changes.iter().any(|c| c["kind"] == "column_renamed"
+        && c["from"] == "full_name"
+        && c["to"] == "fullname"
+        && c["class"] == "safe"));
+
+    let text = std::fs::read_to_string(&pipeline).unwrap();
+    assert!(text.contains("\"full_name\" AS \"fullname\""), "{text}");
+    assert!(
+        text.contains("CAST(\"age\" AS VARCHAR) AS \"age\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("FROM \"from\".\"public\".\"orders\""),
+        "{text}"
+    );
+    assert!(text.contains("url = \"${FROM_URL}\""), "{text}");
+    assert_eq!(text.matches("TODO(barge)").count(), 6, "{text}");
+    barge(dir.path(), &["run", pipeline.to_str().unwrap()])
+        .assert_fails(2, &["unresolved TODO(barge)", "integer -> date", "hint:"]);
 }
