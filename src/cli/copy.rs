@@ -178,6 +178,7 @@ pub async fn copy_job(args: &CopyArgs) -> Result<CopyJob, Error> {
                 disable_fk_checks: args.disable_fk_checks,
                 partition_on: None,
                 partitions: None,
+                retry: Default::default(),
                 origin: "barge copy".into(),
             }
         })

@@ -6,6 +6,8 @@ mod demo;
 mod errors;
 mod mysql;
 mod postgres;
+mod pushdown;
+mod reliability;
 mod roundtrip;
 mod schema;
 mod servers;
