@@ -12,7 +12,7 @@ use super::schema::{is_database, kind_of_url, open};
 use super::{finish_run, CopyArgs};
 use crate::config::{ConnectionConfig, Pipeline, StepConfig, TargetRef};
 use crate::engines::{Connection, TableName, WriteMode};
-use crate::error::Error;
+use crate::error::{EngineError, Error};
 use crate::redact::redact_url;
 use crate::run::executor::quote;
 use crate::run::{run_pipeline, RunOptions};
@@ -99,16 +99,16 @@ pub async fn copy_job(args: &CopyArgs) -> Result<CopyJob, Error> {
     if is_database(target_kind) {
         let target = open("dst", &args.to, true).await?;
         let existing = plan.existing(target.as_ref()).await?;
-        if mode == WriteMode::ErrorIfExists && !existing.is_empty() {
-            let names: Vec<String> = existing
-                .iter()
-                .map(|&i| plan.ddl[i].target.to_string())
-                .collect();
-            return Err(Error::Usage(format!(
-                "{} already has the table(s) {} and the mode is error-if-exists; nothing was copied\n  hint: --mode replace, truncate or append",
-                redact_url(&args.to),
-                names.join(", ")
-            )));
+        if let Some(&first) = existing
+            .first()
+            .filter(|_| mode == WriteMode::ErrorIfExists)
+        {
+            // Nothing is copied: every table is checked before any is made.
+            return Err(EngineError::TargetExists {
+                connection: "dst".into(),
+                table: plan.ddl[first].target.to_string(),
+            }
+            .into());
         }
         let create: Vec<usize> = if mode == WriteMode::Replace {
             (0..plan.tables.len()).collect()
