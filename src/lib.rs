@@ -4,7 +4,8 @@
 //! A pipeline ([`config`]) names connections and SQL steps. Every connection
 //! is an engine ([`engines`]) registered as a DataFusion catalog; every step is
 //! one DataFusion plan streamed batch by batch into the target engine's
-//! writer ([`run`]).
+//! writer ([`run`]). [`schema`] introspects, plans types for, copies and
+//! diffs database schemas.
 
 pub mod cli;
 pub mod config;
@@ -13,5 +14,6 @@ pub mod error;
 pub mod plan;
 pub mod redact;
 pub mod run;
+pub mod schema;
 
 pub use error::{EngineError, Error};

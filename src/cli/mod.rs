@@ -4,6 +4,7 @@
 mod copy;
 mod plan;
 mod run;
+mod schema;
 
 use std::path::PathBuf;
 
@@ -33,6 +34,63 @@ pub enum Command {
     Plan(PlanArgs),
     /// Copy tables between two connections without a pipeline file.
     Copy(CopyArgs),
+    /// Copy or compare database schemas (tables, keys, foreign keys, indexes).
+    Schema(SchemaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    #[command(subcommand)]
+    pub command: SchemaCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Create the source's tables in the target: pass one makes the tables
+    /// with their primary keys, pass two the unique constraints, indexes and
+    /// foreign keys.
+    Copy(SchemaCopyArgs),
+    /// Compare two schemas: tables and columns added, removed and renamed,
+    /// type changes classified safe, transformable or breaking.
+    Diff(SchemaDiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaCopyArgs {
+    /// Source URL (postgres://, mysql://, sqlite://, duckdb://, or files).
+    pub from: String,
+    /// Target URL (postgres://, mysql://, sqlite://, duckdb://).
+    pub to: String,
+    /// Tables to copy: names or globs, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',', value_name = "PATTERN,...")]
+    pub tables: Option<Vec<String>>,
+    /// How target tables, columns, keys and foreign keys are named.
+    #[arg(long, value_enum, default_value = "keep")]
+    pub naming: crate::schema::naming::Naming,
+    /// Write the DDL of both passes to FILE instead of running it.
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<PathBuf>,
+    /// Print the type plan and the DDL; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Refuse the copy when a column's type plan is lossy.
+    #[arg(long)]
+    pub fail_on_lossy: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaDiffArgs {
+    /// The current schema (URL).
+    pub from: String,
+    /// The new schema (URL).
+    pub to: String,
+    /// Also write the changes as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write a pipeline skeleton moving the data from FROM into TO: renames
+    /// as aliases, casts as CASTs, breaking changes as TODOs to resolve.
+    #[arg(long, value_name = "FILE")]
+    pub write_pipeline: Option<PathBuf>,
 }
 
 /// Overrides shared by the verbs that read a pipeline file.
@@ -99,8 +157,8 @@ pub struct CopyArgs {
     pub from: String,
     /// Target URL; a .parquet or .csv path is one file (one table), parquet://DIR or csv://DIR a directory.
     pub to: String,
-    /// Tables to copy (comma-separated); all tables when omitted.
-    #[arg(long, value_delimiter = ',', value_name = "TABLE,...")]
+    /// Tables to copy: names or globs, comma-separated; all tables when omitted.
+    #[arg(long, value_delimiter = ',', value_name = "PATTERN,...")]
     pub tables: Option<Vec<String>>,
     /// Write mode for every table.
     #[arg(long, value_enum, default_value = "error-if-exists")]
@@ -112,6 +170,13 @@ pub struct CopyArgs {
     /// PostgreSQL session_replication_role=replica, which needs a superuser)
     #[arg(long)]
     pub disable_fk_checks: bool,
+    /// How target tables, columns, keys and foreign keys are named
+    /// (database targets).
+    #[arg(long, value_enum, default_value = "keep")]
+    pub naming: crate::schema::naming::Naming,
+    /// Refuse the copy, before any data moves, when a column's type plan is lossy.
+    #[arg(long)]
+    pub fail_on_lossy: bool,
     #[command(flatten)]
     pub exec: ExecArgs,
 }
@@ -159,6 +224,10 @@ pub async fn execute(cli: Cli) -> Result<(), Error> {
         Command::Run(args) => run::run(args).await,
         Command::Plan(args) => plan::plan(args).await,
         Command::Copy(args) => copy::copy(args).await,
+        Command::Schema(args) => match args.command {
+            SchemaCommand::Copy(args) => schema::copy(args).await,
+            SchemaCommand::Diff(args) => schema::diff(args).await,
+        },
     }
 }
 

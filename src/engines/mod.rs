@@ -204,6 +204,45 @@ pub trait Connection: Send + Sync + fmt::Debug {
     fn zero_dates_read(&self) -> u64 {
         0
     }
+    /// The connection's tables with their columns, keys, foreign keys,
+    /// indexes and row estimates, and its views (see [`crate::schema`]).
+    /// Engines without constraints (files) give tables and columns only.
+    async fn introspect(&self) -> EngineResult<crate::schema::Catalog> {
+        let mut tables = Vec::new();
+        for name in self.list_tables().await? {
+            let Some(schema) = self.table_schema(&name).await? else {
+                continue;
+            };
+            tables.push(crate::schema::Table {
+                row_estimate: self.row_count(&name).await?,
+                columns: schema
+                    .fields()
+                    .iter()
+                    .map(|f| {
+                        crate::schema::Column::from_arrow(f.name(), f.data_type(), f.is_nullable())
+                    })
+                    .collect(),
+                name,
+                primary_key: None,
+                uniques: vec![],
+                foreign_keys: vec![],
+                indexes: vec![],
+            });
+        }
+        Ok(crate::schema::Catalog {
+            engine: self.kind(),
+            tables,
+            views: vec![],
+        })
+    }
+    /// Runs one statement that returns no rows (DDL of `barge schema copy`).
+    /// Refused on read-only connections and by engines without SQL.
+    async fn execute_statement(&self, sql: &str) -> EngineResult<u64> {
+        Err(EngineError::unsupported(
+            self.name(),
+            format!("{} connections run no SQL statements: {sql}", self.kind()),
+        ))
+    }
     /// Opens a writer for the prepared target. Called on a blocking thread.
     fn open_writer(
         &self,

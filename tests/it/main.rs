@@ -9,4 +9,5 @@ mod postgres;
 mod pushdown;
 mod reliability;
 mod roundtrip;
+mod schema;
 mod servers;

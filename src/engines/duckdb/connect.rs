@@ -152,6 +152,7 @@ impl Drop for Session {
 }
 
 /// One pipeline connection to a DuckDB file.
+#[derive(Clone)]
 pub struct DuckDbConnection {
     name: String,
     /// The path as written in the pipeline, for messages.
@@ -299,7 +300,11 @@ impl DuckDbConnection {
     }
 
     /// Arrow schema DuckDB gives for the table, with NOT NULL columns marked.
-    fn read_schema(&self, session: &Session, table: &TableName) -> EngineResult<SchemaRef> {
+    pub(crate) fn read_schema(
+        &self,
+        session: &Session,
+        table: &TableName,
+    ) -> EngineResult<SchemaRef> {
         let table = self.resolve(table);
         let label = table.to_string();
         let sql = format!("SELECT * FROM {} LIMIT 0", self.quote_table(&table));
@@ -586,6 +591,21 @@ impl Connection for DuckDbConnection {
         Ok(statements)
     }
 
+    async fn introspect(&self) -> EngineResult<crate::schema::Catalog> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || super::introspect::introspect(&this))
+            .await
+            .map_err(|e| EngineError::query(&self.name, None, None, format!("task failed: {e}")))?
+    }
+
+    async fn execute_statement(&self, sql: &str) -> EngineResult<u64> {
+        let this = self.clone();
+        let sql = sql.to_string();
+        tokio::task::spawn_blocking(move || SqlSource::execute(&this, &sql))
+            .await
+            .map_err(|e| EngineError::query(&self.name, None, None, format!("task failed: {e}")))?
+    }
+
     fn open_writer(
         &self,
         target: &TargetSpec,
@@ -597,7 +617,11 @@ impl Connection for DuckDbConnection {
 }
 
 impl DuckDbConnection {
-    fn count_rows(&self, session: &Session, table: &TableName) -> EngineResult<Option<u64>> {
+    pub(crate) fn count_rows(
+        &self,
+        session: &Session,
+        table: &TableName,
+    ) -> EngineResult<Option<u64>> {
         let table = self.resolve(table);
         let sql = format!("SELECT count(*) FROM {}", self.quote_table(&table));
         let n: i64 = session

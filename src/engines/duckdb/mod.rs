@@ -7,9 +7,11 @@
 //!   [`DuckDbConnection`] (`Connection` + `SqlSource`)
 //! - `source.rs`: streaming queries
 //! - `sink.rs`: the batch writer (Appender, staging table for upsert/ignore)
+//! - `introspect.rs`: tables, keys, foreign keys and indexes as a catalog
 //! - `types.rs`: Arrow → DuckDB column types
 
 mod connect;
+mod introspect;
 mod sink;
 mod source;
 pub mod types;

@@ -114,6 +114,30 @@ fn decimal(precision: u8, scale: i8, data_type: &DataType) -> Result<String, Str
     Ok(format!("DECIMAL({precision},{scale})"))
 }
 
+/// The Arrow type DuckDB reads back from the column barge creates for
+/// `data_type` (the table above, then DuckDB's Arrow export): microsecond
+/// times and zoned timestamps, `FLOAT` for half floats, month-day-nano
+/// intervals, values of dictionaries.
+pub fn stored_type(data_type: &DataType) -> DataType {
+    use DataType::*;
+    match data_type {
+        Float16 => Float32,
+        Decimal32(p, s) | Decimal64(p, s) | Decimal256(p, s) => Decimal128(*p, *s),
+        LargeUtf8 | Utf8View => Utf8,
+        LargeBinary | BinaryView | FixedSizeBinary(_) => Binary,
+        Date64 => Date32,
+        Time32(_) | Time64(_) => Time64(TimeUnit::Microsecond),
+        Timestamp(TimeUnit::Nanosecond, None) => Timestamp(TimeUnit::Nanosecond, None),
+        Timestamp(_, None) => Timestamp(TimeUnit::Microsecond, None),
+        Timestamp(_, Some(_)) => Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        Interval(_) | Duration(_) => {
+            Interval(datafusion::arrow::datatypes::IntervalUnit::MonthDayNano)
+        }
+        Dictionary(_, values) => stored_type(values),
+        other => other.clone(),
+    }
+}
+
 /// Double-quoted DuckDB identifier.
 pub fn quote_ident(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))

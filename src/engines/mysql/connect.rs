@@ -734,6 +734,20 @@ impl Connection for MySqlConnection {
         Ok(statements)
     }
 
+    async fn introspect(&self) -> EngineResult<crate::schema::Catalog> {
+        super::introspect::introspect(self).await
+    }
+
+    async fn execute_statement(&self, sql: &str) -> EngineResult<u64> {
+        if self.read_only {
+            return Err(EngineError::unsupported(
+                &self.name,
+                "the connection is read_only; statements that write are refused",
+            ));
+        }
+        self.exec(sql).await
+    }
+
     fn open_writer(
         &self,
         target: &TargetSpec,

@@ -11,6 +11,7 @@
 //!   batch through [`tsv`], or multi-row `INSERT`s when the server has
 //!   `local_infile` off; one transaction; staging table for
 //!   `insert_ignore` / `upsert`.
+//! - [`introspect`]: `information_schema` as a [`crate::schema::Catalog`].
 //! - [`types`]: the one table mapping MySQL types to Arrow types and back.
 //! - [`tsv`]: the Arrow → TSV encoder `LOAD DATA` reads.
 //!
@@ -18,6 +19,7 @@
 //! `conn.otherdb.t` reads a table of another database on the same server.
 
 pub mod connect;
+pub mod introspect;
 pub mod sink;
 pub mod source;
 pub mod tsv;

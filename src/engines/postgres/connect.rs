@@ -576,6 +576,23 @@ impl Connection for PostgresConnection {
             .await
     }
 
+    async fn introspect(&self) -> EngineResult<crate::schema::Catalog> {
+        super::introspect::introspect(&self.meta, &self.connector).await
+    }
+
+    async fn execute_statement(&self, sql: &str) -> EngineResult<u64> {
+        if self.read_only {
+            return Err(EngineError::unsupported(
+                &self.connector.name,
+                "the connection is read_only; statements that write are refused",
+            ));
+        }
+        self.meta
+            .execute(sql, &[])
+            .await
+            .map_err(|e| self.connector.error(None, e).with_sql(sql))
+    }
+
     fn open_writer(
         &self,
         target: &TargetSpec,

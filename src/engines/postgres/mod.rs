@@ -10,11 +10,14 @@
 //!   for `insert_ignore`, `upsert` and columns that need a cast.
 //! - [`passthrough`]: PostgreSQL → PostgreSQL steps that only read columns
 //!   move the binary COPY bytes through without decoding them.
+//! - [`introspect`]: the catalog (keys, foreign keys, indexes) as a
+//!   [`crate::schema::Catalog`].
 //! - [`types`]: the one table mapping PostgreSQL types to Arrow and back.
 //! - [`tls`]: the rustls connector for each `sslmode`.
 
 pub mod connect;
 pub mod copy_binary;
+pub mod introspect;
 pub mod passthrough;
 pub mod sink;
 pub mod source;

@@ -427,6 +427,17 @@ impl Connection for SqliteConnection {
         .await
     }
 
+    async fn introspect(&self) -> EngineResult<crate::schema::Catalog> {
+        self.blocking(|this| super::introspect::introspect(&this))
+            .await
+    }
+
+    async fn execute_statement(&self, sql: &str) -> EngineResult<u64> {
+        let sql = sql.to_string();
+        self.blocking(move |this| SqlSource::execute(&this, &sql))
+            .await
+    }
+
     fn open_writer(
         &self,
         target: &TargetSpec,

@@ -9,12 +9,14 @@
 //!   with an error naming the row and value.
 //! - [`sink`]: [`SqliteWriter`], prepared multi-row `INSERT`s in one
 //!   transaction (`ON CONFLICT` clauses for `insert_ignore` and `upsert`).
+//! - [`introspect`]: tables, keys, foreign keys and indexes from the pragmas.
 //! - [`types`]: the one table mapping declared types to Arrow types and back,
 //!   and the text forms of decimals, dates and times.
 //!
 //! Tables live in the schema `main`: `conn.t` and `conn.main.t` are the same.
 
 pub mod connect;
+pub mod introspect;
 pub mod sink;
 pub mod source;
 pub mod types;

@@ -1,0 +1,142 @@
+//! `barge schema copy FROM TO` and `barge schema diff FROM TO`.
+
+use std::sync::Arc;
+
+use super::{SchemaCopyArgs, SchemaDiffArgs};
+use crate::engines::{self, Connection, EngineKind, OpenOptions};
+use crate::error::Error;
+use crate::redact::redact_url;
+use crate::schema::copy::{select_tables, SchemaCopy};
+
+/// Opens `url` as connection `name`, for reading only or as a target.
+pub(super) async fn open(
+    name: &str,
+    url: &str,
+    target: bool,
+) -> Result<Arc<dyn Connection>, Error> {
+    Ok(engines::open(
+        name,
+        url,
+        &OpenOptions {
+            read_only: !target,
+            create: target,
+        },
+    )
+    .await?)
+}
+
+/// Whether barge can create tables with keys in this engine.
+pub(super) fn is_database(kind: EngineKind) -> bool {
+    matches!(
+        kind,
+        EngineKind::Postgres | EngineKind::MySql | EngineKind::Sqlite | EngineKind::DuckDb
+    )
+}
+
+pub async fn copy(args: SchemaCopyArgs) -> Result<(), Error> {
+    let source = open("src", &args.from, false).await?;
+    let catalog = source.introspect().await?;
+    let tables = select_tables(&catalog, args.tables.as_deref(), &redact_url(&args.from))?;
+    if tables.is_empty() {
+        return Err(Error::Usage(format!(
+            "{} has no tables to copy",
+            redact_url(&args.from)
+        )));
+    }
+    let target_kind = kind_of_url(&args.to)?;
+    if !is_database(target_kind) {
+        return Err(Error::Usage(format!(
+            "schema copy needs a database target, and {} is {target_kind}\n  hint: use barge copy to write files",
+            redact_url(&args.to)
+        )));
+    }
+    let plan = SchemaCopy::plan(catalog.engine, tables, target_kind, args.naming);
+    println!("type plan ({} -> {target_kind}):", catalog.engine);
+    print!("{}", plan.type_plan_text());
+    if args.fail_on_lossy {
+        plan.check_lossless()?;
+    }
+    if let Some(path) = &args.script {
+        std::fs::write(path, plan.script()).map_err(|source| Error::Io {
+            context: format!("cannot write the script {}", path.display()),
+            source,
+        })?;
+        println!("wrote both passes to {}", path.display());
+        return Ok(());
+    }
+    if args.dry_run {
+        print!("\n{}", plan.script());
+        return Ok(());
+    }
+    let target = open("dst", &args.to, true).await?;
+    let existing = plan.existing(target.as_ref()).await?;
+    if !existing.is_empty() {
+        let names: Vec<String> = existing
+            .iter()
+            .map(|&i| plan.ddl[i].target.to_string())
+            .collect();
+        return Err(Error::Usage(format!(
+            "{} already has the table(s) {}; nothing was created\n  hint: drop them, pick others with --tables, or use barge copy --mode replace",
+            redact_url(&args.to),
+            names.join(", ")
+        )));
+    }
+    let all: Vec<usize> = (0..plan.tables.len()).collect();
+    plan.create_tables(target.as_ref(), &all).await?;
+    plan.finish_tables(target.as_ref(), &all).await?;
+    for note in &plan.notes {
+        println!("note: {note}");
+    }
+    println!("created {} table(s) in {}", all.len(), redact_url(&args.to));
+    Ok(())
+}
+
+/// The engine a URL names, without connecting.
+pub(super) fn kind_of_url(url: &str) -> Result<EngineKind, Error> {
+    let lower = url.to_ascii_lowercase();
+    let scheme = lower.split_once("://").map(|(s, _)| s).unwrap_or("");
+    Ok(match scheme {
+        "postgres" | "postgresql" => EngineKind::Postgres,
+        "mysql" | "mariadb" => EngineKind::MySql,
+        "sqlite" => EngineKind::Sqlite,
+        "duckdb" => EngineKind::DuckDb,
+        "parquet" => EngineKind::Parquet,
+        "csv" => EngineKind::Csv,
+        _ if lower.trim_end_matches('/').ends_with(".parquet") => EngineKind::Parquet,
+        _ if lower.trim_end_matches('/').ends_with(".csv") => EngineKind::Csv,
+        _ => {
+            return Err(Error::Usage(format!(
+            "unsupported URL '{}'\n  hint: use postgres://, mysql://, sqlite://PATH, duckdb://PATH",
+            redact_url(url)
+        )))
+        }
+    })
+}
+
+pub async fn diff(args: SchemaDiffArgs) -> Result<(), Error> {
+    let from = open("from", &args.from, false).await?;
+    let to = open("to", &args.to, false).await?;
+    let old = from.introspect().await?;
+    let new = to.introspect().await?;
+    let diff = crate::schema::diff::diff(&old, &new);
+    print!("{}", diff.text());
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&diff).map_err(|e| Error::Io {
+            context: "cannot encode the diff as JSON".into(),
+            source: std::io::Error::other(e),
+        })?;
+        std::fs::write(path, json).map_err(|source| Error::Io {
+            context: format!("cannot write {}", path.display()),
+            source,
+        })?;
+    }
+    if let Some(path) = &args.write_pipeline {
+        let text = diff.pipeline(&args.from, &args.to);
+        std::fs::write(path, text).map_err(|source| Error::Io {
+            context: format!("cannot write {}", path.display()),
+            source,
+        })?;
+        println!("wrote the pipeline skeleton to {}", path.display());
+    }
+    Ok(())
+}
