@@ -391,6 +391,21 @@ impl MySqlConnection {
         }
         Ok(keys.into_iter().map(|(_, columns)| columns).collect())
     }
+
+    /// Columns of `table` declared `BIT(n)`: a text value loaded into one is
+    /// taken as bytes ('1' is 0x31), so loads give them numbers.
+    pub(crate) async fn bit_columns(&self, table: &TableName) -> EngineResult<Vec<String>> {
+        let table = self.resolve(table);
+        let sql = "SELECT COLUMN_NAME FROM information_schema.COLUMNS \
+                   WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND DATA_TYPE = 'bit'";
+        let mut conn = self.conn().await?;
+        conn.exec(
+            sql,
+            (table.schema.as_deref().unwrap_or_default(), &table.name),
+        )
+        .await
+        .map_err(|e| self.server_error(Some(&table.to_string()), Some(sql), e))
+    }
 }
 
 /// A row of `information_schema.COLUMNS`: name, data type, column type,

@@ -356,13 +356,16 @@ impl TsvEncoder {
     /// The `LOAD DATA LOCAL INFILE 'barge'` statement reading this encoder's
     /// output into `table_sql` (quoted) with `columns_sql` (quoted, in schema
     /// order). `keyword` is `IGNORE`, `REPLACE` or `None`. Binary columns go
-    /// through a user variable `@barge_cN` and `SET col = UNHEX(@barge_cN)`.
+    /// through a user variable `@barge_cN` and `SET col = UNHEX(@barge_cN)`;
+    /// other columns whose `bits[i]` is set (a `BIT(n)` target) through
+    /// `SET col = CAST(@barge_cN AS UNSIGNED)`.
     /// The session must not use `NO_BACKSLASH_ESCAPES` (the statement's
     /// separators are backslash escapes).
     pub fn load_data_sql(
         &self,
         table_sql: &str,
         columns_sql: &[String],
+        bits: &[bool],
         keyword: Option<&str>,
     ) -> String {
         let mut sql = String::from("LOAD DATA LOCAL INFILE 'barge' ");
@@ -380,9 +383,12 @@ impl TsvEncoder {
             if i > 0 {
                 sql.push_str(", ");
             }
+            let var = format!("@barge_c{i}");
             if column.kind.is_binary() {
-                let var = format!("@barge_c{i}");
                 sets.push(format!("{column_sql} = UNHEX({var})"));
+                sql.push_str(&var);
+            } else if bits.get(i).copied().unwrap_or(false) {
+                sets.push(format!("{column_sql} = CAST({var} AS UNSIGNED)"));
                 sql.push_str(&var);
             } else {
                 sql.push_str(column_sql);
@@ -1273,16 +1279,32 @@ mod tests {
         let cols = ["`id`".to_string(), "`name`".to_string()];
         let base = "INTO TABLE `db`.`t` CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (`id`, `name`)";
         assert_eq!(
-            enc.load_data_sql("`db`.`t`", &cols, None),
+            enc.load_data_sql("`db`.`t`", &cols, &[], None),
             format!("LOAD DATA LOCAL INFILE 'barge' {base}")
         );
         assert_eq!(
-            enc.load_data_sql("`db`.`t`", &cols, Some("IGNORE")),
+            enc.load_data_sql("`db`.`t`", &cols, &[], Some("IGNORE")),
             format!("LOAD DATA LOCAL INFILE 'barge' IGNORE {base}")
         );
         assert_eq!(
-            enc.load_data_sql("`db`.`t`", &cols, Some("REPLACE")),
+            enc.load_data_sql("`db`.`t`", &cols, &[], Some("REPLACE")),
             format!("LOAD DATA LOCAL INFILE 'barge' REPLACE {base}")
+        );
+    }
+
+    #[test]
+    fn tsv_load_data_sql_bit_columns_take_numbers() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("flag", DataType::Boolean, true),
+        ]));
+        let enc = TsvEncoder::new("dst", "t", schema).unwrap();
+        let cols = ["`id`".to_string(), "`flag`".to_string()];
+        assert_eq!(
+            enc.load_data_sql("`t`", &cols, &[false, true], None),
+            "LOAD DATA LOCAL INFILE 'barge' INTO TABLE `t` CHARACTER SET utf8mb4 \
+             FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' \
+             (`id`, @barge_c1) SET `flag` = CAST(@barge_c1 AS UNSIGNED)"
         );
     }
 
@@ -1300,7 +1322,7 @@ mod tests {
             "`hash`".to_string(),
         ];
         assert_eq!(
-            enc.load_data_sql("`t`", &cols, Some("IGNORE")),
+            enc.load_data_sql("`t`", &cols, &[false, false, true], Some("IGNORE")),
             "LOAD DATA LOCAL INFILE 'barge' IGNORE INTO TABLE `t` CHARACTER SET utf8mb4 \
              FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' \
              (`id`, @barge_c1, @barge_c2) SET `blob` = UNHEX(@barge_c1), `hash` = UNHEX(@barge_c2)"
