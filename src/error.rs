@@ -51,6 +51,9 @@ pub enum EngineError {
         source: std::io::Error,
     },
 
+    #[error("staging to {path}: {message}\n  hint: check the stage directory (--stage or [defaults].stage): free space and permissions")]
+    Stage { path: PathBuf, message: String },
+
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),
 }

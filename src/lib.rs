@@ -13,5 +13,7 @@ pub mod error;
 pub mod plan;
 pub mod redact;
 pub mod run;
+pub mod stage;
+pub mod validate;
 
 pub use error::{EngineError, Error};

@@ -18,6 +18,7 @@ pub async fn copy(args: CopyArgs) -> Result<(), Error> {
         steps: None,
         jobs: args.exec.jobs,
         quiet: args.exec.quiet,
+        stage: args.exec.stage.clone(),
     };
     let report = run_pipeline(&pipeline, &options).await?;
     finish_run(&report, &args.exec)
@@ -122,6 +123,7 @@ pub async fn copy_pipeline(args: &CopyArgs) -> Result<Pipeline, Error> {
         params: BTreeMap::new(),
         steps,
         mappings: BTreeMap::new(),
+        stage: None,
     })
 }
 

@@ -70,6 +70,10 @@ pub struct ExecArgs {
     /// Write the run report (per step: rows read and written, seconds, rows/s) as JSON.
     #[arg(long, value_name = "FILE.json")]
     pub report: Option<PathBuf>,
+    /// Stage every step's rows to Parquet with a manifest under DIR/<run_id>/
+    /// (for audit, `barge replay` and `barge validate`); overrides [defaults].stage.
+    #[arg(long, value_name = "DIR")]
+    pub stage: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

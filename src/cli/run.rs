@@ -13,6 +13,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         steps: args.steps.clone(),
         jobs: args.exec.jobs,
         quiet: args.exec.quiet,
+        stage: args.exec.stage.clone(),
     };
     let report = run_pipeline(&pipeline, &options).await?;
     finish_run(&report, &args.exec)

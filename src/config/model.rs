@@ -44,6 +44,8 @@ pub struct ConnectionFile {
 #[serde(deny_unknown_fields)]
 pub struct DefaultsFile {
     pub mode: Option<WriteMode>,
+    /// Stage every step's rows to Parquet under `DIR/<run_id>/` (`--stage` wins).
+    pub stage: Option<Spanned<String>>,
 }
 
 /// `[[step]]`.

@@ -1,0 +1,1 @@
+//! Replay: a staged run loaded into another target (see `barge replay`).
