@@ -163,6 +163,11 @@ pub enum Error {
 
     #[error("{0}")]
     Usage(String),
+
+    /// `barge validate` (or `run --validate`) found steps whose source, stage
+    /// and target differ; the message names their tables.
+    #[error("validation failed: {0}")]
+    ValidationFailed(String),
 }
 
 impl Error {

@@ -626,7 +626,7 @@ fn check_output_columns(step: &StepConfig, output: &SchemaRef) -> Result<(), Err
 }
 
 /// The target's spelling of each output column; every one must exist.
-fn target_columns(
+pub(crate) fn target_columns(
     step: &StepConfig,
     output: &SchemaRef,
     target: &SchemaRef,
