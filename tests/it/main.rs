@@ -8,3 +8,4 @@ mod mysql;
 mod postgres;
 mod roundtrip;
 mod servers;
+mod stage;
