@@ -36,6 +36,9 @@ CREATE TABLE t (
 );
 "#;
 
+/// id, name, amount, ts in epoch milliseconds, note.
+type DuckRow = (i32, String, Option<f64>, Option<i64>, Option<String>);
+
 fn pipeline(dir: &Path, src: &str, dst: &str) -> String {
     write_file(
         dir,
@@ -239,7 +242,7 @@ fn stage_replay_into_fresh_postgres_and_duckdb_equals_the_original() {
     let mut statement = duck
         .prepare("SELECT id, name, CAST(amount AS DOUBLE), epoch_ms(ts), note FROM t ORDER BY id")
         .unwrap();
-    let duck_rows: Vec<(i32, String, Option<f64>, Option<i64>, Option<String>)> = statement
+    let duck_rows: Vec<DuckRow> = statement
         .query_map([], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })
