@@ -289,3 +289,72 @@ sql = "SELECT * FROM orig.t"
     );
     barge(dir.path(), &["validate", "same.toml"]).assert_ok();
 }
+
+#[test]
+fn stage_copy_stages_every_table_and_replays_without_the_source() {
+    let dir = crate::common::workdir_with_shop();
+    barge(
+        dir.path(),
+        &[
+            "copy",
+            "sqlite://data/shop.sqlite",
+            "duckdb://out/shop.duckdb",
+            "--stage",
+            "st",
+            "-q",
+        ],
+    )
+    .assert_ok();
+    let runs: Vec<_> = std::fs::read_dir(dir.path().join("st"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(runs.len(), 1);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(runs[0].join("manifest.json")).unwrap())
+            .unwrap();
+    let mut staged: Vec<(String, u64)> = manifest["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().to_string(), s["rows"].as_u64().unwrap()))
+        .collect();
+    staged.sort();
+    let count = |table: &str| -> u64 {
+        let conn = rusqlite::Connection::open(dir.path().join("data/shop.sqlite")).unwrap();
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    let names: Vec<&str> = staged.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["categories", "customers", "order_lines", "orders", "products"]
+    );
+    for (name, rows) in &staged {
+        assert_eq!(*rows, count(name), "{name}");
+    }
+
+    // Without the source, the staged run loads a Parquet directory.
+    std::fs::remove_file(dir.path().join("data/shop.sqlite")).unwrap();
+    let run = runs[0].to_str().unwrap();
+    barge(dir.path(), &["replay", run, "--to", "parquet://replayed", "-q"]).assert_ok();
+    for (name, rows) in &staged {
+        let batch = read_parquet(&dir.path().join(format!("replayed/{name}.parquet")));
+        assert_eq!(batch.num_rows() as u64, *rows, "{name}");
+    }
+    // Unknown steps are refused with the list of staged ones.
+    barge(dir.path(), &["replay", run, "--to", "parquet://x", "--steps", "nope"])
+        .assert_fails(2, &["nope", "categories"]);
+}
+
+#[test]
+fn stage_empty_directory_in_the_pipeline_is_refused_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "p.toml",
+        "[connections.a]\nurl = \"sqlite://a.db\"\n[defaults]\nstage = \"\"\n[[step]]\ntarget = \"a.t\"\nsql = \"SELECT 1 AS x\"\n",
+    );
+    barge(dir.path(), &["run", "p.toml"]).assert_fails(2, &["p.toml:4", "[defaults].stage is empty"]);
+}
