@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 
 use crate::config::{Mapping, MappingValue, Pipeline, StepConfig, TargetRef};
 use crate::engines::catalog::{register_connection, ConnectionCatalog, ConnectionSchema};
-use crate::engines::sql::SqlScanExec;
+use crate::engines::sql::{PushDownSourceQueries, SqlScanExec};
 use crate::engines::{self, Connection, OpenOptions};
 use crate::error::{describe_datafusion, EngineError, Error};
 use crate::plan::order::TableRead;
@@ -44,6 +44,8 @@ impl Session {
         // data exactly, so it reads the values instead.
         config.options_mut().execution.collect_statistics = false;
         let ctx = SessionContext::new_with_config(config);
+        // Joins and aggregates over one connection run in its engine.
+        ctx.add_optimizer_rule(Arc::new(PushDownSourceQueries));
 
         let mappings = pipeline
             .mappings

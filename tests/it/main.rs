@@ -6,6 +6,7 @@ mod demo;
 mod errors;
 mod mysql;
 mod postgres;
+mod pushdown;
 mod roundtrip;
 mod servers;
 mod stage;

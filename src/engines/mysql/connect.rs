@@ -518,6 +518,11 @@ impl SqlSource for MySqlConnection {
         data_type.is_integer() || matches!(data_type, DataType::Float64)
     }
 
+    /// MySQL and MariaDB have no `FULL JOIN`.
+    fn supports_full_join(&self) -> bool {
+        false
+    }
+
     fn query(&self, sql: &str, schema: SchemaRef) -> EngineResult<BatchIter> {
         run_query(self, sql, schema)
     }

@@ -4,9 +4,11 @@
 //! and target preparation for each write mode.
 
 mod filter;
+mod pushdown;
 mod scan;
 
 pub use filter::expr_to_sql;
+pub use pushdown::{PushDownSourceQueries, SqlQueryTable};
 pub use scan::{RangePartitioning, ReadPartitioning, SqlScanExec, SqlTable, PARTITION_MIN_ROWS};
 
 use datafusion::arrow::datatypes::SchemaRef;
@@ -42,6 +44,10 @@ pub trait SqlSource: Send + Sync + std::fmt::Debug {
         &self,
         _data_type: &datafusion::arrow::datatypes::DataType,
     ) -> bool {
+        true
+    }
+    /// Whether the engine runs `FULL JOIN` (pushed-down joins use it).
+    fn supports_full_join(&self) -> bool {
         true
     }
     /// Runs `sql` and yields batches of `schema`. Called on a blocking thread;

@@ -129,6 +129,16 @@ impl SqlTable {
         self
     }
 
+    /// The engine the table lives in.
+    pub fn engine(&self) -> &Arc<dyn SqlSource> {
+        &self.engine
+    }
+
+    /// The table's name in its engine.
+    pub fn table_name(&self) -> &TableName {
+        &self.table
+    }
+
     /// The `SELECT` this table sends to its engine for a scan.
     pub fn select_sql(
         &self,

@@ -1,0 +1,210 @@
+//! Whole sub-queries over one connection (joins, aggregates, semi and anti
+//! joins) run inside the source engine: `barge plan` shows the SQL, and the
+//! target holds exactly what the same query gives when run in the source.
+//! Parts the engine would evaluate differently (text compared under MySQL's
+//! collations, FULL JOIN on MySQL, functions) stay in DataFusion.
+
+use crate::common::{barge, write_file};
+use crate::servers::{mysql_db, mysql_exec, mysql_rows, pg_db, pg_exec, pg_rows};
+
+/// Two tables every engine creates alike; codes differ from each other only
+/// in case, and some keys are NULL or dangle.
+const SHOP: &str = "
+CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL, region INT, code VARCHAR(5));
+CREATE TABLE orders (id BIGINT PRIMARY KEY, customer_id INT, qty INT, code VARCHAR(5));
+INSERT INTO customers VALUES (1, 'ann', 1, 'A'), (2, 'bob', 2, 'b'), (3, 'cy', 1, NULL), (4, 'dee', NULL, 'D');
+INSERT INTO orders VALUES (10, 1, 5, 'a'), (11, 1, 7, 'A'), (12, 2, 1, 'B'), (13, 2, NULL, 'b'),
+  (14, 3, 4, NULL), (15, NULL, 9, 'd'), (16, 9, 2, 'x');
+";
+
+/// Steps whose whole query runs in the source, with the SQL each must show.
+const PUSHED: &[(&str, &str, &str)] = &[
+    (
+        "joined",
+        "SELECT o.id, c.name, o.qty FROM src.orders o JOIN src.customers c ON c.id = o.customer_id WHERE c.region = 1",
+        "INNER JOIN",
+    ),
+    (
+        "totals",
+        "SELECT c.region, count(*) AS n, count(o.qty) AS nq, sum(o.qty) AS q, min(o.id) AS lo, max(o.id) AS hi FROM src.orders o JOIN src.customers c ON c.id = o.customer_id GROUP BY c.region",
+        "GROUP BY",
+    ),
+    (
+        "buyers",
+        "SELECT c.id FROM src.customers c WHERE c.id IN (SELECT customer_id FROM src.orders WHERE qty > 4)",
+        "WHERE EXISTS",
+    ),
+    (
+        "idle",
+        "SELECT c.id FROM src.customers c WHERE NOT EXISTS (SELECT 1 FROM src.orders o WHERE o.customer_id = c.id)",
+        "WHERE NOT EXISTS",
+    ),
+    (
+        "every_order",
+        "SELECT o.id, c.name FROM src.orders o LEFT JOIN src.customers c ON c.id = o.customer_id",
+        "LEFT JOIN",
+    ),
+    (
+        "regions",
+        "SELECT count(DISTINCT region) AS n FROM src.customers",
+        "GROUP BY",
+    ),
+];
+
+fn pipeline(src: &str, dst: &str, steps: &[(&str, &str)]) -> String {
+    let mut text = format!(
+        "[connections.src]\nurl = \"{src}\"\nread_only = true\n\n[connections.dst]\nurl = \"{dst}\"\n\n[defaults]\nmode = \"replace\"\n"
+    );
+    for (name, sql) in steps {
+        text.push_str(&format!(
+            "\n[[step]]\ntarget = \"dst.{name}\"\nsql = \"{sql}\"\n"
+        ));
+    }
+    text
+}
+
+/// The SQL `barge plan` says step `name` sends to its source.
+fn plan_of<'a>(plan: &'a str, name: &str) -> &'a str {
+    let start = plan
+        .find(&format!(": {name} -> "))
+        .unwrap_or_else(|| panic!("no step {name} in plan:\n{plan}"));
+    let step = &plan[start..];
+    let pushed = step
+        .find("pushed to src:")
+        .unwrap_or_else(|| panic!("step {name} sends no SQL:\n{step}"));
+    let step = &step[pushed..];
+    &step[..step.find("output columns:").unwrap_or(step.len())]
+}
+
+fn sorted(mut rows: Vec<Vec<Option<String>>>) -> Vec<Vec<Option<String>>> {
+    rows.sort();
+    rows
+}
+
+#[test]
+fn pushdown_postgres_runs_joins_and_aggregates_in_the_source() {
+    let src = pg_db("pushdown_pg_src");
+    let dst = pg_db("pushdown_pg_dst");
+    pg_exec(&src, SHOP);
+    let dir = tempfile::tempdir().unwrap();
+    let mut steps: Vec<(&str, &str)> = PUSHED.iter().map(|(n, s, _)| (*n, *s)).collect();
+    let all_pairs = "SELECT c.id AS cid, o.id AS oid FROM src.customers c FULL JOIN src.orders o ON o.customer_id = c.id";
+    let shout = "SELECT upper(c.name) AS n, o.id FROM src.orders o JOIN src.customers c ON c.id = o.customer_id";
+    steps.push(("all_pairs", all_pairs));
+    steps.push(("shout", shout));
+    let file = write_file(dir.path(), "p.toml", &pipeline(&src, &dst, &steps));
+
+    let plan = barge(dir.path(), &["plan", &file]);
+    plan.assert_ok();
+    for (name, _, shows) in PUSHED {
+        let step = plan_of(&plan.stdout, name);
+        assert!(step.contains(shows), "{name} should push {shows}:\n{step}");
+    }
+    assert!(plan_of(&plan.stdout, "all_pairs").contains("FULL JOIN"));
+    let shout_plan = plan_of(&plan.stdout, "shout");
+    assert!(shout_plan.contains("INNER JOIN"), "{shout_plan}");
+    assert!(
+        !shout_plan.to_lowercase().contains("upper("),
+        "{shout_plan}"
+    );
+
+    barge(dir.path(), &["run", &file, "-q"]).assert_ok();
+    for (name, sql) in &steps[..PUSHED.len() + 1] {
+        let want = sorted(pg_rows(&src, &sql.replace("src.", "")));
+        let got = sorted(pg_rows(&dst, &format!("SELECT * FROM {name}")));
+        assert_eq!(got, want, "step {name}");
+    }
+    assert_eq!(
+        pg_rows(&dst, "SELECT count(*) FROM all_pairs"),
+        [[Some("8".into())]]
+    );
+    assert_eq!(
+        sorted(pg_rows(&dst, "SELECT n, id FROM shout")),
+        sorted(pg_rows(
+            &src,
+            "SELECT upper(c.name), o.id FROM orders o JOIN customers c ON c.id = o.customer_id"
+        ))
+    );
+}
+
+#[test]
+fn pushdown_mysql_runs_joins_and_aggregates_in_the_source() {
+    let src = mysql_db("pushdown_my_src");
+    let dst = mysql_db("pushdown_my_dst");
+    mysql_exec(&src, SHOP);
+    let dir = tempfile::tempdir().unwrap();
+    let steps: Vec<(&str, &str)> = PUSHED.iter().map(|(n, s, _)| (*n, *s)).collect();
+    let file = write_file(dir.path(), "p.toml", &pipeline(&src, &dst, &steps));
+
+    let plan = barge(dir.path(), &["plan", &file]);
+    plan.assert_ok();
+    for (name, _, shows) in PUSHED {
+        let step = plan_of(&plan.stdout, name);
+        assert!(step.contains(shows), "{name} should push {shows}:\n{step}");
+    }
+    barge(dir.path(), &["run", &file, "-q"]).assert_ok();
+    for (name, sql) in &steps {
+        let want = sorted(mysql_rows(&src, &sql.replace("src.", "")));
+        let got = sorted(mysql_rows(&dst, &format!("SELECT * FROM {name}")));
+        assert_eq!(got, want, "step {name}");
+    }
+}
+
+#[test]
+fn pushdown_keeps_in_datafusion_what_mysql_would_evaluate_differently() {
+    let src = mysql_db("pushdown_my_exact_src");
+    let dst = mysql_db("pushdown_my_exact_dst");
+    mysql_exec(&src, SHOP);
+    let dir = tempfile::tempdir().unwrap();
+    // MySQL's default collation matches 'a' to 'A'; barge compares text
+    // byte for byte, so only identical codes join.
+    let by_code =
+        "SELECT o.id, c.id AS cid FROM src.orders o JOIN src.customers c ON c.code = o.code";
+    // MySQL has no FULL JOIN.
+    let all_pairs = "SELECT c.id AS cid, o.id AS oid FROM src.customers c FULL JOIN src.orders o ON o.customer_id = c.id";
+    let file = write_file(
+        dir.path(),
+        "p.toml",
+        &pipeline(
+            &src,
+            &dst,
+            &[("by_code", by_code), ("all_pairs", all_pairs)],
+        ),
+    );
+    let plan = barge(dir.path(), &["plan", &file]);
+    plan.assert_ok();
+    for name in ["by_code", "all_pairs"] {
+        let step = plan_of(&plan.stdout, name);
+        assert!(
+            !step.contains("JOIN ("),
+            "{name} must join in DataFusion:\n{step}"
+        );
+    }
+    barge(dir.path(), &["run", &file, "-q"]).assert_ok();
+    assert_eq!(
+        sorted(mysql_rows(&dst, "SELECT id, cid FROM by_code")),
+        [
+            [Some("11".to_string()), Some("1".to_string())],
+            [Some("13".to_string()), Some("2".to_string())]
+        ]
+    );
+    // The same join run by MySQL itself would match five rows.
+    assert_eq!(
+        mysql_rows(
+            &src,
+            "SELECT count(*) FROM orders o JOIN customers c ON c.code = o.code"
+        ),
+        [[Some("5".to_string())]]
+    );
+    assert_eq!(
+        mysql_rows(
+            &dst,
+            "SELECT count(*), count(cid), count(oid) FROM all_pairs"
+        ),
+        [[
+            Some("8".to_string()),
+            Some("6".to_string()),
+            Some("7".to_string())
+        ]]
+    );
+}
