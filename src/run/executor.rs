@@ -525,11 +525,13 @@ fn staged_step(
 }
 
 /// Nothing lost silently: every row read is in the target. `insert_ignore`
-/// skips rows whose key exists, so only its surplus is an error.
+/// skips rows whose key exists (and an `upsert` of key columns only does
+/// too), so for those only a surplus is an error.
 fn check_counts(step: &StepConfig, progress: &StepProgress) -> Result<(), Error> {
+    use crate::engines::WriteMode;
     let (read, written) = (progress.read(), progress.written());
     let lost = match step.mode {
-        crate::engines::WriteMode::InsertIgnore => written > read,
+        WriteMode::InsertIgnore | WriteMode::Upsert => written > read,
         _ => written != read,
     };
     if lost {

@@ -162,17 +162,52 @@ fn put_null(buffer: &mut Vec<u8>) {
     buffer.push(TAG_NULL);
 }
 
+/// Tag, length (LEB128), bytes.
 fn put_len_bytes(buffer: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
     buffer.push(tag);
-    buffer.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+    let mut len = bytes.len() as u64;
+    while len >= 0x80 {
+        buffer.push((len as u8) | 0x80);
+        len >>= 7;
+    }
+    buffer.push(len as u8);
     buffer.extend_from_slice(bytes);
 }
 
-/// An exact number `mantissa * 10^-scale`, normalised.
-fn put_number(buffer: &mut Vec<u8>, mut mantissa: i128, mut scale: i32) {
-    while scale > 0 && mantissa % 10 == 0 {
-        mantissa /= 10;
-        scale -= 1;
+/// An integer: the exact number `value` with scale 0.
+#[inline]
+fn put_int(buffer: &mut Vec<u8>, value: i64) {
+    buffer.push(TAG_NUMBER);
+    buffer.extend_from_slice(&value.to_le_bytes());
+    buffer.push(0);
+}
+
+/// An exact number `mantissa * 10^-scale`, normalised (no trailing
+/// fractional zeros, zero with scale 0). The mantissa is written in 8 bytes
+/// when it fits an i64, else in 16: the form follows from the value, so
+/// equal values always encode alike.
+fn put_number(buffer: &mut Vec<u8>, mantissa: i128, scale: i32) {
+    if scale == 0 {
+        if let Ok(small) = i64::try_from(mantissa) {
+            return put_int(buffer, small);
+        }
+    }
+    let (mut mantissa, mut scale) = (mantissa, scale);
+    if mantissa == 0 {
+        scale = 0;
+    }
+    if let Ok(mut small) = i64::try_from(mantissa) {
+        // i64 division by a constant is a multiply; i128 is a library call.
+        while scale > 0 && small % 10 == 0 {
+            small /= 10;
+            scale -= 1;
+        }
+        mantissa = small as i128;
+    } else {
+        while scale > 0 && mantissa % 10 == 0 {
+            mantissa /= 10;
+            scale -= 1;
+        }
     }
     while scale < 0 {
         match mantissa.checked_mul(10) {
@@ -183,12 +218,13 @@ fn put_number(buffer: &mut Vec<u8>, mut mantissa: i128, mut scale: i32) {
             None => break,
         }
     }
-    if mantissa == 0 {
-        scale = 0;
-    }
     buffer.push(TAG_NUMBER);
-    buffer.extend_from_slice(&mantissa.to_le_bytes());
-    buffer.extend_from_slice(&scale.to_le_bytes());
+    match i64::try_from(mantissa) {
+        Ok(small) => buffer.extend_from_slice(&small.to_le_bytes()),
+        Err(_) => buffer.extend_from_slice(&mantissa.to_le_bytes()),
+    }
+    // Arrow scales are i8; a negative one left over (overflow) stays distinct.
+    buffer.push(scale.clamp(i8::MIN as i32, i8::MAX as i32) as i8 as u8);
 }
 
 fn put_float(buffer: &mut Vec<u8>, value: f64) {
@@ -201,6 +237,11 @@ fn put_float(buffer: &mut Vec<u8>, value: f64) {
     };
     buffer.push(TAG_FLOAT);
     buffer.extend_from_slice(&canonical.to_le_bytes());
+}
+
+fn put_i64(buffer: &mut Vec<u8>, tag: u8, value: i64) {
+    buffer.push(tag);
+    buffer.extend_from_slice(&value.to_le_bytes());
 }
 
 fn put_i128(buffer: &mut Vec<u8>, tag: u8, value: i128) {
@@ -246,13 +287,13 @@ fn encode_column(array: &ArrayRef, buffers: &mut [Vec<u8>]) -> Result<(), ArrowE
                 }
             }
         }
-        DataType::Int8 => each::<Int8Type>(array, buffers, |b, v| put_number(b, v as i128, 0)),
-        DataType::Int16 => each::<Int16Type>(array, buffers, |b, v| put_number(b, v as i128, 0)),
-        DataType::Int32 => each::<Int32Type>(array, buffers, |b, v| put_number(b, v as i128, 0)),
-        DataType::Int64 => each::<Int64Type>(array, buffers, |b, v| put_number(b, v as i128, 0)),
-        DataType::UInt8 => each::<UInt8Type>(array, buffers, |b, v| put_number(b, v as i128, 0)),
-        DataType::UInt16 => each::<UInt16Type>(array, buffers, |b, v| put_number(b, v as i128, 0)),
-        DataType::UInt32 => each::<UInt32Type>(array, buffers, |b, v| put_number(b, v as i128, 0)),
+        DataType::Int8 => each::<Int8Type>(array, buffers, |b, v| put_int(b, v as i64)),
+        DataType::Int16 => each::<Int16Type>(array, buffers, |b, v| put_int(b, v as i64)),
+        DataType::Int32 => each::<Int32Type>(array, buffers, |b, v| put_int(b, v as i64)),
+        DataType::Int64 => each::<Int64Type>(array, buffers, put_int),
+        DataType::UInt8 => each::<UInt8Type>(array, buffers, |b, v| put_int(b, v as i64)),
+        DataType::UInt16 => each::<UInt16Type>(array, buffers, |b, v| put_int(b, v as i64)),
+        DataType::UInt32 => each::<UInt32Type>(array, buffers, |b, v| put_int(b, v as i64)),
         DataType::UInt64 => each::<UInt64Type>(array, buffers, |b, v| put_number(b, v as i128, 0)),
         DataType::Decimal32(_, s) => {
             let s = *s as i32;
@@ -291,10 +332,10 @@ fn encode_column(array: &ArrayRef, buffers: &mut [Vec<u8>]) -> Result<(), ArrowE
         DataType::BinaryView => bytes(array.as_binary_view().iter(), buffers),
         DataType::FixedSizeBinary(_) => bytes(array.as_fixed_size_binary().iter(), buffers),
         DataType::Date32 => {
-            each::<Date32Type>(array, buffers, |b, v| put_i128(b, TAG_DATE, v as i128))
+            each::<Date32Type>(array, buffers, |b, v| put_i64(b, TAG_DATE, v as i64))
         }
         DataType::Date64 => each::<Date64Type>(array, buffers, |b, v| {
-            put_i128(b, TAG_DATE, (v as i128).div_euclid(86_400_000))
+            put_i64(b, TAG_DATE, v.div_euclid(86_400_000))
         }),
         DataType::Timestamp(unit, _) => {
             let n = nanos_per(*unit);
@@ -308,7 +349,7 @@ fn encode_column(array: &ArrayRef, buffers: &mut [Vec<u8>]) -> Result<(), ArrowE
         }
         DataType::Time32(unit) => {
             let n = nanos_per(*unit);
-            let put = move |b: &mut Vec<u8>, v: i32| put_i128(b, TAG_TIME, v as i128 * n);
+            let put = move |b: &mut Vec<u8>, v: i32| put_i64(b, TAG_TIME, v as i64 * n as i64);
             match unit {
                 TimeUnit::Second => each::<Time32SecondType>(array, buffers, put),
                 _ => each::<Time32MillisecondType>(array, buffers, put),
@@ -316,7 +357,8 @@ fn encode_column(array: &ArrayRef, buffers: &mut [Vec<u8>]) -> Result<(), ArrowE
         }
         DataType::Time64(unit) => {
             let n = nanos_per(*unit);
-            let put = move |b: &mut Vec<u8>, v: i64| put_i128(b, TAG_TIME, v as i128 * n);
+            let put =
+                move |b: &mut Vec<u8>, v: i64| put_i64(b, TAG_TIME, v.saturating_mul(n as i64));
             match unit {
                 TimeUnit::Nanosecond => each::<Time64NanosecondType>(array, buffers, put),
                 _ => each::<Time64MicrosecondType>(array, buffers, put),
