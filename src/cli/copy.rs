@@ -101,6 +101,7 @@ pub async fn copy_pipeline(args: &CopyArgs) -> Result<Pipeline, Error> {
                 disable_fk_checks: args.disable_fk_checks,
                 partition_on: None,
                 partitions: None,
+                retry: Default::default(),
                 origin: "barge copy".into(),
             }
         })

@@ -11,7 +11,8 @@ use toml::Spanned;
 use super::interpolate::{interpolate, InterpolationError, Vars};
 use super::model::{PipelineFile, StepFile};
 use super::{
-    ConfigError, ConnectionConfig, Mapping, MappingValue, Pipeline, StepConfig, TargetRef,
+    ConfigError, ConnectionConfig, Mapping, MappingValue, Pipeline, RetryPolicy, StepConfig,
+    TargetRef,
 };
 use crate::engines::{TableName, WriteMode};
 
@@ -183,10 +184,15 @@ impl Loader<'_> {
             }
             None => None,
         };
+        let default_retry = self.retry_policy(
+            RetryPolicy::default(),
+            file.defaults.retries,
+            file.defaults.retry_max_seconds.as_ref(),
+        )?;
         let mut steps = Vec::new();
         let mut names = HashSet::new();
         for step in &file.steps {
-            let resolved = self.step(step, &connections, default_mode)?;
+            let resolved = self.step(step, &connections, default_mode, default_retry)?;
             if !names.insert(resolved.name.clone()) {
                 let span = step.name.as_ref().map_or(step.target.span(), |n| n.span());
                 return Err(self
@@ -234,6 +240,7 @@ impl Loader<'_> {
         step: &StepFile,
         connections: &[ConnectionConfig],
         default_mode: WriteMode,
+        default_retry: RetryPolicy,
     ) -> Result<StepConfig, ConfigError> {
         let target_text = self.interpolate(&step.target, "target")?;
         let target = parse_target(&target_text).ok_or_else(|| {
@@ -346,8 +353,39 @@ impl Loader<'_> {
             disable_fk_checks: step.disable_fk_checks,
             partition_on: step.partition_on.clone(),
             partitions: step.partitions.as_ref().map(|p| *p.get_ref()),
+            retry: self.retry_policy(
+                default_retry,
+                step.retries,
+                step.retry_max_seconds.as_ref(),
+            )?,
             origin: format!("{}:{line}", self.path.display()),
         })
+    }
+
+    /// `base` with the `retries` and `retry_max_seconds` that are set.
+    fn retry_policy(
+        &self,
+        base: RetryPolicy,
+        retries: Option<u32>,
+        max_seconds: Option<&Spanned<f64>>,
+    ) -> Result<RetryPolicy, ConfigError> {
+        let mut policy = base;
+        if let Some(n) = retries {
+            policy.retries = n;
+        }
+        if let Some(seconds) = max_seconds {
+            let value = *seconds.get_ref();
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(self
+                    .err(
+                        seconds.span(),
+                        format!("retry_max_seconds = {value} is not a number of seconds"),
+                    )
+                    .with_hint("use a number of seconds such as 30 (0 retries without waiting)"));
+            }
+            policy.max_seconds = value;
+        }
+        Ok(policy)
     }
 
     fn mapping(

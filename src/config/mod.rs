@@ -86,8 +86,29 @@ pub struct StepConfig {
     /// Parallel range reads per source table (default: the session's
     /// target partitions, the number of cores).
     pub partitions: Option<usize>,
+    /// Retries after a passing failure (see `run::retry`).
+    pub retry: RetryPolicy,
     /// Where the step is declared (`file:line`), for messages.
     pub origin: String,
+}
+
+/// How often and how long a step is retried after a passing failure
+/// (`retries`, `retry_max_seconds` in `[defaults]` or a step).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts after the first.
+    pub retries: u32,
+    /// Longest wait between two attempts, in seconds.
+    pub max_seconds: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            retries: 3,
+            max_seconds: 30.0,
+        }
+    }
 }
 
 /// A value mapping used by `map_value(name, value)`.

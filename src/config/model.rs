@@ -46,6 +46,10 @@ pub struct DefaultsFile {
     pub mode: Option<WriteMode>,
     /// Stage every step's rows to Parquet under `DIR/<run_id>/` (`--stage` wins).
     pub stage: Option<Spanned<String>>,
+    /// Retries of a step after a passing failure (default 3; 0: none).
+    pub retries: Option<u32>,
+    /// Longest wait between two attempts, in seconds (default 30).
+    pub retry_max_seconds: Option<Spanned<f64>>,
 }
 
 /// `[[step]]`.
@@ -71,6 +75,10 @@ pub struct StepFile {
     pub partition_on: Option<String>,
     /// Parallel range reads per source table (1 turns them off).
     pub partitions: Option<Spanned<usize>>,
+    /// Retries after a passing failure (overrides `[defaults]`).
+    pub retries: Option<u32>,
+    /// Longest wait between two attempts, in seconds (overrides `[defaults]`).
+    pub retry_max_seconds: Option<Spanned<f64>>,
 }
 
 /// A key: one column name or a list.

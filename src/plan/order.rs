@@ -96,6 +96,7 @@ mod tests {
             disable_fk_checks: false,
             partition_on: None,
             partitions: None,
+            retry: Default::default(),
             origin: String::new(),
         }
     }

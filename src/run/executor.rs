@@ -15,6 +15,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::progress::StepProgress;
 use super::report::{RunReport, StepReport, StepStatus};
+use super::retry;
 use super::session::{
     output_schema, plain_source_scan, row_estimate, source_queries, step_error, Session,
 };
@@ -242,7 +243,29 @@ async fn run_step(
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     let progress = Arc::new(StepProgress::new(bar));
     let clock = Instant::now();
-    let outcome = execute_step(session, step, options, stage, &progress).await;
+    let mut attempt = 0;
+    let outcome = loop {
+        let outcome = execute_step(session, step, options, stage, &progress).await;
+        match outcome {
+            Err(e) if attempt < step.retry.retries && retry::is_transient(&e.to_string()) => {
+                attempt += 1;
+                let wait = retry::wait(&step.retry, attempt);
+                // A failed attempt committed nothing: the load is one
+                // transaction, or a temp file renamed at its end.
+                multi.suspend(|| {
+                    eprintln!(
+                        "step '{}': {e}\n  a passing failure: retry {attempt} of {} in {:.1} s",
+                        step.name,
+                        step.retry.retries,
+                        wait.as_secs_f64()
+                    )
+                });
+                tokio::time::sleep(wait).await;
+                progress.restart();
+            }
+            outcome => break outcome,
+        }
+    };
     let seconds = clock.elapsed().as_secs_f64();
     progress.bar().finish_and_clear();
     let (status, rows_read, rows_written, statements, error) = match outcome {

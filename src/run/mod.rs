@@ -4,6 +4,7 @@
 pub mod executor;
 pub mod progress;
 pub mod report;
+pub mod retry;
 pub mod session;
 
 pub use executor::{run_pipeline, RunOptions};

@@ -34,6 +34,13 @@ impl StepProgress {
         self.written.store(rows, Ordering::Relaxed);
     }
 
+    /// Starts the counts again, for another attempt of the step.
+    pub fn restart(&self) {
+        self.read.store(0, Ordering::Relaxed);
+        self.written.store(0, Ordering::Relaxed);
+        self.bar.set_position(0);
+    }
+
     pub fn read(&self) -> u64 {
         self.read.load(Ordering::Relaxed)
     }

@@ -106,6 +106,7 @@ pub fn replay_pipeline(
             disable_fk_checks: false,
             partition_on: None,
             partitions: None,
+            retry: Default::default(),
             origin: format!("replay of run {}", manifest.run_id),
         });
     }

@@ -7,6 +7,7 @@ mod errors;
 mod mysql;
 mod postgres;
 mod pushdown;
+mod reliability;
 mod roundtrip;
 mod servers;
 mod stage;

@@ -208,3 +208,50 @@ fn pushdown_keeps_in_datafusion_what_mysql_would_evaluate_differently() {
         ]]
     );
 }
+
+#[test]
+fn pushdown_sqlite_joins_on_text_it_compares_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shop.sqlite");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(SHOP)
+        .unwrap();
+    // SQLite compares text byte for byte (BINARY collation), like barge:
+    // the join on text runs in SQLite and matches only identical codes.
+    let by_code =
+        "SELECT o.id, c.id AS cid FROM src.orders o JOIN src.customers c ON c.code = o.code";
+    let totals = "SELECT c.code, count(*) AS n, sum(o.qty) AS q FROM src.orders o JOIN src.customers c ON c.id = o.customer_id GROUP BY c.code";
+    let file = write_file(
+        dir.path(),
+        "p.toml",
+        &pipeline(
+            &format!("sqlite://{}", db.display()),
+            "parquet://out",
+            &[("by_code", by_code), ("totals", totals)],
+        ),
+    );
+    let plan = barge(dir.path(), &["plan", &file]);
+    plan.assert_ok();
+    assert!(plan_of(&plan.stdout, "by_code").contains("INNER JOIN"));
+    assert!(plan_of(&plan.stdout, "totals").contains("GROUP BY"));
+    barge(dir.path(), &["run", &file, "-q"]).assert_ok();
+    let by_code = crate::common::read_parquet(&dir.path().join("out/by_code.parquet"));
+    assert_eq!(
+        sorted(crate::common::batch_rows(&by_code)),
+        [
+            [Some("11".to_string()), Some("1".to_string())],
+            [Some("13".to_string()), Some("2".to_string())]
+        ]
+    );
+    let totals = crate::common::read_parquet(&dir.path().join("out/totals.parquet"));
+    let some = |s: &str| Some(s.to_string());
+    assert_eq!(
+        sorted(crate::common::batch_rows(&totals)),
+        [
+            [None, some("1"), some("4")],
+            [some("A"), some("2"), some("12")],
+            [some("b"), some("2"), some("1")]
+        ]
+    );
+}

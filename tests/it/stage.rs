@@ -318,7 +318,12 @@ fn stage_copy_stages_every_table_and_replays_without_the_source() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["name"].as_str().unwrap().to_string(), s["rows"].as_u64().unwrap()))
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["rows"].as_u64().unwrap(),
+            )
+        })
         .collect();
     staged.sort();
     let count = |table: &str| -> u64 {
@@ -329,7 +334,13 @@ fn stage_copy_stages_every_table_and_replays_without_the_source() {
     let names: Vec<&str> = staged.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["categories", "customers", "order_lines", "orders", "products"]
+        [
+            "categories",
+            "customers",
+            "order_lines",
+            "orders",
+            "products"
+        ]
     );
     for (name, rows) in &staged {
         assert_eq!(*rows, count(name), "{name}");
@@ -338,14 +349,21 @@ fn stage_copy_stages_every_table_and_replays_without_the_source() {
     // Without the source, the staged run loads a Parquet directory.
     std::fs::remove_file(dir.path().join("data/shop.sqlite")).unwrap();
     let run = runs[0].to_str().unwrap();
-    barge(dir.path(), &["replay", run, "--to", "parquet://replayed", "-q"]).assert_ok();
+    barge(
+        dir.path(),
+        &["replay", run, "--to", "parquet://replayed", "-q"],
+    )
+    .assert_ok();
     for (name, rows) in &staged {
         let batch = read_parquet(&dir.path().join(format!("replayed/{name}.parquet")));
         assert_eq!(batch.num_rows() as u64, *rows, "{name}");
     }
     // Unknown steps are refused with the list of staged ones.
-    barge(dir.path(), &["replay", run, "--to", "parquet://x", "--steps", "nope"])
-        .assert_fails(2, &["nope", "categories"]);
+    barge(
+        dir.path(),
+        &["replay", run, "--to", "parquet://x", "--steps", "nope"],
+    )
+    .assert_fails(2, &["nope", "categories"]);
 }
 
 #[test]
@@ -356,5 +374,6 @@ fn stage_empty_directory_in_the_pipeline_is_refused_at_its_line() {
         "p.toml",
         "[connections.a]\nurl = \"sqlite://a.db\"\n[defaults]\nstage = \"\"\n[[step]]\ntarget = \"a.t\"\nsql = \"SELECT 1 AS x\"\n",
     );
-    barge(dir.path(), &["run", "p.toml"]).assert_fails(2, &["p.toml:4", "[defaults].stage is empty"]);
+    barge(dir.path(), &["run", "p.toml"])
+        .assert_fails(2, &["p.toml:4", "[defaults].stage is empty"]);
 }
