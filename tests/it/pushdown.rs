@@ -10,9 +10,9 @@ use crate::servers::{mysql_db, mysql_exec, mysql_rows, pg_db, pg_exec, pg_rows};
 /// Two tables every engine creates alike; codes differ from each other only
 /// in case, and some keys are NULL or dangle.
 const SHOP: &str = "
-CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL, region INT, code VARCHAR(5));
+CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL, region INT, code VARCHAR(5), active BOOLEAN);
 CREATE TABLE orders (id BIGINT PRIMARY KEY, customer_id INT, qty INT, code VARCHAR(5));
-INSERT INTO customers VALUES (1, 'ann', 1, 'A'), (2, 'bob', 2, 'b'), (3, 'cy', 1, NULL), (4, 'dee', NULL, 'D');
+INSERT INTO customers VALUES (1, 'ann', 1, 'A', TRUE), (2, 'bob', 2, 'b', FALSE), (3, 'cy', 1, NULL, FALSE), (4, 'dee', NULL, 'D', NULL);
 INSERT INTO orders VALUES (10, 1, 5, 'a'), (11, 1, 7, 'A'), (12, 2, 1, 'B'), (13, 2, NULL, 'b'),
   (14, 3, 4, NULL), (15, NULL, 9, 'd'), (16, 9, 2, 'x');
 ";
@@ -90,8 +90,11 @@ fn pushdown_postgres_runs_joins_and_aggregates_in_the_source() {
     let mut steps: Vec<(&str, &str)> = PUSHED.iter().map(|(n, s, _)| (*n, *s)).collect();
     let all_pairs = "SELECT c.id AS cid, o.id AS oid FROM src.customers c FULL JOIN src.orders o ON o.customer_id = c.id";
     let shout = "SELECT upper(c.name) AS n, o.id FROM src.orders o JOIN src.customers c ON c.id = o.customer_id";
+    // PostgreSQL has no max(boolean): that aggregate runs in DataFusion.
+    let flags = "SELECT region, max(active) AS any_active FROM src.customers GROUP BY region";
     steps.push(("all_pairs", all_pairs));
     steps.push(("shout", shout));
+    steps.push(("flags", flags));
     let file = write_file(dir.path(), "p.toml", &pipeline(&src, &dst, &steps));
 
     let plan = barge(dir.path(), &["plan", &file]);

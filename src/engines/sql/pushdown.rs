@@ -374,7 +374,7 @@ fn groups_like_datafusion(data_type: &DataType, engine: &dyn SqlSource) -> bool 
     !data_type.is_floating() && comparable(data_type, engine)
 }
 
-/// `count`, integer `sum`, and `min`/`max` of comparable columns, without
+/// `count`, integer `sum`, and `min`/`max` of comparable non-boolean columns, without
 /// FILTER or ORDER BY.
 fn aggregate_sql(expr: &Expr, resolve: ResolveColumn, engine: &dyn SqlSource) -> Option<String> {
     let expr = match expr {
@@ -413,9 +413,10 @@ fn aggregate_sql(expr: &Expr, resolve: ResolveColumn, engine: &dyn SqlSource) ->
             (data_type.is_integer() && comparable(&data_type, engine))
                 .then(|| format!("SUM({distinct_sql}{sql})"))
         }
+        // Not booleans: PostgreSQL has no min(boolean).
         ("min" | "max", [arg]) => {
             let (sql, data_type) = column_sql(arg, resolve)?;
-            groups_like_datafusion(&data_type, engine)
+            (data_type != DataType::Boolean && groups_like_datafusion(&data_type, engine))
                 .then(|| format!("{}({sql})", name.to_uppercase()))
         }
         _ => None,
