@@ -51,6 +51,9 @@ pub enum EngineError {
         source: std::io::Error,
     },
 
+    #[error("staging to {path}: {message}\n  hint: check the stage directory (--stage or [defaults].stage): free space and permissions")]
+    Stage { path: PathBuf, message: String },
+
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),
 }
@@ -160,6 +163,11 @@ pub enum Error {
 
     #[error("{0}")]
     Usage(String),
+
+    /// `barge validate` (or `run --validate`) found steps whose source, stage
+    /// and target differ; the message names their tables.
+    #[error("validation failed: {0}")]
+    ValidationFailed(String),
 }
 
 impl Error {

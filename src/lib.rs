@@ -15,5 +15,7 @@ pub mod plan;
 pub mod redact;
 pub mod run;
 pub mod schema;
+pub mod stage;
+pub mod validate;
 
 pub use error::{EngineError, Error};

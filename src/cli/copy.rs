@@ -33,6 +33,7 @@ pub async fn copy(args: CopyArgs) -> Result<(), Error> {
         steps: None,
         jobs: args.exec.jobs,
         quiet: args.exec.quiet,
+        stage: args.exec.stage.clone(),
     };
     let report = run_pipeline(&job.pipeline, &options).await?;
     if let Some((schema, target, created)) = &job.schema {
@@ -210,6 +211,7 @@ pub async fn copy_job(args: &CopyArgs) -> Result<CopyJob, Error> {
         params: BTreeMap::new(),
         steps,
         mappings: BTreeMap::new(),
+        stage: None,
     };
     Ok(CopyJob {
         pipeline,

@@ -3,8 +3,10 @@
 
 mod copy;
 mod plan;
+mod replay;
 mod run;
 mod schema;
+mod validate;
 
 use std::path::PathBuf;
 
@@ -36,6 +38,10 @@ pub enum Command {
     Copy(CopyArgs),
     /// Copy or compare database schemas (tables, keys, foreign keys, indexes).
     Schema(SchemaArgs),
+    /// Load a target from a staged run (DIR/<run_id>) without touching the source.
+    Replay(ReplayArgs),
+    /// Compare each step's source, stage and target: row counts and content checksums.
+    Validate(ValidateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -128,6 +134,10 @@ pub struct ExecArgs {
     /// Write the run report (per step: rows read and written, seconds, rows/s) as JSON.
     #[arg(long, value_name = "FILE.json")]
     pub report: Option<PathBuf>,
+    /// Stage every step's rows to Parquet with a manifest under DIR/<run_id>/
+    /// (for audit, `barge replay` and `barge validate`); overrides [defaults].stage.
+    #[arg(long, value_name = "DIR")]
+    pub stage: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -137,8 +147,63 @@ pub struct RunArgs {
     /// Run only these steps (comma-separated names).
     #[arg(long, value_delimiter = ',', value_name = "STEP,...")]
     pub steps: Option<Vec<String>>,
+    /// After the load, validate every step: source, stage and target row counts
+    /// and content checksums (as `barge validate`); a mismatch fails the run.
+    #[arg(long)]
+    pub validate: bool,
     #[command(flatten)]
     pub exec: ExecArgs,
+    #[command(flatten)]
+    pub params: ParamArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The staged run: DIR/<run_id>, holding manifest.json.
+    pub run_dir: PathBuf,
+    /// Target URL to load (any engine barge writes).
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Replay only these steps (comma-separated names).
+    #[arg(long, value_delimiter = ',', value_name = "STEP,...")]
+    pub steps: Option<Vec<String>>,
+    /// Write mode for every step (default: each step's mode in the run).
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    /// Steps that may run at once.
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 2)]
+    pub jobs: usize,
+    /// No progress bars and no summary table.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Write the run report as JSON.
+    #[arg(long, value_name = "FILE.json")]
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The pipeline file (TOML).
+    pub pipeline: PathBuf,
+    /// Compare with this staged run too (its directory is STAGE_DIR/RUN_ID);
+    /// default: the pipeline's newest staged run, when it has a stage directory.
+    #[arg(long, value_name = "RUN_ID")]
+    pub run: Option<String>,
+    /// The stage directory runs were staged under (default: [defaults].stage).
+    #[arg(long, value_name = "DIR")]
+    pub stage: Option<PathBuf>,
+    /// List up to N differing rows per step, by key.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub sample: usize,
+    /// Write the validation report as JSON.
+    #[arg(long, value_name = "FILE.json")]
+    pub json: Option<PathBuf>,
+    /// Validate only these steps (comma-separated names).
+    #[arg(long, value_delimiter = ',', value_name = "STEP,...")]
+    pub steps: Option<Vec<String>>,
+    /// Print nothing but errors.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
     #[command(flatten)]
     pub params: ParamArgs,
 }
@@ -228,15 +293,25 @@ pub async fn execute(cli: Cli) -> Result<(), Error> {
             SchemaCommand::Copy(args) => schema::copy(args).await,
             SchemaCommand::Diff(args) => schema::diff(args).await,
         },
+        Command::Replay(args) => replay::replay(args).await,
+        Command::Validate(args) => validate::validate(args).await,
     }
 }
 
 /// Prints the summary, writes the report, and fails when a step failed.
 fn finish_run(report: &crate::run::RunReport, exec: &ExecArgs) -> Result<(), Error> {
-    if let Some(path) = &exec.report {
+    finish_report(report, exec.report.as_deref(), exec.quiet)
+}
+
+fn finish_report(
+    report: &crate::run::RunReport,
+    json: Option<&std::path::Path>,
+    quiet: bool,
+) -> Result<(), Error> {
+    if let Some(path) = json {
         report.write_json(path)?;
     }
-    if !exec.quiet {
+    if !quiet {
         println!("{}", report.summary_table());
         let verb = if report.dry_run {
             "planned"
@@ -247,6 +322,9 @@ fn finish_run(report: &crate::run::RunReport, exec: &ExecArgs) -> Result<(), Err
             "{} {verb} in {:.2} s (run {})",
             report.pipeline, report.seconds, report.run_id
         );
+        if let Some(dir) = &report.staged_in {
+            println!("staged in {dir}");
+        }
     }
     let failed = report.failed_steps();
     if failed.is_empty() {

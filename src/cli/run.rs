@@ -4,6 +4,7 @@ use super::{finish_run, RunArgs};
 use crate::config::load_pipeline;
 use crate::error::Error;
 use crate::run::{run_pipeline, RunOptions};
+use crate::validate::{validate_pipeline, ValidateOptions};
 
 pub async fn run(args: RunArgs) -> Result<(), Error> {
     // A skeleton from `barge schema diff` runs once its TODOs are resolved.
@@ -26,7 +27,27 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         steps: args.steps.clone(),
         jobs: args.exec.jobs,
         quiet: args.exec.quiet,
+        stage: args.exec.stage.clone(),
     };
+    if args.validate && (args.exec.dry_run || args.exec.limit.is_some()) {
+        return Err(Error::Usage(
+            "--validate compares whole tables: it cannot go with --dry-run or --limit".into(),
+        ));
+    }
     let report = run_pipeline(&pipeline, &options).await?;
-    finish_run(&report, &args.exec)
+    finish_run(&report, &args.exec)?;
+    if args.validate {
+        let options = ValidateOptions {
+            stage: report
+                .staged_in
+                .as_ref()
+                .and_then(|d| std::path::Path::new(d).parent().map(|p| p.to_path_buf())),
+            run: report.staged_in.as_ref().map(|_| report.run_id.clone()),
+            sample: 5,
+            steps: args.steps.clone(),
+        };
+        let validation = validate_pipeline(&pipeline, &options).await?;
+        super::validate::finish(&validation, None, args.exec.quiet)?;
+    }
+    Ok(())
 }

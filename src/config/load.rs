@@ -172,6 +172,18 @@ impl Loader<'_> {
             .collect::<Result<BTreeMap<_, _>, ConfigError>>()?;
 
         let default_mode = file.defaults.mode.unwrap_or_default();
+        let stage = match &file.defaults.stage {
+            Some(dir) => {
+                let resolved = self.interpolate(dir, "[defaults].stage")?;
+                if resolved.trim().is_empty() {
+                    return Err(self
+                        .err(dir.span(), "[defaults].stage is empty")
+                        .with_hint("give a directory: stage = \"staging\" (runs go in staging/<run_id>/), or remove the key"));
+                }
+                Some(resolved)
+            }
+            None => None,
+        };
         let default_retry = self.retry_policy(
             RetryPolicy::default(),
             file.defaults.retries,
@@ -219,6 +231,7 @@ impl Loader<'_> {
             params: effective_params,
             steps,
             mappings,
+            stage,
         })
     }
 

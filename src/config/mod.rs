@@ -28,6 +28,8 @@ pub struct Pipeline {
     pub params: BTreeMap<String, String>,
     pub steps: Vec<StepConfig>,
     pub mappings: BTreeMap<String, Mapping>,
+    /// `[defaults].stage`: the directory runs are staged under (`--stage` wins).
+    pub stage: Option<String>,
 }
 
 impl Pipeline {

@@ -44,6 +44,8 @@ pub struct ConnectionFile {
 #[serde(deny_unknown_fields)]
 pub struct DefaultsFile {
     pub mode: Option<WriteMode>,
+    /// Stage every step's rows to Parquet under `DIR/<run_id>/` (`--stage` wins).
+    pub stage: Option<Spanned<String>>,
     /// Retries of a step after a passing failure (default 3; 0: none).
     pub retries: Option<u32>,
     /// Longest wait between two attempts, in seconds (default 30).

@@ -21,6 +21,7 @@ use super::sink::WriterSink;
 use super::{Connection, TableName, TargetSpec};
 use crate::error::EngineResult;
 use crate::run::progress::StepProgress;
+use crate::stage::StepTee;
 
 /// Registers `connection` as catalog `NAME` and as schema `NAME` of the
 /// default catalog. Returns its schemas so targets can be registered on them.
@@ -195,6 +196,7 @@ pub struct TargetTable {
     schema: SchemaRef,
     source: Option<Arc<dyn TableProvider>>,
     progress: Arc<StepProgress>,
+    tee: Option<Arc<StepTee>>,
 }
 
 impl TargetTable {
@@ -211,7 +213,14 @@ impl TargetTable {
             schema,
             source,
             progress,
+            tee: None,
         }
+    }
+
+    /// Stages what is written through `tee` (see [`crate::stage`]).
+    pub fn with_tee(mut self, tee: Option<Arc<StepTee>>) -> Self {
+        self.tee = tee;
+        self
     }
 }
 
@@ -261,7 +270,8 @@ impl TableProvider for TargetTable {
             self.target.clone(),
             self.schema.clone(),
             self.progress.clone(),
-        );
+        )
+        .with_tee(self.tee.clone());
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
 }

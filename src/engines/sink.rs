@@ -17,6 +17,7 @@ use futures::StreamExt;
 
 use super::{Connection, TargetSpec};
 use crate::run::progress::StepProgress;
+use crate::stage::StepTee;
 
 /// Batches in flight between DataFusion and an engine's writer thread.
 const CHANNEL_BATCHES: usize = 2;
@@ -27,6 +28,7 @@ pub struct WriterSink {
     target: TargetSpec,
     schema: SchemaRef,
     progress: Arc<StepProgress>,
+    tee: Option<Arc<StepTee>>,
 }
 
 impl WriterSink {
@@ -41,7 +43,14 @@ impl WriterSink {
             target,
             schema,
             progress,
+            tee: None,
         }
+    }
+
+    /// Also stages every batch through `tee` (on a thread of its own).
+    pub fn with_tee(mut self, tee: Option<Arc<StepTee>>) -> Self {
+        self.tee = tee;
+        self
     }
 }
 
@@ -105,12 +114,42 @@ impl DataSink for WriterSink {
             ))
         });
 
+        // Staging: the same batches to the step's Parquet file, beside the load.
+        let (tee_tx, tee_thread) = match &self.tee {
+            Some(tee) => {
+                let (tee_tx, mut tee_rx) =
+                    tokio::sync::mpsc::channel::<Option<RecordBatch>>(CHANNEL_BATCHES);
+                let tee = tee.clone();
+                let schema = self.schema.clone();
+                let thread = tokio::task::spawn_blocking(move || -> Result<()> {
+                    let mut staged = tee.open(&schema)?;
+                    while let Some(message) = tee_rx.blocking_recv() {
+                        match message {
+                            Some(batch) => staged.write(&batch)?,
+                            None => return Ok(staged.finish()?),
+                        }
+                    }
+                    Err(DataFusionError::Execution(
+                        "the load failed; its staged file is discarded".to_string(),
+                    ))
+                });
+                (Some(tee_tx), Some(thread))
+            }
+            None => (None, None),
+        };
+
         let mut read_error = None;
         while let Some(batch) = data.next().await {
             match batch {
                 Ok(batch) if batch.num_rows() == 0 => {}
                 Ok(batch) => {
-                    // A closed channel means the writer failed; its error is reported below.
+                    // A closed channel means the writer (or the staging)
+                    // failed; its error is reported below.
+                    if let Some(tee_tx) = &tee_tx {
+                        if tee_tx.send(Some(batch.clone())).await.is_err() {
+                            break;
+                        }
+                    }
                     if tx.send(Some(batch)).await.is_err() {
                         break;
                     }
@@ -121,7 +160,22 @@ impl DataSink for WriterSink {
                 }
             }
         }
-        if read_error.is_none() {
+        // The staged file is complete before the target commits: a load
+        // whose staging failed is rolled back with it.
+        let staged = match (tee_tx, tee_thread) {
+            (Some(tee_tx), Some(thread)) => {
+                if read_error.is_none() {
+                    let _ = tee_tx.send(None).await;
+                }
+                drop(tee_tx);
+                thread
+                    .await
+                    .map_err(|e| DataFusionError::External(Box::new(e)))
+                    .and_then(|r| r)
+            }
+            _ => Ok(()),
+        };
+        if read_error.is_none() && staged.is_ok() {
             let _ = tx.send(None).await;
         }
         drop(tx);
@@ -131,6 +185,7 @@ impl DataSink for WriterSink {
         if let Some(e) = read_error {
             return Err(e);
         }
+        staged?;
         let written = written?;
         self.progress.set_written(written);
         Ok(written)

@@ -3,6 +3,7 @@
 //! dependency levels; independent steps of a level run concurrently.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,13 +16,17 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::progress::StepProgress;
 use super::report::{RunReport, StepReport, StepStatus};
 use super::retry;
-use super::session::{output_schema, plain_source_scan, row_estimate, step_error, Session};
+use super::session::{
+    output_schema, plain_source_scan, row_estimate, source_queries, step_error, Session,
+};
 use crate::config::{Pipeline, StepConfig};
 use crate::engines::catalog::TargetTable;
 use crate::engines::sql::ReadPartitioning;
 use crate::engines::TargetSpec;
 use crate::error::{describe_datafusion, EngineError, Error};
 use crate::plan::order::{dependencies, levels};
+use crate::stage::manifest::{SourceQuery, StagedColumn};
+use crate::stage::{stage_dir, step_dir_name, Stage, StagedStep, StepTee};
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::SessionContext;
 
@@ -38,6 +43,9 @@ pub struct RunOptions {
     pub jobs: usize,
     /// No progress bars.
     pub quiet: bool,
+    /// Stage every step's rows to Parquet under `DIR/<run_id>/` (overrides
+    /// the pipeline's `[defaults].stage`).
+    pub stage: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -48,6 +56,7 @@ impl Default for RunOptions {
             steps: None,
             jobs: 2,
             quiet: true,
+            stage: None,
         }
     }
 }
@@ -57,20 +66,56 @@ impl Default for RunOptions {
 pub async fn run_pipeline(pipeline: &Pipeline, options: &RunOptions) -> Result<RunReport, Error> {
     let started_at = chrono::Utc::now();
     let clock = Instant::now();
+    let run_id = format!(
+        "{}-{}",
+        started_at.format("%Y%m%dT%H%M%SZ"),
+        &uuid::Uuid::new_v4().simple().to_string()[..6]
+    );
     let session = Session::open(pipeline).await?;
-    let result = run_steps(pipeline, &session, options, started_at, clock).await;
+    let stage = match stage_dir(options.stage.as_deref(), pipeline) {
+        Some(dir) if !options.dry_run => Some(Stage::create(
+            &dir,
+            &run_id,
+            pipeline,
+            &started_at.to_rfc3339(),
+        )?),
+        _ => None,
+    };
+    let result = run_steps(
+        pipeline,
+        &session,
+        options,
+        stage.as_ref(),
+        RunStart {
+            run_id,
+            started_at,
+            clock,
+        },
+    )
+    .await;
     if options.dry_run {
         session.discard_created();
     }
+    if let (Some(stage), Ok(report)) = (&stage, &result) {
+        let order: Vec<String> = pipeline.steps.iter().map(|s| s.name.clone()).collect();
+        stage.finish(&report.finished_at, &order)?;
+    }
     result
+}
+
+/// When and as what a run started.
+struct RunStart {
+    run_id: String,
+    started_at: chrono::DateTime<chrono::Utc>,
+    clock: Instant,
 }
 
 async fn run_steps(
     pipeline: &Pipeline,
     session: &Session,
     options: &RunOptions,
-    started_at: chrono::DateTime<chrono::Utc>,
-    clock: Instant,
+    stage: Option<&Stage>,
+    start: RunStart,
 ) -> Result<RunReport, Error> {
     let steps = &pipeline.steps;
 
@@ -118,7 +163,7 @@ async fn run_steps(
         let results: Vec<(usize, StepReport)> = futures::stream::iter(runnable)
             .map(|i| {
                 let multi = &multi;
-                async move { (i, run_step(session, &steps[i], options, multi).await) }
+                async move { (i, run_step(session, &steps[i], options, stage, multi).await) }
             })
             .buffer_unordered(options.jobs.max(1))
             .collect()
@@ -132,14 +177,11 @@ async fn run_steps(
     let finished_at = chrono::Utc::now();
     Ok(RunReport {
         pipeline: pipeline.name.clone(),
-        run_id: format!(
-            "{}-{}",
-            started_at.format("%Y%m%dT%H%M%SZ"),
-            &uuid::Uuid::new_v4().simple().to_string()[..6]
-        ),
-        started_at: started_at.to_rfc3339(),
+        run_id: start.run_id,
+        started_at: start.started_at.to_rfc3339(),
         finished_at: finished_at.to_rfc3339(),
-        seconds: clock.elapsed().as_secs_f64(),
+        seconds: start.clock.elapsed().as_secs_f64(),
+        staged_in: stage.map(|s| s.run_dir().display().to_string()),
         dry_run: options.dry_run,
         steps: reports.into_iter().flatten().collect(),
         zero_dates_as_null: session
@@ -192,6 +234,7 @@ async fn run_step(
     session: &Session,
     step: &StepConfig,
     options: &RunOptions,
+    stage: Option<&Stage>,
     multi: &MultiProgress,
 ) -> StepReport {
     let bar = multi.add(ProgressBar::new_spinner());
@@ -202,7 +245,7 @@ async fn run_step(
     let clock = Instant::now();
     let mut attempt = 0;
     let outcome = loop {
-        let outcome = execute_step(session, step, options, &progress).await;
+        let outcome = execute_step(session, step, options, stage, &progress).await;
         match outcome {
             Err(e) if attempt < step.retry.retries && retry::is_transient(&e.to_string()) => {
                 attempt += 1;
@@ -287,6 +330,7 @@ async fn execute_step(
     session: &Session,
     step: &StepConfig,
     options: &RunOptions,
+    stage: Option<&Stage>,
     progress: &Arc<StepProgress>,
 ) -> Result<StepDone, Error> {
     let df_error =
@@ -379,14 +423,17 @@ async fn execute_step(
         .map_err(engine_error)?;
     let table_name = target.table.name.clone();
     let target_schema_for_hint = target_schema.clone();
+    let tee = stage.map(|s| StepTee::new(s.run_dir(), &step_dir_name(&step.name), columns.clone()));
     let provider = TargetTable::new(
         connection.clone(),
         target.clone(),
         target_schema,
         source,
         progress.clone(),
-    );
+    )
+    .with_tee(tee.clone());
     schema_provider.register_target(&table_name, Arc::new(provider));
+    let mut sent_to_sources = Vec::new();
 
     let result = async {
         let insert = format!(
@@ -408,12 +455,14 @@ async fn execute_step(
         );
         let ctx = step_context(session, step);
         let plan = ctx.sql(&insert).await?.create_physical_plan().await?;
+        sent_to_sources = source_queries(&plan);
         if let Some(rows) = row_estimate(&plan) {
             let rows = options.limit.map_or(rows, |l| rows.min(l as u64));
             progress.bar().set_length(rows);
             progress.bar().set_style(running_style(true));
         }
-        if let Some(scan) = plain_source_scan(&plan) {
+        // Staging needs the rows as Arrow batches: no pass-through then.
+        if let Some(scan) = plain_source_scan(&plan).filter(|_| tee.is_none()) {
             let moved = connection
                 .load_through(
                     scan.engine(),
@@ -433,6 +482,16 @@ async fn execute_step(
     }
     .await;
     schema_provider.unregister_target(&table_name);
+    let staged = match (stage, &tee) {
+        (Some(stage), Some(tee)) => {
+            let entry = staged_step(step, &select, &sent_to_sources, tee, result.is_ok());
+            if result.is_err() {
+                tee.discard();
+            }
+            stage.record(entry).map(Some)
+        }
+        _ => Ok(None),
+    };
     result.map_err(|e| {
         let message = describe_datafusion(&e);
         let hint = message
@@ -441,11 +500,74 @@ async fn execute_step(
             .flatten();
         step_error(step, message, hint)
     })?;
+    staged.map_err(|e| step_error(step, e.to_string(), None))?;
+    check_counts(step, progress)?;
     Ok(StepDone {
         rows_read: progress.read(),
         rows_written: progress.written(),
         target_statements: statements,
     })
+}
+
+/// The manifest entry of a step staged through `tee`.
+fn staged_step(
+    step: &StepConfig,
+    select: &str,
+    sent_to_sources: &[(String, String)],
+    tee: &StepTee,
+    loaded: bool,
+) -> StagedStep {
+    let result = tee.result().filter(|_| loaded);
+    StagedStep {
+        name: step.name.clone(),
+        target: step.target.to_string(),
+        table: step.target.table.name.clone(),
+        table_schema: step.target.table.schema.clone(),
+        mode: step.mode.to_string(),
+        key: step.key.clone(),
+        sql: select.to_string(),
+        source_queries: sent_to_sources
+            .iter()
+            .map(|(connection, sql)| SourceQuery {
+                connection: connection.clone(),
+                sql: sql.clone(),
+            })
+            .collect(),
+        schema: result
+            .as_ref()
+            .map(|r| StagedColumn::of(&r.schema))
+            .unwrap_or_default(),
+        rows: result.as_ref().map_or(0, |r| r.rows),
+        checksum: result
+            .as_ref()
+            .map(|r| r.checksum.hex())
+            .unwrap_or_default(),
+        files: result.as_ref().map(|r| r.files.clone()).unwrap_or_default(),
+        status: if result.is_some() { "staged" } else { "failed" }.to_string(),
+    }
+}
+
+/// Nothing lost silently: every row read is in the target. `insert_ignore`
+/// skips rows whose key exists (and an `upsert` of key columns only does
+/// too), so for those only a surplus is an error.
+fn check_counts(step: &StepConfig, progress: &StepProgress) -> Result<(), Error> {
+    use crate::engines::WriteMode;
+    let (read, written) = (progress.read(), progress.written());
+    let lost = match step.mode {
+        WriteMode::InsertIgnore | WriteMode::Upsert => written > read,
+        _ => written != read,
+    };
+    if lost {
+        return Err(step_error(
+            step,
+            format!(
+                "count check failed on {}: {read} rows read, the target reports {written} written",
+                step.target
+            ),
+            Some("the load was committed; run `barge validate` on the pipeline to find the rows that differ".into()),
+        ));
+    }
+    Ok(())
 }
 
 /// The session as the step plans in it: with the step's `partitions` and
@@ -529,7 +651,7 @@ fn check_output_columns(step: &StepConfig, output: &SchemaRef) -> Result<(), Err
 }
 
 /// The target's spelling of each output column; every one must exist.
-fn target_columns(
+pub(crate) fn target_columns(
     step: &StepConfig,
     output: &SchemaRef,
     target: &SchemaRef,

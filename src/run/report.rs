@@ -46,6 +46,9 @@ pub struct RunReport {
     pub finished_at: String,
     pub seconds: f64,
     pub dry_run: bool,
+    /// The run's stage directory (`DIR/<run_id>`), when staged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub staged_in: Option<String>,
     pub steps: Vec<StepReport>,
     /// Per connection: MySQL zero dates read as NULL (connections with none are left out).
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]

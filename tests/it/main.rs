@@ -11,3 +11,4 @@ mod reliability;
 mod roundtrip;
 mod schema;
 mod servers;
+mod stage;

@@ -1,0 +1,154 @@
+//! `manifest.json`: what a staged run moved, step by step. Written when the
+//! run starts and rewritten as each step ends, so a killed run still leaves
+//! a manifest of the steps it finished.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::datatypes::Schema;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// The manifest's file name inside `DIR/<run_id>/`.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// Version of the manifest format this barge writes and reads.
+pub const MANIFEST_FORMAT: u32 = 1;
+
+/// A staged run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub pipeline: String,
+    pub run_id: String,
+    pub started_at: String,
+    /// `None` while the run is going on (or when it was killed).
+    pub finished_at: Option<String>,
+    /// Params after overrides; values of secret-looking params are `***`.
+    pub params: BTreeMap<String, String>,
+    /// Connection URLs, passwords replaced by `***`.
+    pub connections: BTreeMap<String, String>,
+    pub steps: Vec<StagedStep>,
+}
+
+/// One step of a staged run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StagedStep {
+    pub name: String,
+    /// `connection.table` or `connection.schema.table`.
+    pub target: String,
+    /// The target table name and schema, for replay.
+    pub table: String,
+    pub table_schema: Option<String>,
+    pub mode: String,
+    pub key: Vec<String>,
+    /// The step's SQL as run by DataFusion.
+    pub sql: String,
+    /// What each source was sent: `(connection, SQL)`.
+    pub source_queries: Vec<SourceQuery>,
+    /// Columns of the staged files (target column names, the types written).
+    pub schema: Vec<StagedColumn>,
+    pub rows: u64,
+    /// Order-independent content checksum (see `validate::checksum`), hex.
+    pub checksum: String,
+    /// Parquet files, relative to the run's directory.
+    pub files: Vec<PathBuf>,
+    /// `staged`, or `failed` (then the files are removed).
+    pub status: String,
+}
+
+/// A query sent to a source connection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceQuery {
+    pub connection: String,
+    pub sql: String,
+}
+
+/// A column of staged files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StagedColumn {
+    pub name: String,
+    /// The Arrow type, as Arrow prints it (`Decimal128(15, 2)`, `Utf8`).
+    pub data_type: String,
+    pub nullable: bool,
+}
+
+impl StagedColumn {
+    /// The columns of `schema`.
+    pub fn of(schema: &Schema) -> Vec<StagedColumn> {
+        schema
+            .fields()
+            .iter()
+            .map(|f| StagedColumn {
+                name: f.name().clone(),
+                data_type: f.data_type().to_string(),
+                nullable: f.is_nullable(),
+            })
+            .collect()
+    }
+}
+
+impl Manifest {
+    /// Reads `RUN_DIR/manifest.json`.
+    pub fn read(run_dir: &Path) -> Result<Manifest, Error> {
+        let path = run_dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+            context: format!(
+                "cannot read the stage manifest {}\n  hint: give the run's directory, DIR/<run_id>, as `barge run --stage DIR` made it",
+                path.display()
+            ),
+            source,
+        })?;
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
+            Error::Usage(format!(
+                "{} is not a barge stage manifest: {e}",
+                path.display()
+            ))
+        })?;
+        if manifest.format != MANIFEST_FORMAT {
+            return Err(Error::Usage(format!(
+                "{} has manifest format {}; this barge reads format {MANIFEST_FORMAT}",
+                path.display(),
+                manifest.format
+            )));
+        }
+        Ok(manifest)
+    }
+
+    /// Writes `RUN_DIR/manifest.json` (through a temp file, so a reader
+    /// never sees half of it).
+    pub fn write(&self, run_dir: &Path) -> Result<(), Error> {
+        let path = run_dir.join(MANIFEST_FILE);
+        let temp = run_dir.join(format!(".{MANIFEST_FILE}.tmp"));
+        let io = |source| Error::Io {
+            context: format!("cannot write the stage manifest {}", path.display()),
+            source,
+        };
+        let json = serde_json::to_string_pretty(self).map_err(|e| io(std::io::Error::other(e)))?;
+        std::fs::write(&temp, json + "\n").map_err(io)?;
+        std::fs::rename(&temp, &path).map_err(io)
+    }
+
+    /// The step named `name`.
+    pub fn step(&self, name: &str) -> Option<&StagedStep> {
+        self.steps.iter().find(|s| s.name == name)
+    }
+}
+
+/// Runs staged under `stage_dir` (newest first) whose manifest names `pipeline`.
+pub fn runs_of(stage_dir: &Path, pipeline: &str) -> Vec<(String, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(stage_dir) else {
+        return Vec::new();
+    };
+    let mut runs: Vec<(String, String, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let dir = e.path();
+            let m = Manifest::read(&dir).ok()?;
+            (m.pipeline == pipeline).then(|| (m.started_at.clone(), m.run_id, dir))
+        })
+        .collect();
+    runs.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
+    runs.into_iter().map(|(_, id, dir)| (id, dir)).collect()
+}

@@ -1,0 +1,124 @@
+//! Staging: every step's batches teed to Parquet under `DIR/<run_id>/<step>/`
+//! as they stream to the target (no second read of the source), and
+//! `DIR/<run_id>/manifest.json` describing the run ([`manifest`]). A staged
+//! run can be replayed into another target ([`replay`]) and checked by
+//! `barge validate`.
+
+pub mod manifest;
+pub mod replay;
+pub mod tee;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+pub use manifest::{Manifest, StagedStep};
+pub use tee::StepTee;
+
+use crate::config::Pipeline;
+use crate::error::Error;
+
+/// The staging of one run: its directory and its manifest.
+#[derive(Debug)]
+pub struct Stage {
+    run_dir: PathBuf,
+    manifest: Mutex<Manifest>,
+}
+
+impl Stage {
+    /// Creates `dir/<run_id>/` and writes a first manifest (no steps yet).
+    pub fn create(
+        dir: &Path,
+        run_id: &str,
+        pipeline: &Pipeline,
+        started_at: &str,
+    ) -> Result<Stage, Error> {
+        let run_dir = dir.join(run_id);
+        std::fs::create_dir_all(&run_dir).map_err(|source| Error::Io {
+            context: format!("cannot create the stage directory {}", run_dir.display()),
+            source,
+        })?;
+        let manifest = Manifest {
+            format: manifest::MANIFEST_FORMAT,
+            pipeline: pipeline.name.clone(),
+            run_id: run_id.to_string(),
+            started_at: started_at.to_string(),
+            finished_at: None,
+            params: crate::redact::redact_params(&pipeline.params, &pipeline.connections),
+            connections: pipeline
+                .connections
+                .iter()
+                .map(|c| (c.name.clone(), c.display_url()))
+                .collect(),
+            steps: Vec::new(),
+        };
+        manifest.write(&run_dir)?;
+        Ok(Stage {
+            run_dir,
+            manifest: Mutex::new(manifest),
+        })
+    }
+
+    /// `DIR/<run_id>`.
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
+    /// The directory a step's files go in: `DIR/<run_id>/<step>`.
+    pub fn step_dir(&self, step: &str) -> PathBuf {
+        self.run_dir.join(step_dir_name(step))
+    }
+
+    /// Records a finished step and rewrites the manifest.
+    pub fn record(&self, step: StagedStep) -> Result<(), Error> {
+        let mut manifest = self
+            .manifest
+            .lock()
+            .map_err(|_| Error::Usage("the stage manifest lock is poisoned".into()))?;
+        manifest.steps.retain(|s| s.name != step.name);
+        manifest.steps.push(step);
+        manifest.write(&self.run_dir)
+    }
+
+    /// Marks the run finished, orders the steps as `order` lists them, and
+    /// rewrites the manifest.
+    pub fn finish(&self, finished_at: &str, order: &[String]) -> Result<(), Error> {
+        let mut manifest = self
+            .manifest
+            .lock()
+            .map_err(|_| Error::Usage("the stage manifest lock is poisoned".into()))?;
+        manifest.finished_at = Some(finished_at.to_string());
+        manifest.steps.sort_by_key(|s| {
+            order
+                .iter()
+                .position(|o| *o == s.name)
+                .unwrap_or(usize::MAX)
+        });
+        manifest.write(&self.run_dir)
+    }
+}
+
+/// A step name as a directory name: path separators and other unsafe
+/// characters become `_`.
+pub fn step_dir_name(step: &str) -> String {
+    let name: String = step
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.is_empty() || name.chars().all(|c| c == '.') {
+        "_".to_string()
+    } else {
+        name
+    }
+}
+
+/// The stage directory of a run: `--stage` wins over `[defaults].stage`.
+pub fn stage_dir(flag: Option<&Path>, pipeline: &Pipeline) -> Option<PathBuf> {
+    flag.map(Path::to_path_buf)
+        .or_else(|| pipeline.stage.as_ref().map(PathBuf::from))
+}

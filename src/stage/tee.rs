@@ -1,0 +1,178 @@
+//! [`StepTee`]: the step's batches, as the target's writer receives them,
+//! also written to a Parquet file and summed into the content checksum.
+//! `WriterSink` feeds it on a thread of its own, so staging runs beside the
+//! target's write instead of after it.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::WriterProperties;
+
+use crate::error::{EngineError, EngineResult};
+use crate::validate::checksum::{Checksum, RowHasher};
+
+/// Rows per Parquet row group of staged files: small enough that the writer's
+/// buffered row group stays a few tens of MiB.
+const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Name of the (single) staged file of a step.
+pub const PART_FILE: &str = "part-00000.parquet";
+
+/// What a step's staging produced.
+#[derive(Debug, Clone)]
+pub struct TeeResult {
+    pub rows: u64,
+    pub checksum: Checksum,
+    /// Files relative to the run's directory.
+    pub files: Vec<PathBuf>,
+    /// Schema of the staged files.
+    pub schema: SchemaRef,
+}
+
+/// The staging of one step: where its files go, which target columns it
+/// keeps (the step's output columns, in the step's order), and its result
+/// once the load committed.
+#[derive(Debug)]
+pub struct StepTee {
+    run_dir: PathBuf,
+    dir_name: String,
+    columns: Vec<String>,
+    result: Mutex<Option<TeeResult>>,
+}
+
+impl StepTee {
+    /// Staging into `run_dir/dir_name/` of target columns `columns`.
+    pub fn new(run_dir: &Path, dir_name: &str, columns: Vec<String>) -> Arc<Self> {
+        Arc::new(Self {
+            run_dir: run_dir.to_path_buf(),
+            dir_name: dir_name.to_string(),
+            columns,
+            result: Mutex::new(None),
+        })
+    }
+
+    /// Opens the step's Parquet file for batches of `sink_schema`. Called on
+    /// the staging thread.
+    pub fn open(self: &Arc<Self>, sink_schema: &SchemaRef) -> EngineResult<TeeWriter> {
+        let dir = self.run_dir.join(&self.dir_name);
+        let path = dir.join(PART_FILE);
+        let error = |message: String| EngineError::Stage {
+            path: path.clone(),
+            message,
+        };
+        let indices = self
+            .columns
+            .iter()
+            .map(|c| {
+                sink_schema
+                    .index_of(c)
+                    .map_err(|_| error(format!("the target has no column '{c}'")))
+            })
+            .collect::<EngineResult<Vec<usize>>>()?;
+        let schema = Arc::new(
+            sink_schema
+                .project(&indices)
+                .map_err(|e| error(e.to_string()))?,
+        );
+        std::fs::create_dir_all(&dir).map_err(|e| error(e.to_string()))?;
+        let file = File::create(&path).map_err(|e| error(e.to_string()))?;
+        let writer = ArrowWriter::try_new(
+            BufWriter::with_capacity(1 << 20, file),
+            schema.clone(),
+            Some(writer_properties()),
+        )
+        .map_err(|e| error(e.to_string()))?;
+        Ok(TeeWriter {
+            tee: self.clone(),
+            writer: Some(writer),
+            path,
+            indices,
+            schema,
+            hasher: RowHasher::default(),
+            checksum: Checksum::default(),
+        })
+    }
+
+    /// The result, once the writer finished.
+    pub fn result(&self) -> Option<TeeResult> {
+        self.result.lock().ok().and_then(|r| r.clone())
+    }
+
+    /// The step's directory, removed when its load failed.
+    pub fn discard(&self) {
+        let _ = std::fs::remove_dir_all(self.run_dir.join(&self.dir_name));
+    }
+}
+
+/// Staged files favour the load's speed over their size: LZ4 pages, no
+/// dictionaries (hashing every value costs more CPU than it saves bytes).
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::LZ4_RAW)
+        .set_dictionary_enabled(false)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .build()
+}
+
+/// Writes one step's staged file and sums its checksum.
+pub struct TeeWriter {
+    tee: Arc<StepTee>,
+    writer: Option<ArrowWriter<BufWriter<File>>>,
+    path: PathBuf,
+    indices: Vec<usize>,
+    schema: SchemaRef,
+    hasher: RowHasher,
+    checksum: Checksum,
+}
+
+impl TeeWriter {
+    fn error(&self, e: impl ToString) -> EngineError {
+        EngineError::Stage {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Stages one batch (of the sink's schema).
+    pub fn write(&mut self, batch: &RecordBatch) -> EngineResult<()> {
+        let projected = batch.project(&self.indices).map_err(|e| self.error(e))?;
+        let all: Vec<usize> = (0..projected.num_columns()).collect();
+        self.hasher
+            .add_batch(&mut self.checksum, &projected, &all, &[])
+            .map_err(|e| self.error(e))?;
+        let writer = self.writer.as_mut().ok_or_else(|| EngineError::Stage {
+            path: self.path.clone(),
+            message: "the staged file is closed".into(),
+        })?;
+        writer.write(&projected).map_err(|e| EngineError::Stage {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Closes the file; the result is kept for the step's manifest entry.
+    pub fn finish(mut self) -> EngineResult<()> {
+        let writer = self
+            .writer
+            .take()
+            .ok_or_else(|| self.error("the staged file is closed"))?;
+        let buffered = writer.into_inner().map_err(|e| self.error(e))?;
+        buffered.into_inner().map_err(|e| self.error(e.error()))?;
+        let result = TeeResult {
+            rows: self.checksum.rows,
+            checksum: self.checksum.clone(),
+            files: vec![PathBuf::from(&self.tee.dir_name).join(PART_FILE)],
+            schema: self.schema.clone(),
+        };
+        if let Ok(mut slot) = self.tee.result.lock() {
+            *slot = Some(result);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,213 @@
+//! What `barge validate` found: per step, each side's rows and checksum and
+//! the verdict, as a table for people and JSON (`--json FILE`) for machines.
+
+use std::path::Path;
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{Cell, CellAlignment, Table};
+use serde::Serialize;
+
+use super::sample::RowDiff;
+use crate::config::StepConfig;
+use crate::error::Error;
+
+/// Rows and checksum of one side (source, stage or target).
+#[derive(Debug, Clone, Serialize)]
+pub struct Side {
+    pub rows: Option<u64>,
+    pub checksum: Option<String>,
+    /// Why the side has no figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Side {
+    pub fn of(rows: u64, checksum: String) -> Self {
+        Self {
+            rows: Some(rows),
+            checksum: Some(checksum),
+            note: None,
+        }
+    }
+
+    pub fn missing(note: &str) -> Self {
+        Self {
+            rows: None,
+            checksum: None,
+            note: Some(note.to_string()),
+        }
+    }
+
+    fn agrees(&self, other: &Side) -> bool {
+        self.rows.is_some() && self.rows == other.rows && self.checksum == other.checksum
+    }
+}
+
+/// The validation of one step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepValidation {
+    pub step: String,
+    /// The target table, `connection.table`.
+    pub table: String,
+    pub source: Option<Side>,
+    /// `None` when the run was not staged.
+    pub stage: Option<Side>,
+    pub target: Option<Side>,
+    /// `match` or `mismatch` (or `error`, with `error` set).
+    pub result: String,
+    /// What differs, in words.
+    pub differences: Vec<String>,
+    /// Differing rows (`--sample N`).
+    pub samples: Vec<RowDiff>,
+    pub error: Option<String>,
+}
+
+impl StepValidation {
+    pub fn new(step: &StepConfig) -> Self {
+        Self {
+            step: step.name.clone(),
+            table: step.target.to_string(),
+            source: None,
+            stage: None,
+            target: None,
+            result: String::new(),
+            differences: Vec::new(),
+            samples: Vec::new(),
+            error: None,
+        }
+    }
+}
+
+impl StepValidation {
+    /// Sets `result` and `differences` from the sides.
+    pub fn decide(&mut self) {
+        if let Some(e) = &self.error {
+            self.result = "error".into();
+            self.differences.push(e.clone());
+            return;
+        }
+        let (Some(source), Some(target)) = (&self.source, &self.target) else {
+            self.result = "error".into();
+            return;
+        };
+        let mut differences = Vec::new();
+        if source.rows != target.rows {
+            differences.push(format!(
+                "rows: source {}, target {}",
+                show(source.rows),
+                show(target.rows)
+            ));
+        } else if source.checksum != target.checksum {
+            differences.push("content: source and target checksums differ".to_string());
+        }
+        if let Some(stage) = &self.stage {
+            match &stage.note {
+                Some(note) => differences.push(format!("stage: {note}")),
+                None if !stage.agrees(source) => differences.push(format!(
+                    "stage: {} rows staged, checksum {} the source's",
+                    show(stage.rows),
+                    if stage.checksum == source.checksum {
+                        "equal to"
+                    } else {
+                        "unlike"
+                    }
+                )),
+                None => {}
+            }
+        }
+        self.result = if differences.is_empty() {
+            "match"
+        } else {
+            "mismatch"
+        }
+        .into();
+        self.differences = differences;
+    }
+
+    pub fn matches(&self) -> bool {
+        self.result == "match"
+    }
+}
+
+fn show(rows: Option<u64>) -> String {
+    rows.map_or("-".to_string(), |r| r.to_string())
+}
+
+/// The validation of a pipeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct ValidationReport {
+    pub pipeline: String,
+    /// The staged run compared with, when there was one.
+    pub run_id: Option<String>,
+    pub steps: Vec<StepValidation>,
+}
+
+impl ValidationReport {
+    /// Steps that do not match.
+    pub fn mismatched(&self) -> Vec<&StepValidation> {
+        self.steps.iter().filter(|s| !s.matches()).collect()
+    }
+
+    /// Writes the report as JSON.
+    pub fn write_json(&self, path: &Path) -> Result<(), Error> {
+        let json = serde_json::to_string_pretty(self).map_err(|e| Error::Io {
+            context: format!("cannot encode the validation report for {}", path.display()),
+            source: std::io::Error::other(e),
+        })?;
+        std::fs::write(path, json + "\n").map_err(|source| Error::Io {
+            context: format!("cannot write the validation report to {}", path.display()),
+            source,
+        })
+    }
+
+    /// The table printed by `barge validate`, then the differing rows.
+    pub fn table(&self) -> String {
+        let mut table = Table::new();
+        table.load_preset(UTF8_FULL_CONDENSED);
+        let staged = self.steps.iter().any(|s| s.stage.is_some());
+        let mut header = vec!["step", "target", "source rows"];
+        if staged {
+            header.push("stage rows");
+        }
+        header.extend(["target rows", "checksum (source)", "result"]);
+        table.set_header(header);
+        for s in &self.steps {
+            let rows = |side: &Option<Side>| {
+                Cell::new(side.as_ref().map_or("-".into(), |x| show(x.rows)))
+                    .set_alignment(CellAlignment::Right)
+            };
+            let mut row = vec![Cell::new(&s.step), Cell::new(&s.table), rows(&s.source)];
+            if staged {
+                row.push(rows(&s.stage));
+            }
+            row.push(rows(&s.target));
+            row.push(Cell::new(
+                s.source
+                    .as_ref()
+                    .and_then(|x| x.checksum.as_deref())
+                    .map_or("-", |c| &c[..c.len().min(16)]),
+            ));
+            row.push(Cell::new(&s.result));
+            table.add_row(row);
+        }
+        let mut text = table.to_string();
+        for s in self.steps.iter().filter(|s| !s.matches()) {
+            text.push_str(&format!(
+                "\n{} ({}): {}",
+                s.step,
+                s.table,
+                s.differences.join("; ")
+            ));
+            for d in &s.samples {
+                text.push_str(&format!("\n  {} {}", d.kind, d.key));
+                if let Some(r) = &d.source {
+                    text.push_str(&format!("\n    source: {r}"));
+                }
+                if let Some(r) = &d.target {
+                    text.push_str(&format!("\n    target: {r}"));
+                }
+            }
+        }
+        text
+    }
+}
