@@ -100,8 +100,15 @@ fn postgres_to_postgres_keeps_every_value() {
     let want = all_rows(&src, "t");
     assert_eq!(want.len(), 4);
     assert_eq!(all_rows(&dst, "t"), want);
-    // A same-engine copy creates every column with its declared type.
-    assert_eq!(column_types(&dst, "t"), column_types(&src, "t"));
+    // A same-engine copy creates every column with its declared type, but
+    // for the enum, whose type the target does not have: it lands as text.
+    let mut types = column_types(&src, "t");
+    for row in &mut types {
+        if row[0].as_deref() == Some("m") {
+            row[1] = Some("text".into());
+        }
+    }
+    assert_eq!(column_types(&dst, "t"), types);
 }
 
 #[test]

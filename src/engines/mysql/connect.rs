@@ -392,12 +392,13 @@ impl MySqlConnection {
         Ok(keys.into_iter().map(|(_, columns)| columns).collect())
     }
 
-    /// Columns of `table` declared `BIT(n)`: a text value loaded into one is
-    /// taken as bytes ('1' is 0x31), so loads give them numbers.
-    pub(crate) async fn bit_columns(&self, table: &TableName) -> EngineResult<Vec<String>> {
+    /// Columns of `table` that take a text value differently from the number
+    /// it spells, so loads give them numbers: `BIT(n)` ('1' is the byte 0x31)
+    /// and `YEAR` ('0' is 2000, the number 0 is 0000).
+    pub(crate) async fn number_columns(&self, table: &TableName) -> EngineResult<Vec<String>> {
         let table = self.resolve(table);
         let sql = "SELECT COLUMN_NAME FROM information_schema.COLUMNS \
-                   WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND DATA_TYPE = 'bit'";
+                   WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND DATA_TYPE IN ('bit', 'year')";
         let mut conn = self.conn().await?;
         conn.exec(
             sql,

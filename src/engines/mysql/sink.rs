@@ -173,15 +173,15 @@ impl MySqlWriter {
         }
         let conn = handle.block_on(start(mysql, &plan))?;
         let path = if mysql.local_infile {
-            let bit_columns = handle.block_on(mysql.bit_columns(&target.table))?;
-            let bits: Vec<bool> = columns
+            let number_columns = handle.block_on(mysql.number_columns(&target.table))?;
+            let numbers: Vec<bool> = columns
                 .iter()
-                .map(|c| bit_columns.iter().any(|b| b.eq_ignore_ascii_case(c)))
+                .map(|c| number_columns.iter().any(|n| n.eq_ignore_ascii_case(c)))
                 .collect();
             let load_sql = encoder.load_data_sql(
                 plan.stage_sql.as_deref().unwrap_or(&plan.table_sql),
                 &plan.columns_sql,
-                &bits,
+                &numbers,
                 None,
             );
             let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);

@@ -357,15 +357,15 @@ impl TsvEncoder {
     /// output into `table_sql` (quoted) with `columns_sql` (quoted, in schema
     /// order). `keyword` is `IGNORE`, `REPLACE` or `None`. Binary columns go
     /// through a user variable `@barge_cN` and `SET col = UNHEX(@barge_cN)`;
-    /// other columns whose `bits[i]` is set (a `BIT(n)` target) through
-    /// `SET col = CAST(@barge_cN AS UNSIGNED)`.
+    /// other columns whose `numbers[i]` is set (a `BIT(n)` or `YEAR` target)
+    /// through `SET col = CAST(@barge_cN AS UNSIGNED)`.
     /// The session must not use `NO_BACKSLASH_ESCAPES` (the statement's
     /// separators are backslash escapes).
     pub fn load_data_sql(
         &self,
         table_sql: &str,
         columns_sql: &[String],
-        bits: &[bool],
+        numbers: &[bool],
         keyword: Option<&str>,
     ) -> String {
         let mut sql = String::from("LOAD DATA LOCAL INFILE 'barge' ");
@@ -387,7 +387,7 @@ impl TsvEncoder {
             if column.kind.is_binary() {
                 sets.push(format!("{column_sql} = UNHEX({var})"));
                 sql.push_str(&var);
-            } else if bits.get(i).copied().unwrap_or(false) {
+            } else if numbers.get(i).copied().unwrap_or(false) {
                 sets.push(format!("{column_sql} = CAST({var} AS UNSIGNED)"));
                 sql.push_str(&var);
             } else {
