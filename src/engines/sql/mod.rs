@@ -8,7 +8,7 @@ mod pushdown;
 mod scan;
 
 pub use filter::expr_to_sql;
-pub use pushdown::{PushDownSourceQueries, SqlQueryTable};
+pub use pushdown::PushDownSourceQueries;
 pub use scan::{RangePartitioning, ReadPartitioning, SqlScanExec, SqlTable, PARTITION_MIN_ROWS};
 
 use datafusion::arrow::datatypes::SchemaRef;

@@ -424,7 +424,7 @@ fn aggregate_sql(expr: &Expr, resolve: ResolveColumn, engine: &dyn SqlSource) ->
 }
 
 /// A query run by one engine, as a table: what a pushed-down sub-plan reads.
-pub struct SqlQueryTable {
+struct SqlQueryTable {
     engine: Arc<dyn SqlSource>,
     /// The query; its columns are `c0..cN`.
     sql: String,
