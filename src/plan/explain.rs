@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use datafusion::datasource::empty::EmptyTable;
 
-use super::order::{dependencies, levels};
+use super::order::{add_edges_without_cycles, dependencies, levels};
 use crate::config::Pipeline;
 use crate::engines::TargetSpec;
 use crate::error::{describe_datafusion, Error};
@@ -27,7 +27,8 @@ async fn describe(pipeline: &Pipeline, session: &Session) -> Result<String, Erro
         .iter()
         .map(|s| session.table_reads(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let deps = dependencies(steps, &reads, &session.single_writer_connections());
+    let mut deps = dependencies(steps, &reads, &session.single_writer_connections());
+    add_edges_without_cycles(&mut deps, &session.target_foreign_key_edges(steps).await?);
     let levels = levels(steps, &deps)?;
 
     let mut out = String::new();

@@ -46,6 +46,31 @@ pub fn dependencies(
         .collect()
 }
 
+/// Adds `(before, after)` edges to `deps` — `after` waits for `before` —
+/// leaving out any edge that would close a cycle (its foreign key is then
+/// not waited for: a cycle of foreign keys has no order that satisfies it).
+pub fn add_edges_without_cycles(deps: &mut [Vec<usize>], edges: &[(usize, usize)]) {
+    fn reaches(deps: &[Vec<usize>], from: usize, to: usize, seen: &mut Vec<bool>) -> bool {
+        if from == to {
+            return true;
+        }
+        if std::mem::replace(&mut seen[from], true) {
+            return false;
+        }
+        deps[from].iter().any(|&d| reaches(deps, d, to, seen))
+    }
+    for &(before, after) in edges {
+        if before == after || deps[after].contains(&before) {
+            continue;
+        }
+        let mut seen = vec![false; deps.len()];
+        if !reaches(deps, before, after, &mut seen) {
+            deps[after].push(before);
+            deps[after].sort_unstable();
+        }
+    }
+}
+
 /// Groups steps into levels: every step's dependencies are in earlier levels.
 /// Within a level, steps keep their file order.
 pub fn levels(steps: &[StepConfig], deps: &[Vec<usize>]) -> Result<Vec<Vec<usize>>, Error> {
@@ -123,6 +148,14 @@ mod tests {
     use super::*;
     use crate::config::TargetRef;
     use crate::engines::{TableName, WriteMode};
+
+    #[test]
+    fn foreign_key_edges_order_steps_but_never_close_a_cycle() {
+        // 0 reads nothing; 1 and 2 reference each other; 2 references 0.
+        let mut deps = vec![vec![], vec![], vec![]];
+        add_edges_without_cycles(&mut deps, &[(0, 2), (2, 1), (1, 2), (1, 1)]);
+        assert_eq!(deps, [vec![], vec![2], vec![0]]);
+    }
 
     fn step(name: &str, target: &str) -> StepConfig {
         StepConfig {

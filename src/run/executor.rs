@@ -24,7 +24,7 @@ use crate::engines::catalog::TargetTable;
 use crate::engines::sql::ReadPartitioning;
 use crate::engines::TargetSpec;
 use crate::error::{describe_datafusion, EngineError, Error};
-use crate::plan::order::{dependencies, levels};
+use crate::plan::order::{add_edges_without_cycles, dependencies, levels};
 use crate::stage::manifest::{SourceQuery, StagedColumn};
 use crate::stage::{stage_dir, step_dir_name, Stage, StagedStep, StepTee};
 use datafusion::execution::session_state::SessionStateBuilder;
@@ -124,7 +124,8 @@ async fn run_steps(
         .iter()
         .map(|s| session.table_reads(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let deps = dependencies(steps, &reads, &session.single_writer_connections());
+    let mut deps = dependencies(steps, &reads, &session.single_writer_connections());
+    add_edges_without_cycles(&mut deps, &session.target_foreign_key_edges(steps).await?);
     let levels = levels(steps, &deps)?;
 
     // Sources must exist, unless an earlier step creates them.

@@ -194,6 +194,46 @@ impl Session {
         ))
     }
 
+    /// `(before, after)` pairs of steps whose existing target tables have a
+    /// foreign key from `after`'s table to `before`'s (same connection), so
+    /// loads into enforced foreign keys run parents first. Targets that do
+    /// not exist yet, and engines that cannot say, add nothing.
+    pub async fn target_foreign_key_edges(
+        &self,
+        steps: &[StepConfig],
+    ) -> Result<Vec<(usize, usize)>, Error> {
+        let mut edges = Vec::new();
+        let connections: BTreeSet<&str> =
+            steps.iter().map(|s| s.target.connection.as_str()).collect();
+        for name in connections {
+            let on_it: Vec<usize> = (0..steps.len())
+                .filter(|&i| steps[i].target.connection == name)
+                .collect();
+            let Some(connection) = self.connection(name).filter(|_| on_it.len() > 1) else {
+                continue;
+            };
+            let catalog = connection.introspect().await?;
+            for &after in &on_it {
+                let Some(table) = catalog.table(&steps[after].target.table) else {
+                    continue;
+                };
+                for fk in &table.foreign_keys {
+                    for &before in &on_it {
+                        if before != after
+                            && crate::schema::same_table(
+                                &fk.referenced,
+                                &steps[before].target.table,
+                            )
+                        {
+                            edges.push((before, after));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(edges)
+    }
+
     /// Connections whose engine takes one writer at a time.
     pub fn single_writer_connections(&self) -> Vec<&str> {
         self.connections

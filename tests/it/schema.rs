@@ -2,7 +2,7 @@
 //! `barge copy` into keyed targets in foreign-key order, `--naming`, and
 //! `barge schema diff`, on the real servers and temp files.
 
-use crate::common::barge;
+use crate::common::{barge, write_file};
 use crate::servers::{mysql_db, mysql_exec, mysql_rows, pg_db, pg_exec, pg_rows};
 
 /// A PascalCase MySQL schema with every constraint kind: auto-increment,
@@ -550,4 +550,60 @@ fn schema_diff_classifies_every_change_and_writes_a_guarded_pipeline() {
     assert_eq!(text.matches("TODO(barge)").count(), 6, "{text}");
     barge(dir.path(), &["run", pipeline.to_str().unwrap()])
         .assert_fails(2, &["unresolved TODO(barge)", "integer -> date", "hint:"]);
+}
+
+#[test]
+fn schema_pipeline_steps_load_parents_before_children_of_enforced_fks() {
+    let src = pg_db("schema_fk_steps_src");
+    let dst = pg_db("schema_fk_steps_dst");
+    pg_exec(
+        &src,
+        "CREATE TABLE authors (id int PRIMARY KEY, name text);
+         CREATE TABLE books (id int PRIMARY KEY, author_id int, title text);
+         INSERT INTO authors SELECT g, 'a' || g FROM generate_series(1, 50) g;
+         INSERT INTO books SELECT g, 1 + g % 50, 'b' || g FROM generate_series(1, 500) g;",
+    );
+    pg_exec(
+        &dst,
+        "CREATE TABLE authors (id int PRIMARY KEY, name text);
+         CREATE TABLE books (id int PRIMARY KEY, author_id int NOT NULL REFERENCES authors, title text);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // The child's step comes first in the file and reads nothing the
+    // parent's step writes: only the target's foreign key orders them.
+    let pipeline = write_file(
+        dir.path(),
+        "p.toml",
+        &format!(
+            r#"
+[connections.src]
+url = "{src}"
+
+[connections.dst]
+url = "{dst}"
+
+[defaults]
+mode = "append"
+
+[[step]]
+target = "dst.books"
+sql = "SELECT id, author_id, title FROM src.books"
+
+[[step]]
+target = "dst.authors"
+sql = "SELECT id, name FROM src.authors"
+"#
+        ),
+    );
+    let plan = barge(dir.path(), &["plan", &pipeline]);
+    plan.assert_ok();
+    assert!(plan.stdout.contains("in 2 level(s)"), "{}", plan.stdout);
+    barge(dir.path(), &["run", &pipeline, "-q", "--jobs", "2"]).assert_ok();
+    assert_eq!(
+        pg_rows(
+            &dst,
+            "SELECT count(*) FROM books b JOIN authors a ON a.id = b.author_id"
+        ),
+        [[Some("500".to_string())]]
+    );
 }
