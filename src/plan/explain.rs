@@ -8,10 +8,12 @@ use datafusion::datasource::empty::EmptyTable;
 
 use super::order::{add_edges_without_cycles, dependencies, levels};
 use crate::config::Pipeline;
-use crate::engines::TargetSpec;
+use crate::engines::{TargetSpec, WriteMode};
 use crate::error::{describe_datafusion, Error};
 use crate::run::executor::step_select;
 use crate::run::session::{output_schema, row_estimate, source_queries, step_error, Session};
+use crate::schema::type_plan::{classify, is_database, plan_column};
+use crate::schema::Column;
 
 /// The plan of `pipeline` as text. Nothing is written.
 pub async fn explain(pipeline: &Pipeline) -> Result<String, Error> {
@@ -138,7 +140,41 @@ async fn describe(pipeline: &Pipeline, session: &Session) -> Result<String, Erro
                     let _ = writeln!(out, "{}", indent(&s, 4));
                 }
             }
-            if connection.table_schema(&target.table).await?.is_none() {
+            let existing = connection.table_schema(&target.table).await?;
+            if is_database(connection.kind()) {
+                let _ = writeln!(out, "  type plan:");
+                for f in output.fields() {
+                    let (target_type, fidelity, note) = match existing
+                        .as_ref()
+                        .filter(|_| step.mode != WriteMode::Replace)
+                        .and_then(|s| s.field_with_name(f.name()).ok())
+                    {
+                        Some(t) => {
+                            let (fidelity, note) = classify(f.data_type(), t.data_type());
+                            (
+                                format!("existing column ({})", t.data_type()),
+                                fidelity,
+                                note,
+                            )
+                        }
+                        None => {
+                            let column =
+                                Column::from_arrow(f.name(), f.data_type(), f.is_nullable());
+                            let indexed = step.key.contains(f.name());
+                            let p = plan_column(None, &column, connection.kind(), indexed);
+                            (p.target_type, p.fidelity, p.note)
+                        }
+                    };
+                    let note = note.map(|n| format!(": {n}")).unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "    {} {} -> {target_type} ({fidelity}{note})",
+                        f.name(),
+                        f.data_type()
+                    );
+                }
+            }
+            if existing.is_none() {
                 if let Some(schema) = session.target_schema(&step.target) {
                     schema.register_target(&target.table.name, Arc::new(EmptyTable::new(output)));
                 }

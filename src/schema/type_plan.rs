@@ -201,7 +201,8 @@ pub fn plan_column(
     plan(target_type, fidelity, note)
 }
 
-fn is_database(kind: EngineKind) -> bool {
+/// Whether `kind` is a database (not a Parquet or CSV file).
+pub fn is_database(kind: EngineKind) -> bool {
     !matches!(kind, EngineKind::Parquet | EngineKind::Csv)
 }
 

@@ -607,3 +607,50 @@ sql = "SELECT id, name FROM src.authors"
         [[Some("500".to_string())]]
     );
 }
+
+#[test]
+fn schema_plan_prints_the_type_plan_of_each_step() {
+    let src = pg_db("schema_plan_types_src");
+    let dst = mysql_db("schema_plan_types_dst");
+    pg_exec(
+        &src,
+        "CREATE TABLE events (id bigint PRIMARY KEY, amount numeric(12,2), at timestamptz);",
+    );
+    mysql_exec(&dst, "CREATE TABLE small (id INT PRIMARY KEY)");
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = write_file(
+        dir.path(),
+        "p.toml",
+        &format!(
+            r#"
+[connections.src]
+url = "{src}"
+
+[connections.dst]
+url = "{dst}"
+
+[[step]]
+target = "dst.events"
+sql = "SELECT id, amount, at FROM src.events"
+
+[[step]]
+target = "dst.small"
+sql = "SELECT id FROM src.events"
+"#
+        ),
+    );
+    let plan = barge(dir.path(), &["plan", &pipeline]);
+    plan.assert_ok();
+    let line = |start: &str| {
+        plan.stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(start))
+            .unwrap_or_else(|| panic!("no line {start}:\n{}", plan.stdout))
+            .to_string()
+    };
+    assert!(plan.stdout.contains("type plan:"), "{}", plan.stdout);
+    assert!(line("amount Decimal128(12, 2) ->").contains("(exact"));
+    assert!(line("at Timestamp(µs, \"UTC\") ->").contains("(lossy: time zone"));
+    // Into the existing INT column, a bigint may not fit.
+    assert!(line("id Int64 -> existing column (Int32)").contains("(lossy"));
+}
