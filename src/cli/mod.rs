@@ -82,6 +82,10 @@ pub struct SchemaCopyArgs {
     /// Refuse the copy when a column's type plan is lossy.
     #[arg(long)]
     pub fail_on_lossy: bool,
+    /// Also copy stored functions and procedures (PostgreSQL to PostgreSQL,
+    /// MySQL/MariaDB to MySQL/MariaDB), after the tables.
+    #[arg(long)]
+    pub routines: bool,
 }
 
 #[derive(Debug, Args)]

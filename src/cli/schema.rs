@@ -50,6 +50,28 @@ pub async fn copy(args: SchemaCopyArgs) -> Result<(), Error> {
             redact_url(&args.to)
         )));
     }
+    let routines = if args.routines {
+        if catalog.engine != target_kind {
+            return Err(Error::Usage(format!(
+                "--routines copies stored functions and procedures between databases of one engine, and this copy is {} -> {target_kind}\n  hint: drop --routines, and port the routines by hand",
+                catalog.engine
+            )));
+        }
+        source.routines().await?
+    } else {
+        Vec::new()
+    };
+    let routines_sql: String = routines
+        .iter()
+        .map(|r| {
+            format!(
+                "-- {} {}\n{};\n",
+                r.kind.to_lowercase(),
+                r.name,
+                r.definition.trim_end().trim_end_matches(';')
+            )
+        })
+        .collect();
     let plan = SchemaCopy::plan(catalog.engine, tables, target_kind, args.naming);
     println!("type plan ({} -> {target_kind}):", catalog.engine);
     print!("{}", plan.type_plan_text());
@@ -57,7 +79,7 @@ pub async fn copy(args: SchemaCopyArgs) -> Result<(), Error> {
         plan.check_lossless()?;
     }
     if let Some(path) = &args.script {
-        std::fs::write(path, plan.script()).map_err(|source| Error::Io {
+        std::fs::write(path, plan.script() + &routines_sql).map_err(|source| Error::Io {
             context: format!("cannot write the script {}", path.display()),
             source,
         })?;
@@ -65,7 +87,7 @@ pub async fn copy(args: SchemaCopyArgs) -> Result<(), Error> {
         return Ok(());
     }
     if args.dry_run {
-        print!("\n{}", plan.script());
+        print!("\n{}{routines_sql}", plan.script());
         return Ok(());
     }
     let target = open("dst", &args.to, true).await?;
@@ -84,10 +106,16 @@ pub async fn copy(args: SchemaCopyArgs) -> Result<(), Error> {
     let all: Vec<usize> = (0..plan.tables.len()).collect();
     plan.create_tables(target.as_ref(), &all).await?;
     plan.finish_tables(target.as_ref(), &all).await?;
+    for routine in &routines {
+        target.execute_statement(&routine.definition).await?;
+    }
     for note in &plan.notes {
         println!("note: {note}");
     }
     println!("created {} table(s) in {}", all.len(), redact_url(&args.to));
+    if args.routines {
+        println!("copied {} routine(s)", routines.len());
+    }
     Ok(())
 }
 

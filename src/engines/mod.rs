@@ -204,6 +204,17 @@ pub trait Connection: Send + Sync + fmt::Debug {
     fn zero_dates_read(&self) -> u64 {
         0
     }
+    /// Stored functions and procedures of the connection's schema, for a
+    /// copy into the same engine (PostgreSQL, MySQL/MariaDB).
+    async fn routines(&self) -> EngineResult<Vec<crate::schema::Routine>> {
+        Err(EngineError::unsupported(
+            self.name(),
+            format!(
+                "{} has no stored routines barge can copy (PostgreSQL and MySQL/MariaDB do)",
+                self.kind()
+            ),
+        ))
+    }
     /// The connection's tables with their columns, keys, foreign keys,
     /// indexes and row estimates, and its views (see [`crate::schema`]).
     /// Engines without constraints (files) give tables and columns only.

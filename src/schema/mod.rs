@@ -13,6 +13,16 @@ use datafusion::arrow::datatypes::DataType;
 
 use crate::engines::{EngineKind, TableName};
 
+/// A stored function or procedure, as the statement that creates it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Routine {
+    pub name: String,
+    /// `FUNCTION` or `PROCEDURE`.
+    pub kind: String,
+    /// The `CREATE ...` statement (without a MySQL `DEFINER`).
+    pub definition: String,
+}
+
 /// Everything introspection found in one connection.
 #[derive(Debug, Clone)]
 pub struct Catalog {

@@ -654,3 +654,75 @@ sql = "SELECT id FROM src.events"
     // Into the existing INT column, a bigint may not fit.
     assert!(line("id Int64 -> existing column (Int32)").contains("(lossy"));
 }
+
+#[test]
+fn schema_copy_routines_between_databases_of_one_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg_src = pg_db("schema_routines_pg_src");
+    let pg_dst = pg_db("schema_routines_pg_dst");
+    pg_exec(
+        &pg_src,
+        "CREATE TABLE counters (id int PRIMARY KEY, n int NOT NULL);
+         CREATE FUNCTION add_one(x int) RETURNS int LANGUAGE sql AS 'SELECT x + 1';
+         CREATE PROCEDURE bump(i int) LANGUAGE sql AS 'UPDATE counters SET n = n + 1 WHERE id = i';",
+    );
+    let out = barge(
+        dir.path(),
+        &["schema", "copy", &pg_src, &pg_dst, "--routines"],
+    );
+    out.assert_ok();
+    assert!(out.stdout.contains("copied 2 routine(s)"), "{}", out.stdout);
+    pg_exec(&pg_dst, "INSERT INTO counters VALUES (1, 0); CALL bump(1);");
+    assert_eq!(
+        pg_rows(
+            &pg_dst,
+            "SELECT add_one(41), (SELECT n FROM counters WHERE id = 1)"
+        ),
+        [[Some("42".to_string()), Some("1".to_string())]]
+    );
+
+    let my_src = mysql_db("schema_routines_my_src");
+    let my_dst = mysql_db("schema_routines_my_dst");
+    mysql_exec(
+        &my_src,
+        "CREATE TABLE counters (id INT PRIMARY KEY, n INT NOT NULL)",
+    );
+    mysql_exec(
+        &my_src,
+        "CREATE FUNCTION twice(x INT) RETURNS INT DETERMINISTIC RETURN x * 2",
+    );
+    mysql_exec(
+        &my_src,
+        "CREATE PROCEDURE bump(i INT) BEGIN UPDATE counters SET n = n + 1 WHERE id = i; UPDATE counters SET n = n * 10 WHERE id = i; END",
+    );
+    let out = barge(
+        dir.path(),
+        &["schema", "copy", &my_src, &my_dst, "--routines"],
+    );
+    out.assert_ok();
+    assert!(out.stdout.contains("copied 2 routine(s)"), "{}", out.stdout);
+    mysql_exec(&my_dst, "INSERT INTO counters VALUES (1, 0)");
+    mysql_exec(&my_dst, "CALL bump(1)");
+    assert_eq!(
+        mysql_rows(
+            &my_dst,
+            "SELECT twice(21), (SELECT n FROM counters WHERE id = 1)"
+        ),
+        [[Some("42".to_string()), Some("10".to_string())]]
+    );
+
+    // Between engines, routines are refused before anything is created.
+    let other = pg_db("schema_routines_cross_dst");
+    barge(
+        dir.path(),
+        &["schema", "copy", &my_src, &other, "--routines"],
+    )
+    .assert_fails(2, &["--routines", "mysql -> postgres"]);
+    assert_eq!(
+        pg_rows(
+            &other,
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        ),
+        [[Some("0".to_string())]]
+    );
+}

@@ -754,6 +754,10 @@ impl Connection for MySqlConnection {
         super::introspect::introspect(self).await
     }
 
+    async fn routines(&self) -> EngineResult<Vec<crate::schema::Routine>> {
+        super::introspect::routines(self).await
+    }
+
     async fn execute_statement(&self, sql: &str) -> EngineResult<u64> {
         if self.read_only {
             return Err(EngineError::unsupported(

@@ -12,7 +12,9 @@ use super::connect::MySqlConnection;
 use super::types::ColumnInfo;
 use crate::engines::{EngineKind, TableName};
 use crate::error::EngineResult;
-use crate::schema::{fk_action, Catalog, Column, DefaultValue, ForeignKey, Index, Key, Table};
+use crate::schema::{
+    fk_action, Catalog, Column, DefaultValue, ForeignKey, Index, Key, Routine, Table,
+};
 
 /// A row of `information_schema.COLUMNS`.
 type ColumnRow = (
@@ -245,5 +247,50 @@ fn parse_default(text: &str, extra: &str) -> DefaultValue {
             DefaultValue::Text(bare)
         }
         other => other,
+    }
+}
+
+/// Functions and procedures of the connection's database, as `SHOW CREATE`
+/// writes them, without their `DEFINER` (the target's user owns the copy).
+pub(crate) async fn routines(connection: &MySqlConnection) -> EngineResult<Vec<Routine>> {
+    let mut conn = connection.conn().await?;
+    let err = |sql: &str, e: mysql_async::Error| connection.server_error(None, Some(sql), e);
+    let sql = "SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES \
+               WHERE ROUTINE_SCHEMA = ? ORDER BY ROUTINE_TYPE, ROUTINE_NAME";
+    let names: Vec<(String, String)> = conn
+        .exec(sql, (&connection.database,))
+        .await
+        .map_err(|e| err(sql, e))?;
+    let mut routines = Vec::new();
+    for (name, kind) in names {
+        let show = format!("SHOW CREATE {kind} `{}`", name.replace('`', "``"));
+        let row: Option<mysql_async::Row> =
+            conn.query_first(&show).await.map_err(|e| err(&show, e))?;
+        let definition: Option<String> = row.and_then(|r| r.get_opt(2).and_then(Result::ok));
+        let Some(definition) = definition else {
+            return Err(connection.server_error(
+                None,
+                Some(&show),
+                format!("the definition of {kind} {name} is hidden: the user needs SELECT on mysql.proc or SHOW_ROUTINE"),
+            ));
+        };
+        routines.push(Routine {
+            definition: without_definer(&definition, &kind),
+            name,
+            kind,
+        });
+    }
+    Ok(routines)
+}
+
+/// `` CREATE DEFINER=`u`@`h` FUNCTION ... `` as `CREATE FUNCTION ...`.
+fn without_definer(definition: &str, kind: &str) -> String {
+    let marker = format!(" {kind} ");
+    match (
+        definition.strip_prefix("CREATE DEFINER="),
+        definition.find(&marker),
+    ) {
+        (Some(_), Some(at)) => format!("CREATE{}", &definition[at..]),
+        _ => definition.to_string(),
     }
 }

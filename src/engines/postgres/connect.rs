@@ -580,6 +580,10 @@ impl Connection for PostgresConnection {
         super::introspect::introspect(&self.meta, &self.connector).await
     }
 
+    async fn routines(&self) -> EngineResult<Vec<crate::schema::Routine>> {
+        super::introspect::routines(&self.meta, &self.connector).await
+    }
+
     async fn execute_statement(&self, sql: &str) -> EngineResult<u64> {
         if self.read_only {
             return Err(EngineError::unsupported(

@@ -11,7 +11,9 @@ use super::connect::Connector;
 use super::types::{self, ColumnType};
 use crate::engines::{EngineKind, TableName};
 use crate::error::EngineResult;
-use crate::schema::{fk_action, Catalog, Column, DefaultValue, ForeignKey, Index, Key, Table};
+use crate::schema::{
+    fk_action, Catalog, Column, DefaultValue, ForeignKey, Index, Key, Routine, Table,
+};
 
 /// Schemas that hold no user tables.
 const USER_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
@@ -204,4 +206,29 @@ pub(crate) async fn introspect(client: &Client, connector: &Connector) -> Engine
         tables: tables.into_values().collect(),
         views,
     })
+}
+
+/// Functions and procedures of the current schema (not those of
+/// extensions), as `pg_get_functiondef` writes them.
+pub(crate) async fn routines(client: &Client, connector: &Connector) -> EngineResult<Vec<Routine>> {
+    let sql = "SELECT p.proname::text, \
+                      CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, \
+                      pg_get_functiondef(p.oid) \
+               FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+               WHERE n.nspname = current_schema() AND p.prokind IN ('f', 'p') \
+                 AND NOT EXISTS (SELECT 1 FROM pg_depend d \
+                                 WHERE d.objid = p.oid AND d.deptype = 'e') \
+               ORDER BY p.proname, p.oid";
+    let rows = client
+        .query(sql, &[])
+        .await
+        .map_err(|e| connector.error(None, e).with_sql(sql))?;
+    Ok(rows
+        .iter()
+        .map(|row| Routine {
+            name: row.get(0),
+            kind: row.get(1),
+            definition: row.get(2),
+        })
+        .collect())
 }
