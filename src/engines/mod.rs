@@ -183,6 +183,27 @@ pub trait Connection: Send + Sync + fmt::Debug {
         schema: &SchemaRef,
         dry_run: bool,
     ) -> EngineResult<Vec<String>>;
+    /// Whether `mode = "replace"` can load into a shadow table and swap it in
+    /// atomically ([`Connection::swap_in`]).
+    fn swaps_tables(&self) -> bool {
+        false
+    }
+    /// Drops the shadow table of a failed `replace` (see [`Connection::swap_in`]).
+    async fn drop_shadow(&self, shadow: &TableName) -> EngineResult<()> {
+        Err(EngineError::unsupported(
+            self.name(),
+            format!("cannot drop {shadow}"),
+        ))
+    }
+    /// Replaces `target` by the loaded `shadow` in one step readers never see
+    /// half done; returns the statements run. Only called when
+    /// [`Connection::swaps_tables`].
+    async fn swap_in(&self, shadow: &TableName, target: &TableName) -> EngineResult<Vec<String>> {
+        Err(EngineError::unsupported(
+            self.name(),
+            format!("cannot swap {shadow} in for {target}"),
+        ))
+    }
     /// Loads the rows of `queries`, run on `source`, into the prepared
     /// `target`'s `columns` without decoding them into Arrow, when both
     /// engines share a wire format and every column's form fits (PostgreSQL

@@ -22,7 +22,7 @@ use super::session::{
 use crate::config::{Pipeline, StepConfig};
 use crate::engines::catalog::TargetTable;
 use crate::engines::sql::ReadPartitioning;
-use crate::engines::TargetSpec;
+use crate::engines::{TableName, TargetSpec, WriteMode};
 use crate::error::{describe_datafusion, EngineError, Error};
 use crate::plan::order::{add_edges_without_cycles, dependencies, levels};
 use crate::stage::manifest::{SourceQuery, StagedColumn};
@@ -352,13 +352,31 @@ async fn execute_step(
     let output = output_schema(&df);
     check_output_columns(step, &output)?;
 
+    // `replace` of an existing table loads a shadow table and swaps it in
+    // at the end, where the engine can: readers never see a half-loaded
+    // table, and a failed load leaves the old one as it was.
+    let swap = step.mode == WriteMode::Replace
+        && !options.dry_run
+        && connection.swaps_tables()
+        && connection
+            .table_schema(&step.target.table)
+            .await
+            .map_err(engine_error)?
+            .is_some();
     let target = TargetSpec {
-        table: step.target.table.clone(),
+        table: if swap {
+            TableName::new(
+                step.target.table.schema.as_deref(),
+                &format!("{}{SHADOW_SUFFIX}", step.target.table.name),
+            )
+        } else {
+            step.target.table.clone()
+        },
         mode: step.mode,
         key: step.key.clone(),
         disable_fk_checks: step.disable_fk_checks,
     };
-    let statements = connection
+    let mut statements = connection
         .prepare_target(&target, &output, options.dry_run)
         .await
         .map_err(engine_error)?;
@@ -493,6 +511,10 @@ async fn execute_step(
         }
         _ => Ok(None),
     };
+    if swap && result.is_err() {
+        // The old table is untouched; the half-loaded shadow goes.
+        let _ = connection.drop_shadow(&target.table).await;
+    }
     result.map_err(|e| {
         let message = describe_datafusion(&e);
         let hint = message
@@ -503,6 +525,14 @@ async fn execute_step(
     })?;
     staged.map_err(|e| step_error(step, e.to_string(), None))?;
     check_counts(step, progress)?;
+    if swap {
+        statements.extend(
+            connection
+                .swap_in(&target.table, &step.target.table)
+                .await
+                .map_err(engine_error)?,
+        );
+    }
     Ok(StepDone {
         rows_read: progress.read(),
         rows_written: progress.written(),
@@ -570,6 +600,9 @@ fn check_counts(step: &StepConfig, progress: &StepProgress) -> Result<(), Error>
     }
     Ok(())
 }
+
+/// Name suffix of the shadow table a `replace` loads before it is swapped in.
+const SHADOW_SUFFIX: &str = "__barge_new";
 
 /// The session as the step plans in it: with the step's `partitions` and
 /// `partition_on` when it sets them (the catalogs are shared).

@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::{barge, read_parquet, write_file};
-use crate::servers::{pg_db, pg_exec, pg_rows, PG};
+use crate::servers::{mysql_db, mysql_exec, mysql_rows, pg_db, pg_exec, pg_rows, PG};
 
 #[test]
 fn reliability_a_step_refused_a_connection_is_retried_until_it_passes() {
@@ -114,4 +114,123 @@ sql = "SELECT id, v FROM src.t"
     );
     barge(dir.path(), &["run", &negative])
         .assert_fails(2, &["negative.toml:11", "retry_max_seconds = -2"]);
+}
+
+fn replace_pipeline(dir: &std::path::Path, src: &str, dst: &str) -> String {
+    write_file(
+        dir,
+        "replace.toml",
+        &format!(
+            r#"
+[connections.src]
+url = "{src}"
+
+[connections.dst]
+url = "{dst}"
+
+[[step]]
+target = "dst.t"
+mode = "replace"
+key = ["id"]
+retries = 0
+sql = "SELECT id, CAST(v AS INT) AS v FROM src.t"
+"#
+        ),
+    )
+}
+
+#[test]
+fn reliability_replace_swaps_in_a_loaded_table_and_keeps_the_old_one_on_failure_postgres() {
+    let src = pg_db("reliability_replace_pg_src");
+    let dst = pg_db("reliability_replace_pg_dst");
+    pg_exec(
+        &src,
+        "CREATE TABLE t (id int PRIMARY KEY, v text);
+         INSERT INTO t SELECT g, g::text FROM generate_series(1, 3000) g;",
+    );
+    pg_exec(
+        &dst,
+        "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 100), (2, 200);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = replace_pipeline(dir.path(), &src, &dst);
+    // Twice: the second swap must not trip over names the first one left.
+    for _ in 0..2 {
+        barge(dir.path(), &["run", &pipeline, "-q"]).assert_ok();
+        assert_eq!(
+            pg_rows(&dst, "SELECT count(*), sum(v) FROM t"),
+            [[Some("3000".to_string()), Some("4501500".to_string())]]
+        );
+    }
+    assert_eq!(
+        pg_rows(
+            &dst,
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename <> 't'"
+        ),
+        [[Some("0".to_string())]]
+    );
+    assert_eq!(
+        pg_rows(
+            &dst,
+            "SELECT conname FROM pg_constraint WHERE conrelid = 't'::regclass AND contype = 'p'"
+        ),
+        [[Some("t_pkey".to_string())]]
+    );
+    // A load that fails on its last row leaves the previous table whole.
+    pg_exec(&src, "UPDATE t SET v = 'x' WHERE id = 3000");
+    barge(dir.path(), &["run", &pipeline, "-q"]).assert_fails(1, &["x"]);
+    assert_eq!(
+        pg_rows(&dst, "SELECT count(*), sum(v) FROM t"),
+        [[Some("3000".to_string()), Some("4501500".to_string())]]
+    );
+    assert_eq!(
+        pg_rows(
+            &dst,
+            "SELECT string_agg(tablename, ',') FROM pg_tables WHERE schemaname = 'public'"
+        ),
+        [[Some("t".to_string())]]
+    );
+}
+
+#[test]
+fn reliability_replace_swaps_in_a_loaded_table_and_keeps_the_old_one_on_failure_mysql() {
+    let src = mysql_db("reliability_replace_my_src");
+    let dst = mysql_db("reliability_replace_my_dst");
+    mysql_exec(&src, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10))");
+    mysql_exec(
+        &src,
+        "INSERT INTO t SELECT seq, CAST(seq AS CHAR) FROM seq_1_to_3000",
+    );
+    mysql_exec(&dst, "CREATE TABLE t (id INT PRIMARY KEY, v INT)");
+    mysql_exec(&dst, "INSERT INTO t VALUES (1, 100), (2, 200)");
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = replace_pipeline(dir.path(), &src, &dst);
+    for _ in 0..2 {
+        barge(dir.path(), &["run", &pipeline, "-q"]).assert_ok();
+        assert_eq!(
+            mysql_rows(&dst, "SELECT count(*), sum(v) FROM t"),
+            [[Some("3000".to_string()), Some("4501500".to_string())]]
+        );
+    }
+    let db = dst.rsplit('/').next().unwrap().to_string();
+    assert_eq!(
+        mysql_rows(
+            &dst,
+            &format!("SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}' AND TABLE_NAME <> 't'")
+        ),
+        [[Some("0".to_string())]]
+    );
+    mysql_exec(&src, "UPDATE t SET v = 'x' WHERE id = 3000");
+    barge(dir.path(), &["run", &pipeline, "-q"]).assert_fails(1, &["x"]);
+    assert_eq!(
+        mysql_rows(&dst, "SELECT count(*), sum(v) FROM t"),
+        [[Some("3000".to_string()), Some("4501500".to_string())]]
+    );
+    assert_eq!(
+        mysql_rows(
+            &dst,
+            &format!("SELECT GROUP_CONCAT(TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}'")
+        ),
+        [[Some("t".to_string())]]
+    );
 }

@@ -754,6 +754,44 @@ impl Connection for MySqlConnection {
         super::introspect::introspect(self).await
     }
 
+    fn swaps_tables(&self) -> bool {
+        !self.read_only
+    }
+
+    async fn drop_shadow(&self, shadow: &TableName) -> EngineResult<()> {
+        let sql = format!(
+            "DROP TABLE IF EXISTS {}",
+            self.quote_table(&self.resolve(shadow))
+        );
+        self.exec(&sql).await.map(|_| ())
+    }
+
+    /// Renames `target` away and `shadow` to it in one atomic `RENAME
+    /// TABLE`, then drops the old table.
+    async fn swap_in(&self, shadow: &TableName, target: &TableName) -> EngineResult<Vec<String>> {
+        let shadow = self.resolve(shadow);
+        let target = self.resolve(target);
+        let old = TableName::new(
+            target.schema.as_deref(),
+            &format!("{}__barge_old", target.name),
+        );
+        let statements = vec![
+            format!("DROP TABLE IF EXISTS {}", self.quote_table(&old)),
+            format!(
+                "RENAME TABLE {} TO {}, {} TO {}",
+                self.quote_table(&target),
+                self.quote_table(&old),
+                self.quote_table(&shadow),
+                self.quote_table(&target)
+            ),
+            format!("DROP TABLE {}", self.quote_table(&old)),
+        ];
+        for sql in &statements {
+            self.exec(sql).await?;
+        }
+        Ok(statements)
+    }
+
     async fn routines(&self) -> EngineResult<Vec<crate::schema::Routine>> {
         super::introspect::routines(self).await
     }

@@ -558,6 +558,56 @@ impl Connection for PostgresConnection {
         .map_err(|e| EngineError::query(&self.connector.name, None, None, e))?
     }
 
+    fn swaps_tables(&self) -> bool {
+        !self.read_only
+    }
+
+    async fn drop_shadow(&self, shadow: &TableName) -> EngineResult<()> {
+        let sql = format!(
+            "DROP TABLE IF EXISTS {}",
+            types::quote_table(&self.resolve(shadow))
+        );
+        self.meta.batch_execute(&sql).await.map_err(|e| {
+            self.connector
+                .error(Some(&shadow.to_string()), e)
+                .with_sql(&sql)
+        })
+    }
+
+    /// Drops `target` and renames `shadow` (and its primary key's index) to
+    /// it in one transaction.
+    async fn swap_in(&self, shadow: &TableName, target: &TableName) -> EngineResult<Vec<String>> {
+        let shadow = self.resolve(shadow);
+        let target = self.resolve(target);
+        let schema = target
+            .schema
+            .as_deref()
+            .map(|s| format!("{}.", types::quote_ident(s)))
+            .unwrap_or_default();
+        let statements = vec![
+            format!("DROP TABLE {}", types::quote_table(&target)),
+            format!(
+                "ALTER TABLE {} RENAME TO {}",
+                types::quote_table(&shadow),
+                types::quote_ident(&target.name)
+            ),
+            format!(
+                "ALTER INDEX IF EXISTS {schema}{} RENAME TO {}",
+                types::quote_ident(&format!("{}_pkey", shadow.name)),
+                types::quote_ident(&format!("{}_pkey", target.name))
+            ),
+        ];
+        let batch = format!("BEGIN; {}; COMMIT", statements.join("; "));
+        if let Err(e) = self.meta.batch_execute(&batch).await {
+            let _ = self.meta.batch_execute("ROLLBACK").await;
+            return Err(self
+                .connector
+                .error(Some(&target.to_string()), e)
+                .with_sql(&batch));
+        }
+        Ok(statements)
+    }
+
     async fn load_through(
         &self,
         source: &Arc<dyn SqlSource>,
