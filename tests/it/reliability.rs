@@ -234,3 +234,51 @@ fn reliability_replace_swaps_in_a_loaded_table_and_keeps_the_old_one_on_failure_
         [[Some("t".to_string())]]
     );
 }
+
+#[test]
+fn reliability_replace_swaps_in_sqlite_and_duckdb_and_keeps_the_old_table_on_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let src_path = dir.path().join("src.sqlite");
+    let src = rusqlite::Connection::open(&src_path).unwrap();
+    src.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+         WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 3000)
+         INSERT INTO t SELECT i, CAST(i AS TEXT) FROM g;",
+    )
+    .unwrap();
+    for (dst, count) in [
+        ("sqlite://dst.sqlite", "sqlite"),
+        ("duckdb://dst.duckdb", "duckdb"),
+    ] {
+        let pipeline =
+            replace_pipeline(dir.path(), &format!("sqlite://{}", src_path.display()), dst);
+        src.execute("UPDATE t SET v = '3000' WHERE id = 3000", [])
+            .unwrap();
+        for _ in 0..2 {
+            barge(dir.path(), &["run", &pipeline, "-q"]).assert_ok();
+        }
+        src.execute("UPDATE t SET v = 'x' WHERE id = 3000", [])
+            .unwrap();
+        barge(dir.path(), &["run", &pipeline, "-q"]).assert_fails(1, &["x"]);
+        let (rows, sum, tables): (i64, i64, String) = if count == "sqlite" {
+            let conn = rusqlite::Connection::open(dir.path().join("dst.sqlite")).unwrap();
+            conn.query_row(
+                "SELECT (SELECT count(*) FROM t), (SELECT sum(v) FROM t), \
+                 (SELECT group_concat(name) FROM sqlite_master WHERE type = 'table')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
+        } else {
+            let conn = duckdb::Connection::open(dir.path().join("dst.duckdb")).unwrap();
+            conn.query_row(
+                "SELECT (SELECT count(*) FROM t), (SELECT sum(v)::BIGINT FROM t), \
+                 (SELECT string_agg(table_name, ',') FROM information_schema.tables)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
+        };
+        assert_eq!((rows, sum, tables.as_str()), (3000, 4501500, "t"), "{dst}");
+    }
+}

@@ -606,6 +606,40 @@ impl Connection for DuckDbConnection {
             .map_err(|e| EngineError::query(&self.name, None, None, format!("task failed: {e}")))?
     }
 
+    fn swaps_tables(&self) -> bool {
+        !self.read_only
+    }
+
+    /// Drops `target` and renames `shadow` to it in one transaction.
+    async fn swap_in(&self, shadow: &TableName, target: &TableName) -> EngineResult<Vec<String>> {
+        let statements = vec![
+            format!("DROP TABLE {}", self.quote_table(target)),
+            format!(
+                "ALTER TABLE {} RENAME TO {}",
+                self.quote_table(shadow),
+                self.quote_ident(&target.name)
+            ),
+        ];
+        let batch = format!("BEGIN; {}; COMMIT;", statements.join("; "));
+        let this = self.clone();
+        let target = target.clone();
+        tokio::task::spawn_blocking(move || {
+            this.check_writable(&target)?;
+            let session = this.session()?;
+            session
+                .execute_batch(&batch)
+                .map_err(|e| EngineError::query(&this.name, None, Some(&batch), e))
+        })
+        .await
+        .map_err(|e| EngineError::query(&self.name, None, None, format!("task failed: {e}")))??;
+        Ok(statements)
+    }
+
+    async fn drop_shadow(&self, shadow: &TableName) -> EngineResult<()> {
+        let sql = format!("DROP TABLE IF EXISTS {}", self.quote_table(shadow));
+        self.execute_statement(&sql).await.map(|_| ())
+    }
+
     fn open_writer(
         &self,
         target: &TargetSpec,

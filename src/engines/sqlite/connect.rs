@@ -438,6 +438,35 @@ impl Connection for SqliteConnection {
             .await
     }
 
+    fn swaps_tables(&self) -> bool {
+        !self.read_only
+    }
+
+    /// Drops `target` and renames `shadow` to it in one transaction.
+    async fn swap_in(&self, shadow: &TableName, target: &TableName) -> EngineResult<Vec<String>> {
+        let statements = vec![
+            format!("DROP TABLE {}", self.quote_table(target)),
+            format!(
+                "ALTER TABLE {} RENAME TO {}",
+                self.quote_table(shadow),
+                self.quote_ident(&target.name)
+            ),
+        ];
+        let batch = format!("BEGIN; {}; COMMIT;", statements.join("; "));
+        self.blocking(move |this| {
+            let conn = this.connect()?;
+            conn.execute_batch(&batch)
+                .map_err(|e| EngineError::query(&this.name, None, Some(&batch), e))
+        })
+        .await?;
+        Ok(statements)
+    }
+
+    async fn drop_shadow(&self, shadow: &TableName) -> EngineResult<()> {
+        let sql = format!("DROP TABLE IF EXISTS {}", self.quote_table(shadow));
+        self.execute_statement(&sql).await.map(|_| ())
+    }
+
     fn open_writer(
         &self,
         target: &TargetSpec,
