@@ -19,7 +19,9 @@ use mysql_async::{Opts, OptsBuilder, Pool, SslOpts};
 use super::sink::MySqlWriter;
 use super::source::run_query;
 use super::types::{self, ColumnInfo};
-use crate::engines::sql::{prepare_sql_target, RangePartitioning, SqlSource, SqlTable};
+use crate::engines::sql::{
+    drop_shadow_sql, prepare_sql_target, RangePartitioning, SqlSource, SqlTable,
+};
 use crate::engines::{
     BatchIter, BatchWriter, Connection, EngineKind, OpenOptions, TableName, TargetSpec,
 };
@@ -391,22 +393,6 @@ impl MySqlConnection {
         }
         Ok(keys.into_iter().map(|(_, columns)| columns).collect())
     }
-
-    /// Columns of `table` that take a text value differently from the number
-    /// it spells, so loads give them numbers: `BIT(n)` ('1' is the byte 0x31)
-    /// and `YEAR` ('0' is 2000, the number 0 is 0000).
-    pub(crate) async fn number_columns(&self, table: &TableName) -> EngineResult<Vec<String>> {
-        let table = self.resolve(table);
-        let sql = "SELECT COLUMN_NAME FROM information_schema.COLUMNS \
-                   WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND DATA_TYPE IN ('bit', 'year')";
-        let mut conn = self.conn().await?;
-        conn.exec(
-            sql,
-            (table.schema.as_deref().unwrap_or_default(), &table.name),
-        )
-        .await
-        .map_err(|e| self.server_error(Some(&table.to_string()), Some(sql), e))
-    }
 }
 
 /// A row of `information_schema.COLUMNS`: name, data type, column type,
@@ -759,11 +745,9 @@ impl Connection for MySqlConnection {
     }
 
     async fn drop_shadow(&self, shadow: &TableName) -> EngineResult<()> {
-        let sql = format!(
-            "DROP TABLE IF EXISTS {}",
-            self.quote_table(&self.resolve(shadow))
-        );
-        self.exec(&sql).await.map(|_| ())
+        self.exec(&drop_shadow_sql(self, &self.resolve(shadow)))
+            .await
+            .map(|_| ())
     }
 
     /// Renames `target` away and `shadow` to it in one atomic `RENAME

@@ -45,6 +45,7 @@ use tokio::task::JoinHandle;
 
 use super::connect::MySqlConnection;
 use super::tsv::TsvEncoder;
+use super::types::ColumnInfo;
 use crate::engines::sql::SqlSource;
 use crate::engines::{BatchWriter, TargetSpec, WriteMode};
 use crate::error::{EngineError, EngineResult};
@@ -173,10 +174,14 @@ impl MySqlWriter {
         }
         let conn = handle.block_on(start(mysql, &plan))?;
         let path = if mysql.local_infile {
-            let number_columns = handle.block_on(mysql.number_columns(&target.table))?;
+            let declared = handle.block_on(mysql.columns(&target.table))?;
             let numbers: Vec<bool> = columns
                 .iter()
-                .map(|c| number_columns.iter().any(|n| n.eq_ignore_ascii_case(c)))
+                .map(|c| {
+                    declared
+                        .iter()
+                        .any(|d| d.name.eq_ignore_ascii_case(c) && loads_as_number(d))
+                })
                 .collect();
             let load_sql = encoder.load_data_sql(
                 plan.stage_sql.as_deref().unwrap_or(&plan.table_sql),
@@ -418,6 +423,13 @@ fn load_schema(schema: &SchemaRef) -> Option<SchemaRef> {
 }
 
 /// Statement pieces for `target`'s mode.
+/// Whether a column takes a text value differently from the number it
+/// spells, so a load gives it numbers: `BIT(n)` ('1' is the byte 0x31) and
+/// `YEAR` ('0' is 2000, the number 0 is 0000).
+fn loads_as_number(column: &ColumnInfo) -> bool {
+    matches!(column.data_type.as_str(), "bit" | "year")
+}
+
 fn plan(mysql: &MySqlConnection, target: &TargetSpec, columns: &[String]) -> EngineResult<Plan> {
     let table = target.table.to_string();
     if columns.is_empty() {

@@ -20,7 +20,9 @@ use super::sink::PostgresWriter;
 use super::source::run_copy_out;
 use super::tls;
 use super::types::{self, ColumnType};
-use crate::engines::sql::{prepare_sql_target, RangePartitioning, SqlSource, SqlTable};
+use crate::engines::sql::{
+    drop_shadow_sql, prepare_sql_target, swap_statements, RangePartitioning, SqlSource, SqlTable,
+};
 use crate::engines::{
     BatchIter, BatchWriter, Connection, EngineKind, OpenOptions, TableName, TargetSpec,
 };
@@ -563,10 +565,7 @@ impl Connection for PostgresConnection {
     }
 
     async fn drop_shadow(&self, shadow: &TableName) -> EngineResult<()> {
-        let sql = format!(
-            "DROP TABLE IF EXISTS {}",
-            types::quote_table(&self.resolve(shadow))
-        );
+        let sql = drop_shadow_sql(self, &self.resolve(shadow));
         self.meta.batch_execute(&sql).await.map_err(|e| {
             self.connector
                 .error(Some(&shadow.to_string()), e)
@@ -584,19 +583,12 @@ impl Connection for PostgresConnection {
             .as_deref()
             .map(|s| format!("{}.", types::quote_ident(s)))
             .unwrap_or_default();
-        let statements = vec![
-            format!("DROP TABLE {}", types::quote_table(&target)),
-            format!(
-                "ALTER TABLE {} RENAME TO {}",
-                types::quote_table(&shadow),
-                types::quote_ident(&target.name)
-            ),
-            format!(
-                "ALTER INDEX IF EXISTS {schema}{} RENAME TO {}",
-                types::quote_ident(&format!("{}_pkey", shadow.name)),
-                types::quote_ident(&format!("{}_pkey", target.name))
-            ),
-        ];
+        let mut statements = swap_statements(self, &shadow, &target);
+        statements.push(format!(
+            "ALTER INDEX IF EXISTS {schema}{} RENAME TO {}",
+            types::quote_ident(&format!("{}_pkey", shadow.name)),
+            types::quote_ident(&format!("{}_pkey", target.name))
+        ));
         let batch = format!("BEGIN; {}; COMMIT", statements.join("; "));
         if let Err(e) = self.meta.batch_execute(&batch).await {
             let _ = self.meta.batch_execute("ROLLBACK").await;

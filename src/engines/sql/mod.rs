@@ -66,6 +66,29 @@ pub trait SqlSource: Send + Sync + std::fmt::Debug {
     fn execute(&self, sql: &str) -> EngineResult<u64>;
 }
 
+/// The statements that replace `target` by `shadow` where DDL is
+/// transactional (run them in one transaction): drop the old table, rename
+/// the shadow to its name.
+pub fn swap_statements(
+    engine: &dyn SqlSource,
+    shadow: &TableName,
+    target: &TableName,
+) -> Vec<String> {
+    vec![
+        format!("DROP TABLE {}", engine.quote_table(target)),
+        format!(
+            "ALTER TABLE {} RENAME TO {}",
+            engine.quote_table(shadow),
+            engine.quote_ident(&target.name)
+        ),
+    ]
+}
+
+/// `DROP TABLE IF EXISTS` for a failed load's shadow table.
+pub fn drop_shadow_sql(engine: &dyn SqlSource, shadow: &TableName) -> String {
+    format!("DROP TABLE IF EXISTS {}", engine.quote_table(shadow))
+}
+
 /// Makes a SQL target ready for its write mode; returns the statements run
 /// (or that would run with `dry_run`). `existing` is the table's schema when it
 /// exists; `create_sql` is the engine's `CREATE TABLE` for the step output.

@@ -296,11 +296,7 @@ impl SqlWriter {
             .group_expr
             .iter()
             .map(|e| {
-                let e = match e {
-                    Expr::Alias(a) => a.expr.as_ref(),
-                    e => e,
-                };
-                let (sql, data_type) = column_sql(e, &resolve)?;
+                let (sql, data_type) = column_sql(unaliased(e), &resolve)?;
                 groups_like_datafusion(&data_type, engine.as_ref()).then_some(sql)
             })
             .collect::<Option<Vec<_>>>()?;
@@ -359,6 +355,14 @@ fn select_list(columns: Vec<String>) -> String {
         .join(", ")
 }
 
+/// `expr` without the alias it may carry.
+fn unaliased(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Alias(a) => unaliased(&a.expr),
+        e => e,
+    }
+}
+
 /// A projected value: a column (any type) or a literal.
 fn value_sql(expr: &Expr, resolve: ResolveColumn) -> Option<String> {
     match expr {
@@ -377,10 +381,6 @@ fn groups_like_datafusion(data_type: &DataType, engine: &dyn SqlSource) -> bool 
 /// `count`, integer `sum`, and `min`/`max` of comparable non-boolean columns, without
 /// FILTER or ORDER BY.
 fn aggregate_sql(expr: &Expr, resolve: ResolveColumn, engine: &dyn SqlSource) -> Option<String> {
-    let expr = match expr {
-        Expr::Alias(a) => a.expr.as_ref(),
-        e => e,
-    };
     let Expr::AggregateFunction(AggregateFunction {
         func,
         params:
@@ -391,7 +391,7 @@ fn aggregate_sql(expr: &Expr, resolve: ResolveColumn, engine: &dyn SqlSource) ->
                 order_by,
                 null_treatment: None,
             },
-    }) = expr
+    }) = unaliased(expr)
     else {
         return None;
     };

@@ -17,7 +17,9 @@ use rusqlite::OpenFlags;
 use super::sink::SqliteWriter;
 use super::source::run_query;
 use super::types;
-use crate::engines::sql::{prepare_sql_target, SqlSource, SqlTable};
+use crate::engines::sql::{
+    drop_shadow_sql, prepare_sql_target, swap_statements, SqlSource, SqlTable,
+};
 use crate::engines::{
     BatchIter, BatchWriter, Connection, EngineKind, OpenOptions, TableName, TargetSpec,
 };
@@ -444,14 +446,7 @@ impl Connection for SqliteConnection {
 
     /// Drops `target` and renames `shadow` to it in one transaction.
     async fn swap_in(&self, shadow: &TableName, target: &TableName) -> EngineResult<Vec<String>> {
-        let statements = vec![
-            format!("DROP TABLE {}", self.quote_table(target)),
-            format!(
-                "ALTER TABLE {} RENAME TO {}",
-                self.quote_table(shadow),
-                self.quote_ident(&target.name)
-            ),
-        ];
+        let statements = swap_statements(self, shadow, target);
         let batch = format!("BEGIN; {}; COMMIT;", statements.join("; "));
         self.blocking(move |this| {
             let conn = this.connect()?;
@@ -463,8 +458,9 @@ impl Connection for SqliteConnection {
     }
 
     async fn drop_shadow(&self, shadow: &TableName) -> EngineResult<()> {
-        let sql = format!("DROP TABLE IF EXISTS {}", self.quote_table(shadow));
-        self.execute_statement(&sql).await.map(|_| ())
+        self.execute_statement(&drop_shadow_sql(self, shadow))
+            .await
+            .map(|_| ())
     }
 
     fn open_writer(
