@@ -23,8 +23,15 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 }
 
 /// Database names are `barge_it_<name>`; `name` is the test's own.
+/// `BARGE_IT_DB_PREFIX` (letters, digits, `_`) goes between the two, so two
+/// checkouts can run the suite against the same servers at once.
 fn db_name(name: &str) -> String {
-    format!("barge_it_{name}")
+    let prefix: String = std::env::var("BARGE_IT_DB_PREFIX")
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    format!("barge_it_{prefix}{name}")
 }
 
 // --- PostgreSQL -------------------------------------------------------------
