@@ -168,6 +168,10 @@ pub enum Error {
     /// and target differ; the message names their tables.
     #[error("validation failed: {0}")]
     ValidationFailed(String),
+
+    /// Ctrl+C or SIGTERM stopped the run; the message says how to resume.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 impl Error {
@@ -175,6 +179,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::Usage(_) => 2,
+            Error::Interrupted(_) => 130,
             _ => 1,
         }
     }

@@ -15,7 +15,7 @@ use crate::engines::{Connection, TableName, WriteMode};
 use crate::error::{EngineError, Error};
 use crate::redact::redact_url;
 use crate::run::executor::quote;
-use crate::run::{run_pipeline, RunOptions};
+use crate::run::run_pipeline;
 use crate::schema::copy::{select_tables, SchemaCopy};
 
 /// What `barge copy` runs: the pipeline, and the schema copy around it.
@@ -27,14 +27,7 @@ pub struct CopyJob {
 
 pub async fn copy(args: CopyArgs) -> Result<(), Error> {
     let job = copy_job(&args).await?;
-    let options = RunOptions {
-        dry_run: args.exec.dry_run,
-        limit: args.exec.limit,
-        steps: None,
-        jobs: args.exec.jobs,
-        quiet: args.exec.quiet,
-        stage: args.exec.stage.clone(),
-    };
+    let options = args.exec.run_options(None);
     let report = run_pipeline(&job.pipeline, &options).await?;
     if let Some((schema, target, created)) = &job.schema {
         if !args.exec.dry_run && report.failed_steps().is_empty() && !created.is_empty() {
@@ -180,6 +173,7 @@ pub async fn copy_job(args: &CopyArgs) -> Result<CopyJob, Error> {
                 partition_on: None,
                 partitions: None,
                 retry: Default::default(),
+                chunk_rows: None,
                 origin: "barge copy".into(),
             }
         })
@@ -208,7 +202,9 @@ pub async fn copy_job(args: &CopyArgs) -> Result<CopyJob, Error> {
                 read_only: false,
             },
         ],
-        params: BTreeMap::new(),
+        // The run's state is keyed by the arguments (their digest only:
+        // the URLs may hold passwords).
+        params: BTreeMap::from([("copy_arguments".to_string(), copy_key(args))]),
         steps,
         mappings: BTreeMap::new(),
         stage: None,
@@ -229,4 +225,13 @@ fn single_file_stem(url: &str) -> Option<String> {
                 .map(|s| s.to_string_lossy().into_owned())
         })
         .flatten()
+}
+
+/// Digest of the arguments that say what a copy moves, naming its state file.
+fn copy_key(args: &CopyArgs) -> String {
+    let text = format!(
+        "{}\u{0}{}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}",
+        args.from, args.to, args.tables, args.mode, args.key, args.naming
+    );
+    blake3::hash(text.as_bytes()).to_hex()[..16].to_string()
 }

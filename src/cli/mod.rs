@@ -6,6 +6,7 @@ mod plan;
 mod replay;
 mod run;
 mod schema;
+mod status;
 mod validate;
 
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::LoadOptions;
 use crate::engines::WriteMode;
 use crate::error::Error;
+use crate::run::StepStatus;
 
 /// Move tables between databases as streaming SQL pipelines.
 #[derive(Debug, Parser)]
@@ -42,6 +44,8 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Compare each step's source, stage and target: row counts and content checksums.
     Validate(ValidateArgs),
+    /// Show the state of a pipeline's last run: each step's status, rows and chunks.
+    Status(StatusArgs),
 }
 
 #[derive(Debug, Args)]
@@ -142,6 +146,30 @@ pub struct ExecArgs {
     /// (for audit, `barge replay` and `barge validate`); overrides [defaults].stage.
     #[arg(long, value_name = "DIR")]
     pub stage: Option<PathBuf>,
+    /// Start afresh: ignore what an unfinished earlier run completed (by
+    /// default a rerun of the same command resumes it).
+    #[arg(long)]
+    pub force: bool,
+    /// Rerun these steps from the start even when an earlier run completed them.
+    #[arg(long, value_delimiter = ',', value_name = "STEP,...")]
+    pub force_steps: Vec<String>,
+}
+
+impl ExecArgs {
+    /// The run options these flags set.
+    pub fn run_options(&self, steps: Option<Vec<String>>) -> crate::run::RunOptions {
+        crate::run::RunOptions {
+            dry_run: self.dry_run,
+            limit: self.limit,
+            steps,
+            jobs: self.jobs,
+            quiet: self.quiet,
+            stage: self.stage.clone(),
+            force: self.force,
+            force_steps: self.force_steps.clone(),
+            listen_for_signals: true,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -208,6 +236,17 @@ pub struct ValidateArgs {
     /// Print nothing but errors.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    #[command(flatten)]
+    pub params: ParamArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The pipeline file (TOML).
+    pub pipeline: PathBuf,
+    /// Print the state file as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub params: ParamArgs,
 }
@@ -299,6 +338,7 @@ pub async fn execute(cli: Cli) -> Result<(), Error> {
         },
         Command::Replay(args) => replay::replay(args).await,
         Command::Validate(args) => validate::validate(args).await,
+        Command::Status(args) => status::status(args),
     }
 }
 
@@ -329,6 +369,18 @@ fn finish_report(
         if let Some(dir) = &report.staged_in {
             println!("staged in {dir}");
         }
+    }
+    if report.interrupted {
+        let done = report
+            .steps
+            .iter()
+            .filter(|s| matches!(s.status, StepStatus::Succeeded | StepStatus::DoneBefore))
+            .count();
+        return Err(Error::Interrupted(format!(
+            "interrupted: {done} of {} step(s) done, state saved in {}\n  hint: rerun the same command to resume (completed steps and committed chunks are kept); --force starts afresh",
+            report.steps.len(),
+            report.state_file.as_deref().unwrap_or("(no state: dry run or --limit)")
+        )));
     }
     let failed = report.failed_steps();
     if failed.is_empty() {

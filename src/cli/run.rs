@@ -3,7 +3,7 @@
 use super::{finish_run, RunArgs};
 use crate::config::load_pipeline;
 use crate::error::Error;
-use crate::run::{run_pipeline, RunOptions};
+use crate::run::run_pipeline;
 use crate::validate::{validate_pipeline, ValidateOptions};
 
 pub async fn run(args: RunArgs) -> Result<(), Error> {
@@ -21,14 +21,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         }
     }
     let pipeline = load_pipeline(&args.pipeline, &args.params.load_options())?;
-    let options = RunOptions {
-        dry_run: args.exec.dry_run,
-        limit: args.exec.limit,
-        steps: args.steps.clone(),
-        jobs: args.exec.jobs,
-        quiet: args.exec.quiet,
-        stage: args.exec.stage.clone(),
-    };
+    let options = args.exec.run_options(args.steps.clone());
     if args.validate && (args.exec.dry_run || args.exec.limit.is_some()) {
         return Err(Error::Usage(
             "--validate compares whole tables: it cannot go with --dry-run or --limit".into(),

@@ -189,10 +189,17 @@ impl Loader<'_> {
             file.defaults.retries,
             file.defaults.retry_max_seconds.as_ref(),
         )?;
+        let default_chunk_rows = file.defaults.chunk_rows.as_ref().map(|n| *n.get_ref());
         let mut steps = Vec::new();
         let mut names = HashSet::new();
         for step in &file.steps {
-            let resolved = self.step(step, &connections, default_mode, default_retry)?;
+            let resolved = self.step(
+                step,
+                &connections,
+                default_mode,
+                default_retry,
+                default_chunk_rows,
+            )?;
             if !names.insert(resolved.name.clone()) {
                 let span = step.name.as_ref().map_or(step.target.span(), |n| n.span());
                 return Err(self
@@ -241,6 +248,7 @@ impl Loader<'_> {
         connections: &[ConnectionConfig],
         default_mode: WriteMode,
         default_retry: RetryPolicy,
+        default_chunk_rows: Option<u64>,
     ) -> Result<StepConfig, ConfigError> {
         let target_text = self.interpolate(&step.target, "target")?;
         let target = parse_target(&target_text).ok_or_else(|| {
@@ -358,6 +366,12 @@ impl Loader<'_> {
                 step.retries,
                 step.retry_max_seconds.as_ref(),
             )?,
+            chunk_rows: step
+                .chunk_rows
+                .as_ref()
+                .map(|n| *n.get_ref())
+                .or(default_chunk_rows)
+                .filter(|&n| n > 0),
             origin: format!("{}:{line}", self.path.display()),
         })
     }

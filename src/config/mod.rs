@@ -88,6 +88,10 @@ pub struct StepConfig {
     pub partitions: Option<usize>,
     /// Retries after a passing failure (see `run::retry`).
     pub retry: RetryPolicy,
+    /// Commit in chunks of about this many rows, split on the ranges of an
+    /// integer column (`partition_on`, else the single `key` column); each
+    /// chunk is checkpointed in the run's state (see `run::state`).
+    pub chunk_rows: Option<u64>,
     /// Where the step is declared (`file:line`), for messages.
     pub origin: String,
 }

@@ -50,6 +50,9 @@ pub struct DefaultsFile {
     pub retries: Option<u32>,
     /// Longest wait between two attempts, in seconds (default 30).
     pub retry_max_seconds: Option<Spanned<f64>>,
+    /// Commit keyed steps in chunks of about this many rows, each checkpointed
+    /// so a rerun continues after the last committed chunk.
+    pub chunk_rows: Option<Spanned<u64>>,
 }
 
 /// `[[step]]`.
@@ -79,6 +82,8 @@ pub struct StepFile {
     pub retries: Option<u32>,
     /// Longest wait between two attempts, in seconds (overrides `[defaults]`).
     pub retry_max_seconds: Option<Spanned<f64>>,
+    /// Rows per committed chunk (overrides `[defaults]`; 0 turns chunks off).
+    pub chunk_rows: Option<Spanned<u64>>,
 }
 
 /// A key: one column name or a list.

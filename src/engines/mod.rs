@@ -154,6 +154,18 @@ pub trait Connection: Send + Sync + fmt::Debug {
     fn single_writer(&self) -> bool {
         false
     }
+    /// Quotes an identifier in this engine's SQL (for statements the run
+    /// sends through [`Connection::execute_statement`]).
+    fn sql_ident(&self, ident: &str) -> String {
+        format!("\"{}\"", ident.replace('"', "\"\""))
+    }
+    /// `schema.table` quoted in this engine's SQL.
+    fn sql_table(&self, table: &TableName) -> String {
+        match &table.schema {
+            Some(s) => format!("{}.{}", self.sql_ident(s), self.sql_ident(&table.name)),
+            None => self.sql_ident(&table.name),
+        }
+    }
     /// Schema that `conn.table` resolves to (`main` for SQLite and DuckDB).
     fn default_schema(&self) -> &str;
     /// Tables (and views) the connection can read.

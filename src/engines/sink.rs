@@ -104,6 +104,7 @@ impl DataSink for WriterSink {
                         progress.add_read(batch.num_rows() as u64);
                     }
                     None => {
+                        crate::run::failpoint::hit("before_commit");
                         written += writer.finish()?;
                         return Ok(written);
                     }
@@ -187,7 +188,7 @@ impl DataSink for WriterSink {
         }
         staged?;
         let written = written?;
-        self.progress.set_written(written);
+        self.progress.add_written(written);
         Ok(written)
     }
 }

@@ -172,6 +172,7 @@ mod tests {
             partition_on: None,
             partitions: None,
             retry: Default::default(),
+            chunk_rows: None,
             origin: String::new(),
         }
     }

@@ -2,6 +2,8 @@
 //! SELECT ...`, streamed batch by batch into the target's writer. Steps run in
 //! dependency levels; independent steps of a level run concurrently.
 
+mod chunks;
+
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,16 +15,18 @@ use datafusion::datasource::empty::EmptyTable;
 use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::interrupt::Interrupt;
 use super::progress::StepProgress;
 use super::report::{RunReport, StepReport, StepStatus};
 use super::retry;
 use super::session::{
     output_schema, plain_source_scan, row_estimate, source_queries, step_error, Session,
 };
+use super::state::{self, StateFile, StepPhase};
 use crate::config::{Pipeline, StepConfig};
 use crate::engines::catalog::TargetTable;
 use crate::engines::sql::ReadPartitioning;
-use crate::engines::{TableName, TargetSpec, WriteMode};
+use crate::engines::{Connection, TableName, TargetSpec, WriteMode};
 use crate::error::{describe_datafusion, EngineError, Error};
 use crate::plan::order::{add_edges_without_cycles, dependencies, levels};
 use crate::stage::manifest::{SourceQuery, StagedColumn};
@@ -46,6 +50,13 @@ pub struct RunOptions {
     /// Stage every step's rows to Parquet under `DIR/<run_id>/` (overrides
     /// the pipeline's `[defaults].stage`).
     pub stage: Option<PathBuf>,
+    /// Start afresh: ignore the state of an unfinished earlier run.
+    pub force: bool,
+    /// Run these steps from the start even when the state says they are done.
+    pub force_steps: Vec<String>,
+    /// Stop on Ctrl+C and SIGTERM (the CLI); a library caller stops the run
+    /// by dropping its future.
+    pub listen_for_signals: bool,
 }
 
 impl Default for RunOptions {
@@ -57,12 +68,20 @@ impl Default for RunOptions {
             jobs: 2,
             quiet: true,
             stage: None,
+            force: false,
+            force_steps: vec![],
+            listen_for_signals: false,
         }
     }
 }
 
 /// Runs `pipeline`. Returns the report; steps that failed are in it with
 /// their errors (the caller decides the exit code).
+///
+/// Unless it is a dry run or limited (`--limit`), the run keeps its state
+/// in `.barge/state/` (see [`StateFile`]): a rerun after a failure or an
+/// interrupt skips the steps that completed and continues chunked steps
+/// after their last committed chunk.
 pub async fn run_pipeline(pipeline: &Pipeline, options: &RunOptions) -> Result<RunReport, Error> {
     let started_at = chrono::Utc::now();
     let clock = Instant::now();
@@ -71,6 +90,22 @@ pub async fn run_pipeline(pipeline: &Pipeline, options: &RunOptions) -> Result<R
         started_at.format("%Y%m%dT%H%M%SZ"),
         &uuid::Uuid::new_v4().simple().to_string()[..6]
     );
+    let state = if options.dry_run || options.limit.is_some() {
+        None
+    } else {
+        let state = StateFile::open(pipeline, &run_id, options.force)?;
+        for name in &options.force_steps {
+            if !pipeline.steps.iter().any(|s| &s.name == name) {
+                return Err(unknown_step(pipeline, "--force-steps", name));
+            }
+            state.forget(name);
+        }
+        Some(state)
+    };
+    let interrupt = Interrupt::new();
+    if options.listen_for_signals {
+        interrupt.listen();
+    }
     let session = Session::open(pipeline).await?;
     let stage = match stage_dir(options.stage.as_deref(), pipeline) {
         Some(dir) if !options.dry_run => Some(Stage::create(
@@ -84,8 +119,18 @@ pub async fn run_pipeline(pipeline: &Pipeline, options: &RunOptions) -> Result<R
     let result = run_steps(
         pipeline,
         &session,
-        options,
-        stage.as_ref(),
+        StepContext {
+            session: &session,
+            options,
+            stage: stage.as_ref(),
+            state: state.as_ref(),
+            interrupt: &interrupt,
+            multi: &if options.quiet {
+                MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
+            } else {
+                MultiProgress::new()
+            },
+        },
         RunStart {
             run_id,
             started_at,
@@ -95,6 +140,9 @@ pub async fn run_pipeline(pipeline: &Pipeline, options: &RunOptions) -> Result<R
     .await;
     if options.dry_run {
         session.discard_created();
+    }
+    if let Some(state) = &state {
+        state.finish(pipeline)?;
     }
     if let (Some(stage), Ok(report)) = (&stage, &result) {
         let order: Vec<String> = pipeline.steps.iter().map(|s| s.name.clone()).collect();
@@ -113,11 +161,11 @@ struct RunStart {
 async fn run_steps(
     pipeline: &Pipeline,
     session: &Session,
-    options: &RunOptions,
-    stage: Option<&Stage>,
+    ctx: StepContext<'_>,
     start: RunStart,
 ) -> Result<RunReport, Error> {
     let steps = &pipeline.steps;
+    let options = ctx.options;
 
     let selected = select_steps(pipeline, options.steps.as_deref())?;
     let reads = steps
@@ -140,11 +188,6 @@ async fn run_steps(
         }
     }
 
-    let multi = if options.quiet {
-        MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
-    } else {
-        MultiProgress::new()
-    };
     let mut reports: Vec<Option<StepReport>> = vec![None; steps.len()];
     for level in levels {
         let mut runnable = Vec::new();
@@ -152,9 +195,15 @@ async fn run_steps(
             let blocked = deps[i].iter().find(|&&d| {
                 reports[d]
                     .as_ref()
-                    .is_some_and(|r| matches!(r.status, StepStatus::Failed | StepStatus::Skipped))
+                    .is_some_and(|r| !r.status.lets_dependents_run())
             });
             match blocked {
+                _ if ctx.interrupt.is_set() => {
+                    reports[i] = Some(StepReport {
+                        error: Some("not run: the run was interrupted".into()),
+                        ..StepReport::new(&steps[i], StepStatus::Skipped)
+                    });
+                }
                 Some(&d) => {
                     reports[i] = Some(skipped(&steps[i], &steps[d].name));
                 }
@@ -163,8 +212,17 @@ async fn run_steps(
         }
         let results: Vec<(usize, StepReport)> = futures::stream::iter(runnable)
             .map(|i| {
-                let multi = &multi;
-                async move { (i, run_step(session, &steps[i], options, stage, multi).await) }
+                let ctx = &ctx;
+                async move {
+                    if ctx.interrupt.is_set() {
+                        let report = StepReport {
+                            error: Some("not run: the run was interrupted".into()),
+                            ..StepReport::new(&steps[i], StepStatus::Skipped)
+                        };
+                        return (i, report);
+                    }
+                    (i, run_step(ctx, &steps[i]).await)
+                }
             })
             .buffer_unordered(options.jobs.max(1))
             .collect()
@@ -173,7 +231,7 @@ async fn run_steps(
             reports[i] = Some(report);
         }
     }
-    let _ = multi.clear();
+    let _ = ctx.multi.clear();
 
     let finished_at = chrono::Utc::now();
     Ok(RunReport {
@@ -182,9 +240,11 @@ async fn run_steps(
         started_at: start.started_at.to_rfc3339(),
         finished_at: finished_at.to_rfc3339(),
         seconds: start.clock.elapsed().as_secs_f64(),
-        staged_in: stage.map(|s| s.run_dir().display().to_string()),
+        staged_in: ctx.stage.map(|s| s.run_dir().display().to_string()),
         dry_run: options.dry_run,
         steps: reports.into_iter().flatten().collect(),
+        interrupted: ctx.interrupt.is_set(),
+        state_file: ctx.state.map(|s| s.path().display().to_string()),
         zero_dates_as_null: session
             .connections()
             .map(|c| (c.name().to_string(), c.zero_dates_read()))
@@ -193,124 +253,155 @@ async fn run_steps(
     })
 }
 
+fn unknown_step(pipeline: &Pipeline, flag: &str, name: &str) -> Error {
+    let known: Vec<&str> = pipeline.steps.iter().map(|s| s.name.as_str()).collect();
+    Error::Usage(format!(
+        "{flag} names unknown step '{name}'\n  hint: steps of {} are: {}",
+        pipeline.name,
+        known.join(", ")
+    ))
+}
+
 fn select_steps(pipeline: &Pipeline, names: Option<&[String]>) -> Result<Vec<usize>, Error> {
     let Some(names) = names else {
         return Ok((0..pipeline.steps.len()).collect());
     };
-    let mut selected = Vec::new();
-    for name in names {
-        match pipeline.steps.iter().position(|s| &s.name == name) {
-            Some(i) => selected.push(i),
-            None => {
-                let known: Vec<&str> = pipeline.steps.iter().map(|s| s.name.as_str()).collect();
-                return Err(Error::Usage(format!(
-                    "--steps names unknown step '{name}'\n  hint: steps of {} are: {}",
-                    pipeline.name,
-                    known.join(", ")
-                )));
-            }
-        }
-    }
-    Ok(selected)
+    names
+        .iter()
+        .map(|name| {
+            pipeline
+                .steps
+                .iter()
+                .position(|s| &s.name == name)
+                .ok_or_else(|| unknown_step(pipeline, "--steps", name))
+        })
+        .collect()
 }
 
 fn skipped(step: &StepConfig, because: &str) -> StepReport {
     StepReport {
-        name: step.name.clone(),
-        target: step.target.to_string(),
-        mode: step.mode.to_string(),
-        status: StepStatus::Skipped,
-        rows_read: 0,
-        rows_written: 0,
-        seconds: 0.0,
-        rows_per_second: 0.0,
-        target_statements: vec![],
         error: Some(format!(
             "not run: step '{because}' it depends on did not complete"
         )),
+        ..StepReport::new(step, StepStatus::Skipped)
     }
 }
 
-async fn run_step(
-    session: &Session,
-    step: &StepConfig,
-    options: &RunOptions,
-    stage: Option<&Stage>,
-    multi: &MultiProgress,
-) -> StepReport {
-    let bar = multi.add(ProgressBar::new_spinner());
+/// What the steps of a run share.
+struct StepContext<'a> {
+    session: &'a Session,
+    options: &'a RunOptions,
+    stage: Option<&'a Stage>,
+    /// `None` for a dry run or `--limit` (they keep no state).
+    state: Option<&'a StateFile>,
+    interrupt: &'a Interrupt,
+    multi: &'a MultiProgress,
+}
+
+async fn run_step(ctx: &StepContext<'_>, step: &StepConfig) -> StepReport {
+    if let Some(done) = ctx
+        .state
+        .and_then(|s| s.step(step))
+        .filter(|s| s.status == StepPhase::Completed)
+    {
+        return StepReport {
+            rows_read: done.rows_read,
+            rows_written: done.rows_written,
+            note: Some(format!(
+                "completed by run {} at {}; not run again (--force or --force-steps {} reruns it)",
+                done.run_id,
+                done.finished_at.as_deref().unwrap_or("?"),
+                step.name
+            )),
+            ..StepReport::new(step, StepStatus::DoneBefore)
+        };
+    }
+    if let Some(state) = ctx.state {
+        if let Err(e) = state.update(step, |s| {
+            s.status = StepPhase::Running;
+            s.message = None;
+            s.finished_at = None;
+        }) {
+            return StepReport {
+                error: Some(step_error(step, e.to_string(), None).to_string()),
+                ..StepReport::new(step, StepStatus::Failed)
+            };
+        }
+    }
+    let bar = ctx.multi.add(ProgressBar::new_spinner());
     bar.set_style(running_style(false));
     bar.set_prefix(step.name.clone());
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     let progress = Arc::new(StepProgress::new(bar));
     let clock = Instant::now();
-    let mut attempt = 0;
-    let outcome = loop {
-        let outcome = execute_step(session, step, options, stage, &progress).await;
-        match outcome {
-            Err(e) if attempt < step.retry.retries && retry::is_transient(&e.to_string()) => {
-                attempt += 1;
-                let wait = retry::wait(&step.retry, attempt);
-                // A failed attempt committed nothing: the load is one
-                // transaction, or a temp file renamed at its end.
-                multi.suspend(|| {
-                    eprintln!(
-                        "step '{}': {e}\n  a passing failure: retry {attempt} of {} in {:.1} s",
-                        step.name,
-                        step.retry.retries,
-                        wait.as_secs_f64()
-                    )
-                });
-                tokio::time::sleep(wait).await;
-                progress.restart();
-            }
-            outcome => break outcome,
-        }
-    };
+    let outcome = execute_step(ctx, step, &progress).await;
     let seconds = clock.elapsed().as_secs_f64();
     progress.bar().finish_and_clear();
-    let (status, rows_read, rows_written, statements, error) = match outcome {
-        Ok(done) => (
-            if options.dry_run {
-                StepStatus::Planned
-            } else {
-                StepStatus::Succeeded
-            },
-            done.rows_read,
-            done.rows_written,
-            done.target_statements,
-            None,
-        ),
-        Err(e) => (
-            StepStatus::Failed,
-            progress.read(),
-            0,
-            vec![],
-            Some(e.to_string()),
-        ),
-    };
-    StepReport {
-        name: step.name.clone(),
-        target: step.target.to_string(),
-        mode: step.mode.to_string(),
-        status,
-        rows_read,
-        rows_written,
-        seconds,
-        rows_per_second: if seconds > 0.0 {
-            rows_read as f64 / seconds
-        } else {
-            0.0
+    let mut report = match outcome {
+        Ok(done) => StepReport {
+            rows_read: done.rows_read,
+            rows_written: done.rows_written,
+            target_statements: done.target_statements,
+            note: done.note,
+            ..StepReport::new(
+                step,
+                if ctx.options.dry_run {
+                    StepStatus::Planned
+                } else {
+                    StepStatus::Succeeded
+                },
+            )
         },
-        target_statements: statements,
-        error,
+        Err(e) => StepReport {
+            rows_read: progress.read(),
+            rows_written: progress.written(),
+            error: Some(e.to_string()),
+            ..StepReport::new(
+                step,
+                if matches!(e, Error::Interrupted(_)) {
+                    StepStatus::Interrupted
+                } else {
+                    StepStatus::Failed
+                },
+            )
+        },
+    };
+    report.seconds = seconds;
+    report.rows_per_second = if seconds > 0.0 {
+        report.rows_read as f64 / seconds
+    } else {
+        0.0
+    };
+    if let Some(state) = ctx.state {
+        let saved = state.update(step, |s| {
+            s.status = match report.status {
+                StepStatus::Succeeded => StepPhase::Completed,
+                StepStatus::Interrupted => StepPhase::Interrupted,
+                _ => StepPhase::Failed,
+            };
+            // Chunks of earlier runs count too.
+            let earlier = s.chunks.as_ref().map_or(0, |c| {
+                c.chunks.iter().filter(|c| c.done).map(|c| c.rows).sum()
+            });
+            s.rows_read = report.rows_read.max(earlier);
+            s.rows_written = report.rows_written.max(earlier);
+            s.finished_at = Some(state::now());
+            s.message = report.error.clone().or_else(|| report.note.clone());
+        });
+        if let Err(e) = saved {
+            report.status = StepStatus::Failed;
+            report.error = Some(step_error(step, e.to_string(), None).to_string());
+        }
     }
+    report
 }
 
 struct StepDone {
     rows_read: u64,
     rows_written: u64,
     target_statements: Vec<String>,
+    /// Said in the report beside the counts (a resumed step's chunks).
+    note: Option<String>,
 }
 
 /// The step's SQL, limited to `limit` rows when set.
@@ -327,13 +418,63 @@ pub fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
-async fn execute_step(
-    session: &Session,
+/// Runs `attempt` until it succeeds, fails for good, or the retries of
+/// `step` are spent; the progress counts go back to where they were before
+/// each new attempt. A failed attempt committed nothing: a load is one
+/// transaction, or a temp file renamed at its end.
+async fn retrying<T, F, Fut>(
+    ctx: &StepContext<'_>,
     step: &StepConfig,
-    options: &RunOptions,
-    stage: Option<&Stage>,
+    progress: &StepProgress,
+    mut attempt: F,
+) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    let mark = progress.mark();
+    let mut retry = 0;
+    loop {
+        match attempt().await {
+            Err(e)
+                if retry < step.retry.retries
+                    && !ctx.interrupt.is_set()
+                    && retry::is_transient(&e.to_string()) =>
+            {
+                retry += 1;
+                let wait = retry::wait(&step.retry, retry);
+                ctx.multi.suspend(|| {
+                    eprintln!(
+                        "step '{}': {e}\n  a passing failure: retry {retry} of {} in {:.1} s",
+                        step.name,
+                        step.retry.retries,
+                        wait.as_secs_f64()
+                    )
+                });
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = ctx.interrupt.wait() => return Err(interrupted(step)),
+                }
+                progress.reset_to(mark);
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+fn interrupted(step: &StepConfig) -> Error {
+    Error::Interrupted(format!(
+        "step '{}' interrupted; its load was rolled back",
+        step.name
+    ))
+}
+
+async fn execute_step(
+    ctx: &StepContext<'_>,
+    step: &StepConfig,
     progress: &Arc<StepProgress>,
 ) -> Result<StepDone, Error> {
+    let (session, options) = (ctx.session, ctx.options);
     let df_error =
         |e: datafusion::error::DataFusionError| step_error(step, describe_datafusion(&e), None);
     let engine_error = |e: EngineError| step_error(step, e.to_string(), None);
@@ -352,34 +493,162 @@ async fn execute_step(
     let output = output_schema(&df);
     check_output_columns(step, &output)?;
 
-    // `replace` of an existing table loads a shadow table and swaps it in
-    // at the end, where the engine can: readers never see a half-loaded
-    // table, and a failed load leaves the old one as it was.
-    let swap = step.mode == WriteMode::Replace
-        && !options.dry_run
+    if options.dry_run {
+        let statements = connection
+            .prepare_target(&target_spec(step, step.target.table.clone()), &output, true)
+            .await
+            .map_err(engine_error)?;
+        let rows = count_rows(session, &select).await.map_err(df_error)?;
+        // Later steps that read this target plan against its future shape.
+        if connection
+            .table_schema(&step.target.table)
+            .await
+            .map_err(engine_error)?
+            .is_none()
+        {
+            if let Some(schema_provider) = session.target_schema(&step.target) {
+                schema_provider.register_target(
+                    &step.target.table.name,
+                    Arc::new(EmptyTable::new(output.clone())),
+                );
+            }
+        }
+        return Ok(StepDone {
+            rows_read: rows,
+            rows_written: 0,
+            target_statements: statements,
+            note: None,
+        });
+    }
+
+    if let Some(chunk_rows) = step.chunk_rows.filter(|_| options.limit.is_none()) {
+        if let Some(done) = chunks::run_chunked(
+            ctx,
+            step,
+            &connection,
+            &select,
+            &output,
+            chunk_rows,
+            progress,
+        )
+        .await?
+        {
+            return Ok(done);
+        }
+    }
+
+    let load = async {
+        retrying(ctx, step, progress, || async {
+            // `replace` of an existing table loads a shadow table and swaps
+            // it in at the end, where the engine can: readers never see a
+            // half-loaded table, and a failed load leaves the old one as it was.
+            let load_table = if replaces_through_shadow(step, &connection).await? {
+                shadow_of(&step.target.table)
+            } else {
+                step.target.table.clone()
+            };
+            let swap = load_table != step.target.table;
+            let target = target_spec(step, load_table);
+            let mut statements = connection
+                .prepare_target(&target, &output, false)
+                .await
+                .map_err(engine_error)?;
+            let loaded = load(ctx, step, &connection, &select, &output, &target, progress).await;
+            if swap && loaded.is_err() {
+                // The old table is untouched; the half-loaded shadow goes.
+                let _ = connection.drop_shadow(&target.table).await;
+            }
+            loaded?;
+            check_counts(step, progress)?;
+            if swap {
+                statements.extend(
+                    connection
+                        .swap_in(&target.table, &step.target.table)
+                        .await
+                        .map_err(engine_error)?,
+                );
+            }
+            Ok(statements)
+        })
+        .await
+    };
+    // An interrupt drops the load: its writer rolls the transaction back.
+    let statements = tokio::select! {
+        statements = load => statements?,
+        _ = ctx.interrupt.wait() => return Err(interrupted(step)),
+    };
+    Ok(StepDone {
+        rows_read: progress.read(),
+        rows_written: progress.written(),
+        target_statements: statements,
+        note: None,
+    })
+}
+
+/// Rows `select` returns, counted by DataFusion (pushed to the source where it can).
+async fn count_rows(
+    session: &Session,
+    select: &str,
+) -> Result<u64, datafusion::error::DataFusionError> {
+    let count_sql = format!("SELECT count(*) AS n FROM ({select}) AS barge_counted");
+    let batches = session.ctx.sql(&count_sql).await?.collect().await?;
+    Ok(batches
+        .first()
+        .and_then(|b| {
+            b.column(0)
+                .as_primitive_opt::<Int64Type>()
+                .map(|a| a.value(0))
+        })
+        .unwrap_or(0) as u64)
+}
+
+/// The step's write into `table` (its target, or the shadow of a `replace`).
+fn target_spec(step: &StepConfig, table: TableName) -> TargetSpec {
+    TargetSpec {
+        table,
+        mode: step.mode,
+        key: step.key.clone(),
+        disable_fk_checks: step.disable_fk_checks,
+    }
+}
+
+/// Whether the step is a `replace` of an existing table on an engine that
+/// swaps tables: it then loads a shadow table swapped in at the end.
+async fn replaces_through_shadow(
+    step: &StepConfig,
+    connection: &Arc<dyn Connection>,
+) -> Result<bool, Error> {
+    Ok(step.mode == WriteMode::Replace
         && connection.swaps_tables()
         && connection
             .table_schema(&step.target.table)
             .await
-            .map_err(engine_error)?
-            .is_some();
-    let target = TargetSpec {
-        table: if swap {
-            TableName::new(
-                step.target.table.schema.as_deref(),
-                &format!("{}{SHADOW_SUFFIX}", step.target.table.name),
-            )
-        } else {
-            step.target.table.clone()
-        },
-        mode: step.mode,
-        key: step.key.clone(),
-        disable_fk_checks: step.disable_fk_checks,
-    };
-    let mut statements = connection
-        .prepare_target(&target, &output, options.dry_run)
-        .await
-        .map_err(engine_error)?;
+            .map_err(|e| step_error(step, e.to_string(), None))?
+            .is_some())
+}
+
+/// The shadow table a `replace` of `table` loads.
+fn shadow_of(table: &TableName) -> TableName {
+    TableName::new(
+        table.schema.as_deref(),
+        &format!("{}{SHADOW_SUFFIX}", table.name),
+    )
+}
+
+/// Streams the rows of `select` into the prepared `target` and commits them
+/// (one transaction, or a temp file renamed at the end). Stages them too
+/// when the run is staged. Counts go to `progress`.
+async fn load(
+    ctx: &StepContext<'_>,
+    step: &StepConfig,
+    connection: &Arc<dyn Connection>,
+    select: &str,
+    output: &SchemaRef,
+    target: &TargetSpec,
+    progress: &Arc<StepProgress>,
+) -> Result<(), Error> {
+    let (session, stage, options) = (ctx.session, ctx.stage, ctx.options);
+    let engine_error = |e: EngineError| step_error(step, e.to_string(), None);
     let schema_provider = session.target_schema(&step.target).ok_or_else(|| {
         step_error(
             step,
@@ -391,50 +660,12 @@ async fn execute_step(
             Some("create the schema in the target first, or drop the schema from `target`".into()),
         )
     })?;
-
-    if options.dry_run {
-        let count_sql = format!("SELECT count(*) AS n FROM ({select}) AS barge_dry_run");
-        let batches = session
-            .ctx
-            .sql(&count_sql)
-            .await
-            .map_err(df_error)?
-            .collect()
-            .await
-            .map_err(df_error)?;
-        let rows = batches
-            .first()
-            .and_then(|b| {
-                b.column(0)
-                    .as_primitive_opt::<Int64Type>()
-                    .map(|a| a.value(0))
-            })
-            .unwrap_or(0) as u64;
-        // Later steps that read this target plan against its future shape.
-        if connection
-            .table_schema(&target.table)
-            .await
-            .map_err(engine_error)?
-            .is_none()
-        {
-            schema_provider.register_target(
-                &target.table.name,
-                Arc::new(EmptyTable::new(output.clone())),
-            );
-        }
-        return Ok(StepDone {
-            rows_read: rows,
-            rows_written: 0,
-            target_statements: statements,
-        });
-    }
-
     let target_schema = connection
         .table_schema(&target.table)
         .await
         .map_err(engine_error)?
         .unwrap_or_else(|| output.clone());
-    let columns = target_columns(step, &output, &target_schema)?;
+    let columns = target_columns(step, output, &target_schema)?;
     let source = connection
         .clone()
         .table_provider(&target.table)
@@ -475,7 +706,8 @@ async fn execute_step(
         let ctx = step_context(session, step);
         let plan = ctx.sql(&insert).await?.create_physical_plan().await?;
         sent_to_sources = source_queries(&plan);
-        if let Some(rows) = row_estimate(&plan) {
+        // A chunked step's bar already counts the whole step.
+        if let Some(rows) = row_estimate(&plan).filter(|_| progress.bar().length().is_none()) {
             let rows = options.limit.map_or(rows, |l| rows.min(l as u64));
             progress.bar().set_length(rows);
             progress.bar().set_style(running_style(true));
@@ -487,7 +719,7 @@ async fn execute_step(
                     scan.engine(),
                     scan.sql(),
                     &datafusion::physical_plan::ExecutionPlan::schema(scan),
-                    &target,
+                    target,
                     &columns,
                     progress,
                 )
@@ -503,7 +735,7 @@ async fn execute_step(
     schema_provider.unregister_target(&table_name);
     let staged = match (stage, &tee) {
         (Some(stage), Some(tee)) => {
-            let entry = staged_step(step, &select, &sent_to_sources, tee, result.is_ok());
+            let entry = staged_step(step, select, &sent_to_sources, tee, result.is_ok());
             if result.is_err() {
                 tee.discard();
             }
@@ -511,33 +743,16 @@ async fn execute_step(
         }
         _ => Ok(None),
     };
-    if swap && result.is_err() {
-        // The old table is untouched; the half-loaded shadow goes.
-        let _ = connection.drop_shadow(&target.table).await;
-    }
     result.map_err(|e| {
         let message = describe_datafusion(&e);
         let hint = message
             .contains("Cast error")
-            .then(|| cast_hint(&output, &target_schema_for_hint, &columns))
+            .then(|| cast_hint(output, &target_schema_for_hint, &columns))
             .flatten();
         step_error(step, message, hint)
     })?;
     staged.map_err(|e| step_error(step, e.to_string(), None))?;
-    check_counts(step, progress)?;
-    if swap {
-        statements.extend(
-            connection
-                .swap_in(&target.table, &step.target.table)
-                .await
-                .map_err(engine_error)?,
-        );
-    }
-    Ok(StepDone {
-        rows_read: progress.read(),
-        rows_written: progress.written(),
-        target_statements: statements,
-    })
+    Ok(())
 }
 
 /// The manifest entry of a step staged through `tee`.

@@ -2,10 +2,13 @@
 //! progress and the run report.
 
 pub mod executor;
+pub mod failpoint;
+pub mod interrupt;
 pub mod progress;
 pub mod report;
 pub mod retry;
 pub mod session;
+pub mod state;
 
 pub use executor::{run_pipeline, RunOptions};
 pub use report::{RunReport, StepReport, StepStatus};

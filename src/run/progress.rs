@@ -29,16 +29,22 @@ impl StepProgress {
         self.bar.inc(rows);
     }
 
-    /// Rows the target reports written, set once the load is committed.
-    pub fn set_written(&self, rows: u64) {
-        self.written.store(rows, Ordering::Relaxed);
+    /// Rows the target reports written, added once a load is committed
+    /// (a chunked step commits several loads).
+    pub fn add_written(&self, rows: u64) {
+        self.written.fetch_add(rows, Ordering::Relaxed);
     }
 
-    /// Starts the counts again, for another attempt of the step.
-    pub fn restart(&self) {
-        self.read.store(0, Ordering::Relaxed);
-        self.written.store(0, Ordering::Relaxed);
-        self.bar.set_position(0);
+    /// The counts now, to go back to with [`StepProgress::reset_to`].
+    pub fn mark(&self) -> (u64, u64) {
+        (self.read(), self.written())
+    }
+
+    /// Puts the counts back to `mark`, for another attempt of a load.
+    pub fn reset_to(&self, (read, written): (u64, u64)) {
+        self.read.store(read, Ordering::Relaxed);
+        self.written.store(written, Ordering::Relaxed);
+        self.bar.set_position(read);
     }
 
     pub fn read(&self) -> u64 {

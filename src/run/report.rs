@@ -19,6 +19,32 @@ pub enum StepStatus {
     Skipped,
     /// `--dry-run`: planned and counted, nothing written.
     Planned,
+    /// Completed by an earlier run that this one resumes; not run again.
+    DoneBefore,
+    /// Stopped by Ctrl+C or SIGTERM (its load rolled back, or its committed
+    /// chunks kept for the rerun).
+    Interrupted,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Succeeded => "succeeded",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Planned => "planned",
+            StepStatus::DoneBefore => "done before",
+            StepStatus::Interrupted => "interrupted",
+        }
+    }
+
+    /// Whether steps that depend on this one may run.
+    pub fn lets_dependents_run(self) -> bool {
+        matches!(
+            self,
+            StepStatus::Succeeded | StepStatus::Planned | StepStatus::DoneBefore
+        )
+    }
 }
 
 /// What one step did.
@@ -35,6 +61,29 @@ pub struct StepReport {
     /// Statements run (or, with `--dry-run`, to be run) on the target before the load.
     pub target_statements: Vec<String>,
     pub error: Option<String>,
+    /// Said beside the counts: a resumed step's chunks, or why a step
+    /// completed earlier is not run again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl StepReport {
+    /// A report of `step` with `status` and nothing counted yet.
+    pub fn new(step: &crate::config::StepConfig, status: StepStatus) -> Self {
+        Self {
+            name: step.name.clone(),
+            target: step.target.to_string(),
+            mode: step.mode.to_string(),
+            status,
+            rows_read: 0,
+            rows_written: 0,
+            seconds: 0.0,
+            rows_per_second: 0.0,
+            target_statements: vec![],
+            error: None,
+            note: None,
+        }
+    }
 }
 
 /// What a run did.
@@ -50,6 +99,11 @@ pub struct RunReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub staged_in: Option<String>,
     pub steps: Vec<StepReport>,
+    /// Stopped by Ctrl+C or SIGTERM.
+    pub interrupted: bool,
+    /// The state file a rerun resumes from (not for dry runs and `--limit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_file: Option<String>,
     /// Per connection: MySQL zero dates read as NULL (connections with none are left out).
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub zero_dates_as_null: std::collections::BTreeMap<String, u64>,
@@ -99,7 +153,7 @@ impl RunReport {
                 Cell::new(&s.name),
                 Cell::new(&s.target),
                 Cell::new(&s.mode),
-                Cell::new(format!("{:?}", s.status).to_lowercase()),
+                Cell::new(s.status.as_str()),
                 Cell::new(s.rows_read).set_alignment(CellAlignment::Right),
                 Cell::new(s.rows_written).set_alignment(CellAlignment::Right),
                 Cell::new(format!("{:.2}", s.seconds)).set_alignment(CellAlignment::Right),
@@ -107,6 +161,13 @@ impl RunReport {
             ]);
         }
         let mut text = table.to_string();
+        for s in self.steps.iter().filter(|s| s.note.is_some()) {
+            text.push_str(&format!(
+                "\nstep '{}': {}",
+                s.name,
+                s.note.as_deref().unwrap_or_default()
+            ));
+        }
         for (connection, count) in &self.zero_dates_as_null {
             text.push_str(&format!(
                 "\nconnection '{connection}': {count} MySQL zero date(s) (0000-00-00) read as NULL"

@@ -8,6 +8,7 @@ mod mysql;
 mod postgres;
 mod pushdown;
 mod reliability;
+mod resume;
 mod roundtrip;
 mod schema;
 mod servers;

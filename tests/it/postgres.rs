@@ -442,8 +442,9 @@ fn partitions_and_partition_on_split_the_reads_of_a_step() {
     let src = pg_db("pg_partition_src");
     pg_exec(
         &src,
-        "CREATE TABLE events (id bigint PRIMARY KEY, day int NOT NULL, what text);
-         INSERT INTO events SELECT g, g % 100, 'e' || g FROM generate_series(1, 3000) g;",
+        "CREATE TABLE events (id bigint PRIMARY KEY, day int, what text);
+         INSERT INTO events SELECT g, g % 100, 'e' || g FROM generate_series(1, 3000) g;
+         INSERT INTO events VALUES (3001, NULL, 'no day'), (3002, NULL, 'no day either');",
     );
     let dir = tempfile::tempdir().unwrap();
     let pipeline = write_file(
@@ -469,15 +470,16 @@ sql = "SELECT * FROM src.events"
     let plan = barge(dir.path(), &["plan", &pipeline]);
     plan.assert_ok();
     for range in [
-        "\"day\" < 33",
+        "(\"day\" < 33 OR \"day\" IS NULL)",
         "\"day\" >= 33 AND \"day\" < 66",
         "\"day\" >= 66",
     ] {
         assert!(plan.stdout.contains(range), "{range}:\n{}", plan.stdout);
     }
     barge(dir.path(), &["run", &pipeline, "-q"]).assert_ok();
+    // Rows whose partition column is NULL are read too (by the first range).
     let batch = read_parquet(&dir.path().join("out/events.parquet"));
-    assert_eq!(batch.num_rows(), 3000);
+    assert_eq!(batch.num_rows(), 3002);
     let bad = write_file(
         dir.path(),
         "bad.toml",

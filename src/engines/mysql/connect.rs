@@ -568,6 +568,10 @@ impl Connection for MySqlConnection {
         EngineKind::MySql
     }
 
+    fn sql_ident(&self, ident: &str) -> String {
+        SqlSource::quote_ident(self, ident)
+    }
+
     fn default_schema(&self) -> &str {
         &self.database
     }

@@ -135,11 +135,12 @@ pub(crate) async fn copy_through(
             format!("{reported} rows were read but {written} written; nothing was committed"),
         ));
     }
+    crate::run::failpoint::hit("before_commit");
     client
         .batch_execute("COMMIT")
         .await
         .map_err(|e| err(e, "COMMIT"))?;
-    progress.set_written(written);
+    progress.add_written(written);
     Ok(Some(written))
 }
 

@@ -58,7 +58,8 @@ pub struct RangePartitioning {
 
 impl RangePartitioning {
     /// `n` half-open ranges `[lo, hi)` covering `min..=max` (the last one
-    /// unbounded above, the first unbounded below), as predicates.
+    /// unbounded above, the first unbounded below and holding the NULLs of
+    /// a nullable column), as predicates.
     fn predicates(&self, column: &str, n: usize) -> Vec<String> {
         let span = (i128::from(self.max) - i128::from(self.min) + 1).max(1);
         let n = (n as i128).min(span).max(1);
@@ -68,7 +69,7 @@ impl RangePartitioning {
         (0..n as usize)
             .map(
                 |i| match (i.checked_sub(1).map(|j| bounds[j]), bounds.get(i)) {
-                    (None, Some(hi)) => format!("{column} < {hi}"),
+                    (None, Some(hi)) => format!("({column} < {hi} OR {column} IS NULL)"),
                     (Some(lo), Some(hi)) => format!("{column} >= {lo} AND {column} < {hi}"),
                     (Some(lo), None) => format!("{column} >= {lo}"),
                     (None, None) => "1 = 1".to_string(),
@@ -453,7 +454,11 @@ mod tests {
         };
         assert_eq!(
             p.predicates("id", 3),
-            ["id < 34", "id >= 34 AND id < 67", "id >= 67"]
+            [
+                "(id < 34 OR id IS NULL)",
+                "id >= 34 AND id < 67",
+                "id >= 67"
+            ]
         );
         let one = RangePartitioning {
             column: "id".into(),
@@ -466,6 +471,9 @@ mod tests {
             min: i64::MIN,
             max: i64::MAX,
         };
-        assert_eq!(wide.predicates("id", 2), ["id < 0", "id >= 0"]);
+        assert_eq!(
+            wide.predicates("id", 2),
+            ["(id < 0 OR id IS NULL)", "id >= 0"]
+        );
     }
 }

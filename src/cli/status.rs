@@ -1,0 +1,90 @@
+//! `barge status PIPELINE`: the state of the pipeline's last run.
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{Cell, CellAlignment, Table};
+
+use super::StatusArgs;
+use crate::config::load_pipeline;
+use crate::error::Error;
+use crate::run::state::{StateFile, StepPhase};
+
+pub fn status(args: StatusArgs) -> Result<(), Error> {
+    let pipeline = load_pipeline(&args.pipeline, &args.params.load_options())?;
+    let path = StateFile::path_for(&pipeline);
+    let Some(state) = StateFile::read(&path)? else {
+        println!(
+            "{}: no run recorded with these params (no {})",
+            pipeline.name,
+            path.display()
+        );
+        return Ok(());
+    };
+    if args.json {
+        let json = serde_json::to_string_pretty(&state).map_err(|e| Error::Io {
+            context: format!("cannot encode {}", path.display()),
+            source: std::io::Error::other(e),
+        })?;
+        println!("{json}");
+        return Ok(());
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(vec![
+        "step",
+        "status",
+        "rows read",
+        "rows written",
+        "chunks",
+        "run",
+        "finished",
+        "message",
+    ]);
+    for step in &pipeline.steps {
+        let Some(s) = state.steps.get(&step.name) else {
+            table.add_row(vec![Cell::new(&step.name), Cell::new("not run")]);
+            continue;
+        };
+        let changed = s.definition != crate::run::state::definition_digest(step);
+        table.add_row(vec![
+            Cell::new(&step.name),
+            Cell::new(if changed {
+                format!("{} (step changed since)", s.status.as_str())
+            } else {
+                s.status.as_str().to_string()
+            }),
+            Cell::new(s.rows_read).set_alignment(CellAlignment::Right),
+            Cell::new(s.rows_written).set_alignment(CellAlignment::Right),
+            Cell::new(
+                s.chunks
+                    .as_ref()
+                    .map(|c| format!("{}/{}", c.done(), c.chunks.len()))
+                    .unwrap_or_default(),
+            ),
+            Cell::new(&s.run_id),
+            Cell::new(s.finished_at.as_deref().unwrap_or("")),
+            Cell::new(s.message.as_deref().unwrap_or("")),
+        ]);
+    }
+    println!("{table}");
+    let open = pipeline.steps.iter().any(|step| {
+        state
+            .steps
+            .get(&step.name)
+            .is_none_or(|s| s.status != StepPhase::Completed)
+    });
+    println!(
+        "{} ({}): {}",
+        pipeline.name,
+        path.display(),
+        if state.complete || !open {
+            "last run complete; the next run starts afresh".to_string()
+        } else {
+            format!(
+                "run {} not complete; `barge run {}` with the same params resumes it",
+                state.run_id,
+                args.pipeline.display()
+            )
+        }
+    );
+    Ok(())
+}

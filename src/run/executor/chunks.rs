@@ -1,0 +1,436 @@
+//! Chunked steps (`chunk_rows`): the step's rows are split on the value
+//! ranges of an integer column (`partition_on`, else the step's single
+//! `key` column) and each range is loaded and committed on its own, then
+//! checkpointed in the run's state file. A rerun continues after the last
+//! checkpointed chunk. A chunk that was committed but not yet checkpointed
+//! (the process died in between) is deleted by its range before it is
+//! loaded again, so nothing lands twice; `insert_ignore` and `upsert`
+//! chunks are reloaded as they are (a reload changes nothing).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
+use datafusion::prelude::SessionContext;
+
+use super::{
+    check_counts, load, quote, replaces_through_shadow, retrying, shadow_of, target_spec,
+    StepContext, StepDone,
+};
+use crate::config::StepConfig;
+use crate::engines::{Connection, EngineKind, TableName, TargetSpec, WriteMode};
+use crate::error::{describe_datafusion, Error};
+use crate::run::failpoint;
+use crate::run::progress::StepProgress;
+use crate::run::session::step_error;
+use crate::run::state::{Chunk, ChunkPlan};
+
+/// Loads `step` chunk by chunk. `None` when the step has no rows (it then
+/// runs as an ordinary load, which creates its table).
+pub(super) async fn run_chunked(
+    ctx: &StepContext<'_>,
+    step: &StepConfig,
+    connection: &Arc<dyn Connection>,
+    select: &str,
+    output: &SchemaRef,
+    chunk_rows: u64,
+    progress: &Arc<StepProgress>,
+) -> Result<Option<StepDone>, Error> {
+    let fail = |message: String, hint: &str| step_error(step, message, Some(hint.to_string()));
+    if matches!(connection.kind(), EngineKind::Parquet | EngineKind::Csv) {
+        return Err(fail(
+            format!(
+                "chunk_rows needs a database target; {} is {}",
+                step.target,
+                connection.kind()
+            ),
+            "remove chunk_rows from the step (a file is written whole: a rerun rewrites it)",
+        ));
+    }
+    if ctx.stage.is_some() {
+        return Err(fail(
+            "chunked steps are not staged yet".into(),
+            "run without --stage / [defaults].stage, or set chunk_rows = 0 on the step",
+        ));
+    }
+    let column = chunk_column(step, output)?;
+    let engine_error = |e: crate::error::EngineError| step_error(step, e.to_string(), None);
+
+    let mut statements = Vec::new();
+    let resumed = ctx.state.and_then(|s| s.step(step)).and_then(|s| s.chunks);
+    let resuming = resumed.is_some();
+    let mut plan = match resumed {
+        Some(plan) => plan,
+        None => {
+            let Some(bounds) = bounds(ctx, step, select, &column).await? else {
+                return Ok(None);
+            };
+            let load_table = if replaces_through_shadow(step, connection).await? {
+                shadow_of(&step.target.table)
+            } else {
+                step.target.table.clone()
+            };
+            statements = connection
+                .prepare_target(&target_spec(step, load_table.clone()), output, false)
+                .await
+                .map_err(engine_error)?;
+            if step.mode == WriteMode::Append {
+                refuse_rows_in_range(step, connection, &load_table, &column, &bounds).await?;
+            }
+            let plan = ChunkPlan {
+                column: column.clone(),
+                load_table: load_table.name.clone(),
+                rows: bounds.rows,
+                chunks: split(&bounds, chunk_rows),
+            };
+            if let Some(state) = ctx.state {
+                state.update(step, |s| s.chunks = Some(plan.clone()))?;
+            }
+            plan
+        }
+    };
+    let load_table = TableName::new(step.target.table.schema.as_deref(), &plan.load_table);
+    let earlier: u64 = plan.chunks.iter().filter(|c| c.done).map(|c| c.rows).sum();
+    let earlier_chunks = plan.done();
+    progress.bar().set_length(plan.rows.saturating_sub(earlier));
+    progress.bar().set_style(super::running_style(true));
+
+    // Chunks after the first write into the prepared table.
+    let target = TargetSpec {
+        mode: match step.mode {
+            WriteMode::InsertIgnore | WriteMode::Upsert => step.mode,
+            _ => WriteMode::Append,
+        },
+        ..target_spec(step, load_table.clone())
+    };
+    let mut first = true;
+    for index in 0..plan.chunks.len() {
+        if plan.chunks[index].done {
+            continue;
+        }
+        if ctx.interrupt.is_set() {
+            return Err(Error::Interrupted(format!(
+                "step '{}' interrupted after {} of {} chunks; the committed chunks stay, a rerun continues with the next",
+                step.name,
+                plan.done(),
+                plan.chunks.len()
+            )));
+        }
+        let chunk = plan.chunks[index].clone();
+        if resuming && first && !matches!(step.mode, WriteMode::InsertIgnore | WriteMode::Upsert) {
+            // The earlier run may have committed this chunk without living
+            // to checkpoint it.
+            let delete = format!(
+                "DELETE FROM {} WHERE {}",
+                connection.sql_table(&load_table),
+                range_condition(&connection.sql_ident(&column), &chunk)
+            );
+            connection
+                .execute_statement(&delete)
+                .await
+                .map_err(engine_error)?;
+            statements.push(delete);
+        }
+        first = false;
+        let chunk_select = format!(
+            "SELECT * FROM ({select}) AS barge_chunk WHERE {}",
+            range_condition(&quote(&column), &chunk)
+        );
+        let before = progress.written();
+        retrying(ctx, step, progress, || {
+            load(
+                ctx,
+                step,
+                connection,
+                &chunk_select,
+                output,
+                &target,
+                progress,
+            )
+        })
+        .await?;
+        failpoint::hit("chunk_committed");
+        let rows = progress.written() - before;
+        plan.chunks[index].done = true;
+        plan.chunks[index].rows = rows;
+        if let Some(state) = ctx.state {
+            state.update(step, |s| {
+                if let Some(saved) = &mut s.chunks {
+                    saved.chunks[index].done = true;
+                    saved.chunks[index].rows = rows;
+                }
+            })?;
+        }
+        failpoint::hit("chunk_saved");
+    }
+    check_counts(step, progress)?;
+    if load_table != step.target.table {
+        statements.extend(
+            connection
+                .swap_in(&load_table, &step.target.table)
+                .await
+                .map_err(engine_error)?,
+        );
+    }
+    Ok(Some(StepDone {
+        rows_read: progress.read(),
+        rows_written: progress.written(),
+        target_statements: statements,
+        note: resuming.then(|| {
+            format!(
+                "resumed: {earlier_chunks} of {} chunks ({earlier} rows) were committed by an earlier run",
+                plan.chunks.len()
+            )
+        }),
+    }))
+}
+
+/// The integer column the step's chunks split on.
+fn chunk_column(step: &StepConfig, output: &SchemaRef) -> Result<String, Error> {
+    let column = match (&step.partition_on, step.key.as_slice()) {
+        (Some(column), _) => column.clone(),
+        (None, [key]) => key.clone(),
+        _ => {
+            return Err(step_error(
+                step,
+                "chunk_rows needs one integer column to split the rows on".to_string(),
+                Some("set partition_on = \"id\" on the step, or a single-column key".into()),
+            ))
+        }
+    };
+    match output.field_with_name(&column) {
+        Ok(field) if field.data_type().is_integer() && field.data_type() != &DataType::UInt64 => {
+            Ok(column)
+        }
+        Ok(field) => Err(step_error(
+            step,
+            format!(
+                "chunk column '{column}' is {}, not an integer",
+                field.data_type()
+            ),
+            Some("split on an integer column with partition_on, or remove chunk_rows".into()),
+        )),
+        Err(_) => Err(step_error(
+            step,
+            format!("chunk column '{column}' is not in the step's output"),
+            Some("select the column, or name another with partition_on".into()),
+        )),
+    }
+}
+
+/// What the chunks of a step cover.
+struct Bounds {
+    min: i64,
+    max: i64,
+    /// Rows whose chunk column is not NULL.
+    values: u64,
+    rows: u64,
+}
+
+/// Smallest and largest chunk value and the row counts of `select` (one
+/// aggregate query, pushed to the source where it can be). `None` when
+/// there are no rows.
+async fn bounds(
+    ctx: &StepContext<'_>,
+    step: &StepConfig,
+    select: &str,
+    column: &str,
+) -> Result<Option<Bounds>, Error> {
+    let c = quote(column);
+    let sql = format!(
+        "SELECT CAST(min({c}) AS BIGINT), CAST(max({c}) AS BIGINT), count({c}), count(*) FROM ({select}) AS barge_bounds"
+    );
+    let df_error =
+        |e: datafusion::error::DataFusionError| step_error(step, describe_datafusion(&e), None);
+    let batches = ctx
+        .session
+        .ctx
+        .sql(&sql)
+        .await
+        .map_err(df_error)?
+        .collect()
+        .await
+        .map_err(df_error)?;
+    let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(None);
+    };
+    let int = |i: usize| batch.column(i).as_primitive_opt::<Int64Type>().cloned();
+    let (Some(min), Some(max), Some(values), Some(rows)) = (int(0), int(1), int(2), int(3)) else {
+        return Err(step_error(
+            step,
+            format!("cannot read the bounds of chunk column '{column}'"),
+            None,
+        ));
+    };
+    let rows = rows.value(0) as u64;
+    if rows == 0 {
+        return Ok(None);
+    }
+    let (min, max) = if min.is_null(0) {
+        (0, -1)
+    } else {
+        (min.value(0), max.value(0))
+    };
+    Ok(Some(Bounds {
+        min,
+        max,
+        values: values.value(0) as u64,
+        rows,
+    }))
+}
+
+/// Even value ranges holding about `chunk_rows` rows each (exactly so for
+/// dense keys), plus a chunk of the NULLs when there are any.
+fn split(bounds: &Bounds, chunk_rows: u64) -> Vec<Chunk> {
+    let mut chunks = Vec::new();
+    if bounds.values > 0 {
+        let count = bounds.values.div_ceil(chunk_rows.max(1)).max(1) as i128;
+        let span = bounds.max as i128 - bounds.min as i128 + 1;
+        let width = (span + count - 1) / count;
+        let mut lo = bounds.min as i128;
+        while lo <= bounds.max as i128 {
+            let hi = (lo + width - 1).min(bounds.max as i128);
+            chunks.push(Chunk {
+                lo: lo as i64,
+                hi: hi as i64,
+                nulls: false,
+                done: false,
+                rows: 0,
+            });
+            lo = hi + 1;
+        }
+    }
+    if bounds.rows > bounds.values {
+        chunks.push(Chunk {
+            lo: 0,
+            hi: 0,
+            nulls: true,
+            done: false,
+            rows: 0,
+        });
+    }
+    chunks
+}
+
+/// The SQL condition selecting `chunk`'s rows by the quoted `column`.
+fn range_condition(column: &str, chunk: &Chunk) -> String {
+    if chunk.nulls {
+        format!("{column} IS NULL")
+    } else {
+        format!("{column} >= {} AND {column} <= {}", chunk.lo, chunk.hi)
+    }
+}
+
+/// An `append` in chunks deletes a half-done chunk's range on a rerun: the
+/// table must hold no rows of its own in the step's range.
+async fn refuse_rows_in_range(
+    step: &StepConfig,
+    connection: &Arc<dyn Connection>,
+    table: &TableName,
+    column: &str,
+    bounds: &Bounds,
+) -> Result<(), Error> {
+    let df_error =
+        |e: datafusion::error::DataFusionError| step_error(step, describe_datafusion(&e), None);
+    let Some(provider) = connection
+        .clone()
+        .table_provider(table)
+        .await
+        .map_err(|e| step_error(step, e.to_string(), None))?
+    else {
+        return Ok(());
+    };
+    let ctx = SessionContext::new();
+    ctx.register_table("barge_target", provider)
+        .map_err(df_error)?;
+    let all = Chunk {
+        lo: bounds.min,
+        hi: bounds.max,
+        nulls: false,
+        done: false,
+        rows: 0,
+    };
+    let sql = format!(
+        "SELECT count(*) FROM barge_target WHERE {}",
+        range_condition(&quote(column), &all)
+    );
+    let batches = ctx
+        .sql(&sql)
+        .await
+        .map_err(df_error)?
+        .collect()
+        .await
+        .map_err(df_error)?;
+    let existing = batches
+        .first()
+        .and_then(|b| {
+            b.column(0)
+                .as_primitive_opt::<Int64Type>()
+                .map(|a| a.value(0))
+        })
+        .unwrap_or(0);
+    if existing > 0 {
+        return Err(step_error(
+            step,
+            format!(
+                "{} already holds {existing} row(s) with {column} between {} and {}: an append in chunks could not tell them from its own when it resumes",
+                step.target, bounds.min, bounds.max
+            ),
+            Some("use mode = \"insert_ignore\" or \"upsert\" with the key, load into an empty range, or remove chunk_rows".into()),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dense_keys_split_into_even_chunks_covering_every_value() {
+        let bounds = Bounds {
+            min: 1,
+            max: 10,
+            values: 10,
+            rows: 12,
+        };
+        let chunks = split(&bounds, 4);
+        let ranges: Vec<(i64, i64, bool)> = chunks.iter().map(|c| (c.lo, c.hi, c.nulls)).collect();
+        assert_eq!(
+            ranges,
+            vec![(1, 4, false), (5, 8, false), (9, 10, false), (0, 0, true)]
+        );
+    }
+
+    #[test]
+    fn extreme_keys_do_not_overflow() {
+        let bounds = Bounds {
+            min: i64::MIN,
+            max: i64::MAX,
+            values: 3,
+            rows: 3,
+        };
+        let chunks = split(&bounds, 1);
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(chunks[0].lo, i64::MIN);
+        assert_eq!(chunks[2].hi, i64::MAX);
+        assert!(chunks.windows(2).all(|w| w[0].hi + 1 == w[1].lo));
+    }
+
+    #[test]
+    fn conditions_select_a_range_or_the_nulls() {
+        let mut chunk = Chunk {
+            lo: -5,
+            hi: 7,
+            nulls: false,
+            done: false,
+            rows: 0,
+        };
+        assert_eq!(
+            range_condition("\"id\"", &chunk),
+            "\"id\" >= -5 AND \"id\" <= 7"
+        );
+        chunk.nulls = true;
+        assert_eq!(range_condition("`id`", &chunk), "`id` IS NULL");
+    }
+}

@@ -1,0 +1,333 @@
+//! The state of a pipeline's runs, kept in `.barge/state/` next to the
+//! pipeline file (for `barge copy`, in the working directory): one JSON file
+//! per pipeline and params, rewritten atomically (temp file + rename) after
+//! every change. A rerun of a run that did not complete skips the steps it
+//! completed and continues chunked steps after their last committed chunk.
+//!
+//! The file holds no secret: params are kept as a digest, errors are the
+//! (already redacted) messages of the report.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Pipeline, StepConfig};
+use crate::error::Error;
+
+/// Directory of state files, relative to the pipeline's directory.
+pub const STATE_DIR: &str = ".barge/state";
+
+/// Where a step stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepPhase {
+    /// Started and not finished (or the process died while it ran).
+    Running,
+    Completed,
+    /// Not run, for the reason given.
+    Skipped,
+    Failed,
+    /// Stopped by Ctrl+C or SIGTERM.
+    Interrupted,
+}
+
+impl StepPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepPhase::Running => "running",
+            StepPhase::Completed => "completed",
+            StepPhase::Skipped => "skipped",
+            StepPhase::Failed => "failed",
+            StepPhase::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// One chunk of a chunked step: the rows whose chunk column lies in
+/// `[lo, hi)`, or, when `nulls`, the rows where it is NULL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    pub lo: i64,
+    pub hi: i64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nulls: bool,
+    /// Committed in the target (and so never loaded again).
+    pub done: bool,
+    /// Rows the chunk wrote, once done.
+    pub rows: u64,
+}
+
+/// The chunks of a chunked step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkPlan {
+    /// The integer column the chunks split on.
+    pub column: String,
+    /// The table the chunks load into: the target, or for a `replace` its
+    /// shadow table, swapped in once every chunk is done.
+    pub load_table: String,
+    /// Rows of the step when the chunks were planned.
+    pub rows: u64,
+    pub chunks: Vec<Chunk>,
+}
+
+impl ChunkPlan {
+    pub fn done(&self) -> usize {
+        self.chunks.iter().filter(|c| c.done).count()
+    }
+}
+
+/// What the state says about one step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepState {
+    pub status: StepPhase,
+    /// Digest of the step's definition (SQL, target, mode, key): a step
+    /// changed since is not skipped.
+    pub definition: String,
+    pub run_id: String,
+    pub rows_read: u64,
+    pub rows_written: u64,
+    pub started_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// The error of a failed step, or why a step was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<ChunkPlan>,
+}
+
+/// The state file's content.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunState {
+    pub pipeline: String,
+    /// Digest of the params the pipeline ran with (values are not kept).
+    pub params: String,
+    /// The run that last wrote this state.
+    pub run_id: String,
+    pub updated_at: String,
+    /// Every step completed: the next run starts afresh.
+    pub complete: bool,
+    pub steps: BTreeMap<String, StepState>,
+}
+
+/// A pipeline's state file, shared by the steps of a run.
+#[derive(Debug)]
+pub struct StateFile {
+    path: PathBuf,
+    state: Mutex<RunState>,
+}
+
+impl StateFile {
+    /// The state file of `pipeline` with its params (`key` names a
+    /// `barge copy` by its arguments instead).
+    pub fn path_for(pipeline: &Pipeline) -> PathBuf {
+        let dir = pipeline
+            .file
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+            .join(STATE_DIR);
+        let stem = pipeline
+            .file
+            .as_deref()
+            .and_then(Path::file_stem)
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| pipeline.name.clone());
+        let stem: String = stem
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        dir.join(format!("{stem}-{}.json", &params_digest(pipeline)[..12]))
+    }
+
+    /// Reads the state at `path`; `None` when there is none yet.
+    pub fn read(path: &Path) -> Result<Option<RunState>, Error> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
+                Error::Usage(format!(
+                    "{}: not a barge state file: {e}\n  hint: delete it to start afresh, or rerun with --force",
+                    path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error(path, e)),
+        }
+    }
+
+    /// The state a run starts from: the previous one when it did not
+    /// complete (to resume), else an empty one.
+    pub fn open(pipeline: &Pipeline, run_id: &str, force: bool) -> Result<Self, Error> {
+        let path = Self::path_for(pipeline);
+        let previous = if force { None } else { Self::read(&path)? };
+        let state = match previous {
+            Some(mut state) if !state.complete => {
+                state.run_id = run_id.to_string();
+                state
+            }
+            _ => RunState {
+                pipeline: pipeline.name.clone(),
+                params: params_digest(pipeline),
+                run_id: run_id.to_string(),
+                updated_at: now(),
+                complete: false,
+                steps: BTreeMap::new(),
+            },
+        };
+        Ok(Self {
+            path,
+            state: Mutex::new(state),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The recorded state of `step`, when its definition is unchanged.
+    pub fn step(&self, step: &StepConfig) -> Option<StepState> {
+        let state = self.lock();
+        state
+            .steps
+            .get(&step.name)
+            .filter(|s| s.definition == definition_digest(step))
+            .cloned()
+    }
+
+    /// Changes the state of `step` with `change` (starting from a fresh
+    /// `Running` entry when there is none, or when the step changed) and
+    /// saves the file.
+    pub fn update(
+        &self,
+        step: &StepConfig,
+        change: impl FnOnce(&mut StepState),
+    ) -> Result<(), Error> {
+        let mut state = self.lock();
+        let definition = definition_digest(step);
+        let run_id = state.run_id.clone();
+        let entry = state
+            .steps
+            .entry(step.name.clone())
+            .or_insert_with(|| StepState {
+                status: StepPhase::Running,
+                definition: definition.clone(),
+                run_id: run_id.clone(),
+                rows_read: 0,
+                rows_written: 0,
+                started_at: now(),
+                finished_at: None,
+                message: None,
+                chunks: None,
+            });
+        if entry.definition != definition {
+            *entry = StepState {
+                status: StepPhase::Running,
+                definition,
+                run_id: run_id.clone(),
+                rows_read: 0,
+                rows_written: 0,
+                started_at: now(),
+                finished_at: None,
+                message: None,
+                chunks: None,
+            };
+        }
+        entry.run_id = run_id;
+        change(entry);
+        state.updated_at = now();
+        write_atomically(&self.path, &*state)
+    }
+
+    /// Forgets `step` (a `--force-steps` step runs from the start).
+    pub fn forget(&self, step: &str) {
+        self.lock().steps.remove(step);
+    }
+
+    /// Marks the run complete when every step of `pipeline` completed, and saves.
+    pub fn finish(&self, pipeline: &Pipeline) -> Result<(), Error> {
+        let mut state = self.lock();
+        state.complete = pipeline.steps.iter().all(|s| {
+            state
+                .steps
+                .get(&s.name)
+                .is_some_and(|st| st.status == StepPhase::Completed)
+        });
+        state.updated_at = now();
+        write_atomically(&self.path, &*state)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RunState> {
+        // A panic while holding the lock leaves a consistent value: every
+        // change is a plain field assignment.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Now, as the state and reports write times.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339()
+}
+
+/// Digest of the pipeline's params (names and values), so the state of
+/// `--set customer_ids=4` is not the state of `--set customer_ids=5`.
+fn params_digest(pipeline: &Pipeline) -> String {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(pipeline.name.as_bytes());
+    for (name, value) in &pipeline.params {
+        hasher.update(&(name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
+        hasher.update(&(value.len() as u64).to_le_bytes());
+        hasher.update(value.as_bytes());
+    }
+    hasher.finalize().to_hex().to_string()
+}
+
+/// Digest of what a step does: a changed step is run again.
+pub fn definition_digest(step: &StepConfig) -> String {
+    let text = format!(
+        "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{:?}\u{0}{:?}",
+        step.sql,
+        step.target,
+        step.mode,
+        step.key.join(","),
+        step.chunk_rows,
+        step.partition_on
+    );
+    blake3::hash(text.as_bytes()).to_hex()[..16].to_string()
+}
+
+/// Writes `value` as JSON to `path` through a temp file renamed over it, so
+/// a crash leaves the old file or the new one, never half of one.
+pub fn write_atomically(path: &Path, value: &impl Serialize) -> Result<(), Error> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+    let json = serde_json::to_vec_pretty(value)
+        .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
+    let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(&json)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io_error(path, e)
+    })
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        context: format!("state file {}", path.display()),
+        source,
+    }
+}
