@@ -4,6 +4,7 @@
 mod copy;
 mod plan;
 mod replay;
+mod rollback;
 mod run;
 mod schema;
 mod status;
@@ -46,6 +47,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show the state of a pipeline's last run: each step's status, rows and chunks.
     Status(StatusArgs),
+    /// Delete exactly the rows one run inserted (from its journal), children first.
+    Rollback(RollbackArgs),
 }
 
 #[derive(Debug, Args)]
@@ -252,6 +255,20 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The pipeline file (TOML).
+    pub pipeline: PathBuf,
+    /// The run to roll back (its id is in the run's summary and in `barge status`).
+    #[arg(long, value_name = "RUN_ID")]
+    pub run: String,
+    /// Count the rows that would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub params: ParamArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct PlanArgs {
     /// The pipeline file (TOML).
     pub pipeline: PathBuf,
@@ -339,6 +356,7 @@ pub async fn execute(cli: Cli) -> Result<(), Error> {
         Command::Replay(args) => replay::replay(args).await,
         Command::Validate(args) => validate::validate(args).await,
         Command::Status(args) => status::status(args),
+        Command::Rollback(args) => rollback::rollback(args).await,
     }
 }
 

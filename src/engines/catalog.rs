@@ -196,7 +196,7 @@ pub struct TargetTable {
     schema: SchemaRef,
     source: Option<Arc<dyn TableProvider>>,
     progress: Arc<StepProgress>,
-    tee: Option<Arc<StepTee>>,
+    tees: Vec<Arc<StepTee>>,
 }
 
 impl TargetTable {
@@ -213,13 +213,14 @@ impl TargetTable {
             schema,
             source,
             progress,
-            tee: None,
+            tees: vec![],
         }
     }
 
-    /// Stages what is written through `tee` (see [`crate::stage`]).
-    pub fn with_tee(mut self, tee: Option<Arc<StepTee>>) -> Self {
-        self.tee = tee;
+    /// Also writes what is written through `tees` (the stage, the rollback
+    /// journal; see [`crate::stage`]).
+    pub fn with_tees(mut self, tees: Vec<Arc<StepTee>>) -> Self {
+        self.tees = tees;
         self
     }
 }
@@ -271,7 +272,7 @@ impl TableProvider for TargetTable {
             self.schema.clone(),
             self.progress.clone(),
         )
-        .with_tee(self.tee.clone());
+        .with_tees(self.tees.clone());
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
 }

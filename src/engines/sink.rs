@@ -28,7 +28,7 @@ pub struct WriterSink {
     target: TargetSpec,
     schema: SchemaRef,
     progress: Arc<StepProgress>,
-    tee: Option<Arc<StepTee>>,
+    tees: Vec<Arc<StepTee>>,
 }
 
 impl WriterSink {
@@ -43,13 +43,14 @@ impl WriterSink {
             target,
             schema,
             progress,
-            tee: None,
+            tees: vec![],
         }
     }
 
-    /// Also stages every batch through `tee` (on a thread of its own).
-    pub fn with_tee(mut self, tee: Option<Arc<StepTee>>) -> Self {
-        self.tee = tee;
+    /// Also writes every batch through `tees` (the stage, the rollback
+    /// journal), on a thread of their own.
+    pub fn with_tees(mut self, tees: Vec<Arc<StepTee>>) -> Self {
+        self.tees = tees;
         self
     }
 }
@@ -115,28 +116,40 @@ impl DataSink for WriterSink {
             ))
         });
 
-        // Staging: the same batches to the step's Parquet file, beside the load.
-        let (tee_tx, tee_thread) = match &self.tee {
-            Some(tee) => {
-                let (tee_tx, mut tee_rx) =
-                    tokio::sync::mpsc::channel::<Option<RecordBatch>>(CHANNEL_BATCHES);
-                let tee = tee.clone();
-                let schema = self.schema.clone();
-                let thread = tokio::task::spawn_blocking(move || -> Result<()> {
-                    let mut staged = tee.open(&schema)?;
-                    while let Some(message) = tee_rx.blocking_recv() {
-                        match message {
-                            Some(batch) => staged.write(&batch)?,
-                            None => return Ok(staged.finish()?),
+        // Staging and the rollback journal: the same batches to Parquet
+        // files, beside the load.
+        let (tee_tx, tee_thread) = if self.tees.is_empty() {
+            (None, None)
+        } else {
+            let (tee_tx, mut tee_rx) =
+                tokio::sync::mpsc::channel::<Option<RecordBatch>>(CHANNEL_BATCHES);
+            let tees = self.tees.clone();
+            let schema = self.schema.clone();
+            let thread = tokio::task::spawn_blocking(move || -> Result<()> {
+                let mut writers = tees
+                    .iter()
+                    .map(|tee| tee.open(&schema))
+                    .collect::<crate::error::EngineResult<Vec<_>>>()?;
+                while let Some(message) = tee_rx.blocking_recv() {
+                    match message {
+                        Some(batch) => {
+                            for writer in &mut writers {
+                                writer.write(&batch)?;
+                            }
+                        }
+                        None => {
+                            for writer in writers {
+                                writer.finish()?;
+                            }
+                            return Ok(());
                         }
                     }
-                    Err(DataFusionError::Execution(
-                        "the load failed; its staged file is discarded".to_string(),
-                    ))
-                });
-                (Some(tee_tx), Some(thread))
-            }
-            None => (None, None),
+                }
+                Err(DataFusionError::Execution(
+                    "the load failed; its staged file is discarded".to_string(),
+                ))
+            });
+            (Some(tee_tx), Some(thread))
         };
 
         let mut read_error = None;

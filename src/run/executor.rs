@@ -16,6 +16,7 @@ use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::interrupt::Interrupt;
+use super::journal::Journal;
 use super::progress::StepProgress;
 use super::report::{RunReport, StepReport, StepStatus};
 use super::retry;
@@ -102,6 +103,7 @@ pub async fn run_pipeline(pipeline: &Pipeline, options: &RunOptions) -> Result<R
         }
         Some(state)
     };
+    let journal = state.as_ref().map(|_| Journal::new(pipeline, &run_id));
     let interrupt = Interrupt::new();
     if options.listen_for_signals {
         interrupt.listen();
@@ -124,6 +126,7 @@ pub async fn run_pipeline(pipeline: &Pipeline, options: &RunOptions) -> Result<R
             options,
             stage: stage.as_ref(),
             state: state.as_ref(),
+            journal: journal.as_ref(),
             interrupt: &interrupt,
             multi: &if options.quiet {
                 MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
@@ -294,6 +297,8 @@ struct StepContext<'a> {
     stage: Option<&'a Stage>,
     /// `None` for a dry run or `--limit` (they keep no state).
     state: Option<&'a StateFile>,
+    /// What the run inserted, for `barge rollback` (kept with the state).
+    journal: Option<&'a Journal>,
     interrupt: &'a Interrupt,
     multi: &'a MultiProgress,
 }
@@ -521,6 +526,10 @@ async fn execute_step(
         });
     }
 
+    if let Some(journal) = ctx.journal {
+        snapshot_keys(step, &connection, journal).await?;
+    }
+
     if let Some(chunk_rows) = step.chunk_rows.filter(|_| options.limit.is_none()) {
         if let Some(done) = chunks::run_chunked(
             ctx,
@@ -674,6 +683,8 @@ async fn load(
     let table_name = target.table.name.clone();
     let target_schema_for_hint = target_schema.clone();
     let tee = stage.map(|s| StepTee::new(s.run_dir(), &step_dir_name(&step.name), columns.clone()));
+    let key = key_columns(step, output, &columns);
+    let journal_tee = ctx.journal.and_then(|j| j.tee(step, &key));
     let provider = TargetTable::new(
         connection.clone(),
         target.clone(),
@@ -681,7 +692,7 @@ async fn load(
         source,
         progress.clone(),
     )
-    .with_tee(tee.clone());
+    .with_tees(tee.iter().chain(&journal_tee).cloned().collect());
     schema_provider.register_target(&table_name, Arc::new(provider));
     let mut sent_to_sources = Vec::new();
 
@@ -712,8 +723,11 @@ async fn load(
             progress.bar().set_length(rows);
             progress.bar().set_style(running_style(true));
         }
-        // Staging needs the rows as Arrow batches: no pass-through then.
-        if let Some(scan) = plain_source_scan(&plan).filter(|_| tee.is_none()) {
+        // Staging and the journal need the rows as Arrow batches: no
+        // pass-through then.
+        if let Some(scan) =
+            plain_source_scan(&plan).filter(|_| tee.is_none() && journal_tee.is_none())
+        {
             let moved = connection
                 .load_through(
                     scan.engine(),
@@ -752,7 +766,82 @@ async fn load(
         step_error(step, message, hint)
     })?;
     staged.map_err(|e| step_error(step, e.to_string(), None))?;
+    if let Some(journal) = ctx.journal {
+        let before = journal.before_path(step);
+        journal.record(
+            step,
+            &key,
+            journal_tee.as_deref(),
+            before.exists().then_some(before.as_path()),
+        )?;
+    }
     Ok(())
+}
+
+/// The step's key columns as the target spells them.
+fn key_columns(step: &StepConfig, output: &SchemaRef, columns: &[String]) -> Vec<String> {
+    step.key
+        .iter()
+        .filter_map(|k| {
+            output
+                .index_of(k)
+                .ok()
+                .and_then(|i| columns.get(i).cloned())
+        })
+        .collect()
+}
+
+/// Before a step adds rows to a table that holds some, the journal keeps
+/// the keys it held: a rollback must not delete them.
+async fn snapshot_keys(
+    step: &StepConfig,
+    connection: &Arc<dyn Connection>,
+    journal: &Journal,
+) -> Result<(), Error> {
+    if !Journal::records_keys(step) || step.key.is_empty() {
+        return Ok(());
+    }
+    let path = journal.before_path(step);
+    if path.exists() {
+        return Ok(());
+    }
+    let fail = |message: String| step_error(step, format!("rollback journal: {message}"), None);
+    let Some(provider) = connection
+        .clone()
+        .table_provider(&step.target.table)
+        .await
+        .map_err(|e| fail(e.to_string()))?
+    else {
+        return Ok(());
+    };
+    let schema = provider.schema();
+    let key: Vec<String> = step
+        .key
+        .iter()
+        .filter_map(|k| {
+            schema
+                .fields()
+                .iter()
+                .find(|f| f.name().eq_ignore_ascii_case(k))
+                .map(|f| quote(f.name()))
+        })
+        .collect();
+    if key.len() != step.key.len() {
+        return Ok(());
+    }
+    let ctx = SessionContext::new();
+    ctx.register_table("barge_target", provider)
+        .map_err(|e| fail(e.to_string()))?;
+    let stream = ctx
+        .sql(&format!("SELECT {} FROM barge_target", key.join(", ")))
+        .await
+        .map_err(|e| fail(describe_datafusion(&e)))?
+        .execute_stream()
+        .await
+        .map_err(|e| fail(describe_datafusion(&e)))?;
+    super::journal::write_keys(stream, &path)
+        .await
+        .map_err(|e| fail(e.to_string()))
 }
 
 /// The manifest entry of a step staged through `tee`.

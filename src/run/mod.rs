@@ -4,9 +4,11 @@
 pub mod executor;
 pub mod failpoint;
 pub mod interrupt;
+pub mod journal;
 pub mod progress;
 pub mod report;
 pub mod retry;
+pub mod rollback;
 pub mod session;
 pub mod state;
 

@@ -9,6 +9,7 @@ mod postgres;
 mod pushdown;
 mod reliability;
 mod resume;
+mod rollback;
 mod roundtrip;
 mod schema;
 mod servers;
