@@ -445,3 +445,79 @@ sql = "SELECT first_name FROM src.customers"
         ],
     );
 }
+
+#[test]
+fn resume_a_server_connection_killed_mid_chunk_is_retried_and_the_run_completes() {
+    let src = pg_db("resume_terminated_src");
+    pg_exec(
+        &src,
+        "CREATE TABLE t (id bigint PRIMARY KEY, v text);
+         INSERT INTO t SELECT g, repeat('x', 50) || g FROM generate_series(1, 200000) g;",
+    );
+    let dst = pg_db("resume_terminated_dst");
+    let dst_db = dst.rsplit('/').next().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = write_file(
+        dir.path(),
+        "p.toml",
+        &format!(
+            r#"
+[connections.src]
+url = "{src}"
+
+[connections.dst]
+url = "{dst}"
+
+[defaults]
+retry_max_seconds = 1
+
+[[step]]
+name = "copy_t"
+target = "dst.t"
+mode = "replace"
+key = "id"
+chunk_rows = 40000
+sql = "SELECT id, upper(v) AS v FROM src.t"
+"#
+        ),
+    );
+    let mut child = spawn_barge(dir.path(), &["run", &pipeline]);
+    // The server ends barge's load connection (as a restart would) once
+    // the second chunk is being written.
+    wait_for_chunks(dir.path(), &mut child, 1);
+    let started = Instant::now();
+    let mut terminated = false;
+    while !terminated && started.elapsed() < Duration::from_secs(30) {
+        let killed = pg_rows(
+            &src,
+            &format!(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE datname = '{dst_db}' AND query ILIKE 'COPY%' AND state = 'active'"
+            ),
+        );
+        terminated = killed[0][0].as_deref() != Some("0");
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(terminated, "no load connection to end: {stderr}");
+    assert!(out.status.success(), "{stderr}");
+    // The writer sees the server's FATAL, or the connection it closed.
+    assert!(
+        (stderr.contains("terminating connection") || stderr.contains("connection closed"))
+            && stderr.contains("retry 1 of 3"),
+        "{stderr}"
+    );
+    assert_eq!(
+        pg_rows(
+            &dst,
+            "SELECT count(*), count(DISTINCT id), sum(id), sum(length(v)) FROM t"
+        ),
+        pg_rows(
+            &src,
+            "SELECT count(*), count(DISTINCT id), sum(id), sum(length(v)) FROM t"
+        )
+    );
+}
