@@ -180,6 +180,7 @@ pub async fn copy_job(args: &CopyArgs) -> Result<CopyJob, Error> {
                 partition_on: None,
                 partitions: None,
                 retry: Default::default(),
+                max_rejects: 0,
                 origin: "barge copy".into(),
             }
         })

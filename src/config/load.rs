@@ -192,7 +192,11 @@ impl Loader<'_> {
         let mut steps = Vec::new();
         let mut names = HashSet::new();
         for step in &file.steps {
-            let resolved = self.step(step, &connections, default_mode, default_retry)?;
+            let mut resolved = self.step(step, &connections, default_mode, default_retry)?;
+            resolved.max_rejects = step
+                .max_rejects
+                .or(file.defaults.max_rejects)
+                .unwrap_or(0);
             if !names.insert(resolved.name.clone()) {
                 let span = step.name.as_ref().map_or(step.target.span(), |n| n.span());
                 return Err(self
@@ -358,6 +362,7 @@ impl Loader<'_> {
                 step.retries,
                 step.retry_max_seconds.as_ref(),
             )?,
+            max_rejects: 0,
             origin: format!("{}:{line}", self.path.display()),
         })
     }

@@ -88,6 +88,9 @@ pub struct StepConfig {
     pub partitions: Option<usize>,
     /// Retries after a passing failure (see `run::retry`).
     pub retry: RetryPolicy,
+    /// Rows the target may refuse, set aside in the run's rejects file
+    /// (see `run::rejects`); 0: the first refused row fails the step.
+    pub max_rejects: u64,
     /// Where the step is declared (`file:line`), for messages.
     pub origin: String,
 }

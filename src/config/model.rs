@@ -50,6 +50,9 @@ pub struct DefaultsFile {
     pub retries: Option<u32>,
     /// Longest wait between two attempts, in seconds (default 30).
     pub retry_max_seconds: Option<Spanned<f64>>,
+    /// Rows a step's target may refuse, set aside in `rejects/<run_id>/`
+    /// (default 0: the first refused row fails the step).
+    pub max_rejects: Option<u64>,
 }
 
 /// `[[step]]`.
@@ -79,6 +82,8 @@ pub struct StepFile {
     pub retries: Option<u32>,
     /// Longest wait between two attempts, in seconds (overrides `[defaults]`).
     pub retry_max_seconds: Option<Spanned<f64>>,
+    /// Rows the target may refuse, set aside (overrides `[defaults]`).
+    pub max_rejects: Option<u64>,
 }
 
 /// A key: one column name or a list.

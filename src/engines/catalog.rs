@@ -197,6 +197,7 @@ pub struct TargetTable {
     source: Option<Arc<dyn TableProvider>>,
     progress: Arc<StepProgress>,
     tee: Option<Arc<StepTee>>,
+    rejects: Option<Arc<crate::run::rejects::StepRejects>>,
 }
 
 impl TargetTable {
@@ -214,12 +215,19 @@ impl TargetTable {
             source,
             progress,
             tee: None,
+            rejects: None,
         }
     }
 
     /// Stages what is written through `tee` (see [`crate::stage`]).
     pub fn with_tee(mut self, tee: Option<Arc<StepTee>>) -> Self {
         self.tee = tee;
+        self
+    }
+
+    /// Sets refused rows aside through `rejects` (see [`crate::run::rejects`]).
+    pub fn with_rejects(mut self, rejects: Option<Arc<crate::run::rejects::StepRejects>>) -> Self {
+        self.rejects = rejects;
         self
     }
 }
@@ -271,7 +279,8 @@ impl TableProvider for TargetTable {
             self.schema.clone(),
             self.progress.clone(),
         )
-        .with_tee(self.tee.clone());
+        .with_tee(self.tee.clone())
+        .with_rejects(self.rejects.clone());
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
 }

@@ -172,6 +172,7 @@ mod tests {
             partition_on: None,
             partitions: None,
             retry: Default::default(),
+            max_rejects: 0,
             origin: String::new(),
         }
     }

@@ -14,6 +14,7 @@ use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::progress::StepProgress;
+use super::rejects::{self, StepRejects};
 use super::report::{RunReport, StepReport, StepStatus};
 use super::retry;
 use super::session::{
@@ -140,6 +141,11 @@ async fn run_steps(
         }
     }
 
+    // max_rejects on a target that cannot set rows aside fails before any step runs.
+    let chosen: Vec<&StepConfig> = selected.iter().map(|&i| &steps[i]).collect();
+    rejects::check_targets(&chosen, |name| session.connection(name).cloned())?;
+    let rejects_dir = rejects::run_dir(pipeline, &start.run_id);
+
     let multi = if options.quiet {
         MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
     } else {
@@ -163,8 +169,11 @@ async fn run_steps(
         }
         let results: Vec<(usize, StepReport)> = futures::stream::iter(runnable)
             .map(|i| {
-                let multi = &multi;
-                async move { (i, run_step(session, &steps[i], options, stage, multi).await) }
+                let (multi, rejects_dir) = (&multi, &rejects_dir);
+                async move {
+                    let report = run_step(session, &steps[i], options, stage, rejects_dir, multi);
+                    (i, report.await)
+                }
             })
             .buffer_unordered(options.jobs.max(1))
             .collect()
@@ -222,6 +231,8 @@ fn skipped(step: &StepConfig, because: &str) -> StepReport {
         status: StepStatus::Skipped,
         rows_read: 0,
         rows_written: 0,
+        rows_rejected: 0,
+        rejects_file: None,
         seconds: 0.0,
         rows_per_second: 0.0,
         target_statements: vec![],
@@ -236,6 +247,7 @@ async fn run_step(
     step: &StepConfig,
     options: &RunOptions,
     stage: Option<&Stage>,
+    rejects_dir: &std::path::Path,
     multi: &MultiProgress,
 ) -> StepReport {
     let bar = multi.add(ProgressBar::new_spinner());
@@ -246,7 +258,7 @@ async fn run_step(
     let clock = Instant::now();
     let mut attempt = 0;
     let outcome = loop {
-        let outcome = execute_step(session, step, options, stage, &progress).await;
+        let outcome = execute_step(session, step, options, stage, rejects_dir, &progress).await;
         match outcome {
             Err(e) if attempt < step.retry.retries && retry::is_transient(&e.to_string()) => {
                 attempt += 1;
@@ -269,6 +281,7 @@ async fn run_step(
     };
     let seconds = clock.elapsed().as_secs_f64();
     progress.bar().finish_and_clear();
+    let succeeded = outcome.is_ok();
     let (status, rows_read, rows_written, statements, error) = match outcome {
         Ok(done) => (
             if options.dry_run {
@@ -296,6 +309,9 @@ async fn run_step(
         status,
         rows_read,
         rows_written,
+        rows_rejected: if succeeded { progress.rejected() } else { 0 },
+        rejects_file: (succeeded && progress.rejected() > 0)
+            .then(|| rejects::file_of(rejects_dir, &step.name).display().to_string()),
         seconds,
         rows_per_second: if seconds > 0.0 {
             rows_read as f64 / seconds
@@ -332,6 +348,7 @@ async fn execute_step(
     step: &StepConfig,
     options: &RunOptions,
     stage: Option<&Stage>,
+    rejects_dir: &std::path::Path,
     progress: &Arc<StepProgress>,
 ) -> Result<StepDone, Error> {
     let df_error =
@@ -443,6 +460,7 @@ async fn execute_step(
     let table_name = target.table.name.clone();
     let target_schema_for_hint = target_schema.clone();
     let tee = stage.map(|s| StepTee::new(s.run_dir(), &step_dir_name(&step.name), columns.clone()));
+    let rejects = StepRejects::for_step(step, rejects_dir, columns.clone());
     let provider = TargetTable::new(
         connection.clone(),
         target.clone(),
@@ -450,7 +468,8 @@ async fn execute_step(
         source,
         progress.clone(),
     )
-    .with_tee(tee.clone());
+    .with_tee(tee.clone())
+    .with_rejects(rejects.clone());
     schema_provider.register_target(&table_name, Arc::new(provider));
     let mut sent_to_sources = Vec::new();
 
@@ -480,8 +499,9 @@ async fn execute_step(
             progress.bar().set_length(rows);
             progress.bar().set_style(running_style(true));
         }
-        // Staging needs the rows as Arrow batches: no pass-through then.
-        if let Some(scan) = plain_source_scan(&plan).filter(|_| tee.is_none()) {
+        // Staging and rejects need the rows as Arrow batches: no pass-through then.
+        if let Some(scan) = plain_source_scan(&plan).filter(|_| tee.is_none() && rejects.is_none())
+        {
             let moved = connection
                 .load_through(
                     scan.engine(),
@@ -511,6 +531,9 @@ async fn execute_step(
         }
         _ => Ok(None),
     };
+    if let (Some(rejects), Err(_)) = (&rejects, &result) {
+        rejects.discard();
+    }
     if swap && result.is_err() {
         // The old table is untouched; the half-loaded shadow goes.
         let _ = connection.drop_shadow(&target.table).await;
@@ -578,22 +601,24 @@ fn staged_step(
     }
 }
 
-/// Nothing lost silently: every row read is in the target. `insert_ignore`
+/// Nothing lost silently: every row read is in the target or set aside
+/// as refused (read = written + rejected). `insert_ignore`
 /// skips rows whose key exists (and an `upsert` of key columns only does
 /// too), so for those only a surplus is an error.
 fn check_counts(step: &StepConfig, progress: &StepProgress) -> Result<(), Error> {
     use crate::engines::WriteMode;
-    let (read, written) = (progress.read(), progress.written());
+    let (read, written, rejected) = (progress.read(), progress.written(), progress.rejected());
     let lost = match step.mode {
-        WriteMode::InsertIgnore | WriteMode::Upsert => written > read,
-        _ => written != read,
+        WriteMode::InsertIgnore | WriteMode::Upsert => written + rejected > read,
+        _ => written + rejected != read,
     };
     if lost {
         return Err(step_error(
             step,
             format!(
-                "count check failed on {}: {read} rows read, the target reports {written} written",
-                step.target
+                "count check failed on {}: {read} rows read, the target reports {written} written{}",
+                step.target,
+                if rejected > 0 { format!(" and {rejected} refused") } else { String::new() }
             ),
             Some("the load was committed; run `barge validate` on the pipeline to find the rows that differ".into()),
         ));

@@ -3,6 +3,7 @@
 
 pub mod executor;
 pub mod progress;
+pub mod rejects;
 pub mod report;
 pub mod retry;
 pub mod session;

@@ -10,6 +10,7 @@ use indicatif::ProgressBar;
 pub struct StepProgress {
     read: AtomicU64,
     written: AtomicU64,
+    rejected: AtomicU64,
     bar: ProgressBar,
 }
 
@@ -19,6 +20,7 @@ impl StepProgress {
         Self {
             read: AtomicU64::new(0),
             written: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
             bar,
         }
     }
@@ -38,11 +40,21 @@ impl StepProgress {
     pub fn restart(&self) {
         self.read.store(0, Ordering::Relaxed);
         self.written.store(0, Ordering::Relaxed);
+        self.rejected.store(0, Ordering::Relaxed);
         self.bar.set_position(0);
     }
 
     pub fn read(&self) -> u64 {
         self.read.load(Ordering::Relaxed)
+    }
+
+    /// Rows the target refused, set aside in the step's rejects file.
+    pub fn add_rejected(&self, rows: u64) {
+        self.rejected.fetch_add(rows, Ordering::Relaxed);
+    }
+
+    pub fn rejected(&self) -> u64 {
+        self.rejected.load(Ordering::Relaxed)
     }
 
     pub fn written(&self) -> u64 {

@@ -107,6 +107,7 @@ pub fn replay_pipeline(
             partition_on: None,
             partitions: None,
             retry: Default::default(),
+            max_rejects: 0,
             origin: format!("replay of run {}", manifest.run_id),
         });
     }
