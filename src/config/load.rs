@@ -193,10 +193,7 @@ impl Loader<'_> {
         let mut names = HashSet::new();
         for step in &file.steps {
             let mut resolved = self.step(step, &connections, default_mode, default_retry)?;
-            resolved.max_rejects = step
-                .max_rejects
-                .or(file.defaults.max_rejects)
-                .unwrap_or(0);
+            resolved.max_rejects = step.max_rejects.or(file.defaults.max_rejects).unwrap_or(0);
             if !names.insert(resolved.name.clone()) {
                 let span = step.name.as_ref().map_or(step.target.span(), |n| n.span());
                 return Err(self

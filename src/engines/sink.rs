@@ -58,7 +58,21 @@ impl WriterSink {
 
     /// Sets the rows the target refuses aside through `rejects`
     /// (`max_rejects` > 0): batches are written one savepoint each.
+    /// The sink then takes NULL in every column: DataFusion's own NOT NULL
+    /// check would fail the whole step, where the target refuses the row.
     pub fn with_rejects(mut self, rejects: Option<Arc<StepRejects>>) -> Self {
+        if rejects.is_some() {
+            let fields: Vec<_> = self
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect();
+            self.schema = Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(
+                fields,
+                self.schema.metadata().clone(),
+            ));
+        }
         self.rejects = rejects;
         self
     }

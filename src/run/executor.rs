@@ -310,8 +310,11 @@ async fn run_step(
         rows_read,
         rows_written,
         rows_rejected: if succeeded { progress.rejected() } else { 0 },
-        rejects_file: (succeeded && progress.rejected() > 0)
-            .then(|| rejects::file_of(rejects_dir, &step.name).display().to_string()),
+        rejects_file: (succeeded && progress.rejected() > 0).then(|| {
+            rejects::file_of(rejects_dir, &step.name)
+                .display()
+                .to_string()
+        }),
         seconds,
         rows_per_second: if seconds > 0.0 {
             rows_read as f64 / seconds

@@ -136,10 +136,6 @@ impl StepRejects {
                 })
             })
             .collect::<EngineResult<Vec<usize>>>()?;
-        let mut fields = vec![
-            Field::new(ERROR_COLUMN, DataType::Utf8, false),
-            Field::new(ROW_COLUMN, DataType::UInt64, false),
-        ];
         for &i in &indices {
             let field = sink_schema.field(i);
             if field.name() == ERROR_COLUMN || field.name() == ROW_COLUMN {
@@ -151,13 +147,11 @@ impl StepRejects {
                     ),
                 });
             }
-            fields.push(field.as_ref().clone().with_nullable(true));
         }
         Ok(RejectsWriter {
             rejects: self.clone(),
             progress,
             indices,
-            schema: Arc::new(Schema::new(fields)),
             file: None,
             count: 0,
             first: None,
@@ -179,10 +173,9 @@ pub struct RejectsWriter {
     rejects: Arc<StepRejects>,
     progress: Arc<StepProgress>,
     indices: Vec<usize>,
-    /// `barge_error`, `barge_row`, then the step's columns.
-    schema: SchemaRef,
-    /// Opened at the first refused row.
-    file: Option<ArrowWriter<BufWriter<File>>>,
+    /// Opened at the first refused row, with `barge_error`, `barge_row`,
+    /// then the step's columns as the batches carry them.
+    file: Option<(ArrowWriter<BufWriter<File>>, SchemaRef)>,
     count: u64,
     first: Option<String>,
     /// Rows of the step before the current batch.
@@ -193,7 +186,11 @@ pub struct RejectsWriter {
 impl RejectsWriter {
     /// Writes `batch` through `writer`; returns the rows it wrote. Rows the
     /// target refuses are set aside; one more than `max_rejects` fails.
-    pub fn write(&mut self, writer: &mut dyn BatchWriter, batch: &RecordBatch) -> EngineResult<u64> {
+    pub fn write(
+        &mut self,
+        writer: &mut dyn BatchWriter,
+        batch: &RecordBatch,
+    ) -> EngineResult<u64> {
         let written = self.isolate(writer, batch, self.position)?;
         self.position += batch.num_rows() as u64;
         Ok(written)
@@ -220,8 +217,11 @@ impl RejectsWriter {
             Err(_) => {
                 let half = rows / 2;
                 let first = self.isolate(writer, &batch.slice(0, half), offset)?;
-                let second =
-                    self.isolate(writer, &batch.slice(half, rows - half), offset + half as u64)?;
+                let second = self.isolate(
+                    writer,
+                    &batch.slice(half, rows - half),
+                    offset + half as u64,
+                )?;
                 Ok(first + second)
             }
         }
@@ -248,26 +248,42 @@ impl RejectsWriter {
                 first: self.first.clone().unwrap_or_default(),
             });
         }
-        let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(vec![message])),
-            Arc::new(UInt64Array::from(vec![offset + 1])),
-        ];
-        columns.extend(self.indices.iter().map(|&i| row.column(i).clone()));
-        let record = RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| self.error(e))?;
         if self.file.is_none() {
+            // The batches' own types: DataFusion may hand the sink a column
+            // in a type of the same family as the table's (Utf8View, Utf8).
+            let mut fields = vec![
+                Field::new(ERROR_COLUMN, DataType::Utf8, false),
+                Field::new(ROW_COLUMN, DataType::UInt64, false),
+            ];
+            let row_schema = row.schema();
+            fields.extend(
+                self.indices
+                    .iter()
+                    .map(|&i| row_schema.field(i).as_ref().clone().with_nullable(true)),
+            );
+            let schema = Arc::new(Schema::new(fields));
             let path = &self.rejects.path;
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| self.error(e))?;
             }
             let file = File::create(temp_path(path)).map_err(|e| self.error(e))?;
-            self.file = Some(
-                ArrowWriter::try_new(BufWriter::new(file), self.schema.clone(), None)
-                    .map_err(|e| self.error(e))?,
-            );
+            let writer = ArrowWriter::try_new(BufWriter::new(file), schema.clone(), None)
+                .map_err(|e| self.error(e))?;
+            self.file = Some((writer, schema));
         }
-        let Some(file) = self.file.as_mut() else {
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec![message])),
+            Arc::new(UInt64Array::from(vec![offset + 1])),
+        ];
+        columns.extend(self.indices.iter().map(|&i| row.column(i).clone()));
+        let Some((file, schema)) = self.file.as_mut() else {
             return Err(self.error("the rejects file is closed"));
         };
+        let record =
+            RecordBatch::try_new(schema.clone(), columns).map_err(|e| EngineError::Rejects {
+                path: self.rejects.path.clone(),
+                message: e.to_string(),
+            })?;
         file.write(&record).map_err(|e| EngineError::Rejects {
             path: self.rejects.path.clone(),
             message: e.to_string(),
@@ -278,7 +294,7 @@ impl RejectsWriter {
     /// target commits: a load whose rejects cannot be kept is rolled back.
     pub fn finish(mut self) -> EngineResult<()> {
         self.finished = true;
-        let Some(file) = self.file.take() else {
+        let Some((file, _)) = self.file.take() else {
             return Ok(());
         };
         let buffered = file.into_inner().map_err(|e| self.error(e))?;

@@ -869,7 +869,9 @@ async fn run(conn: &mut Conn, sql: &str) -> Result<(), WriteFailure> {
 /// codes of bad values, missing defaults and CHECK constraints filed under
 /// HY000) rather than the statement or the session.
 fn classify(e: mysql_async::Error, sql: &str) -> WriteFailure {
-    const ROW_CODES: &[u16] = &[1048, 1062, 1264, 1265, 1292, 1364, 1366, 1367, 1406, 1451, 1452, 1690, 3819, 4025];
+    const ROW_CODES: &[u16] = &[
+        1048, 1062, 1264, 1265, 1292, 1364, 1366, 1367, 1406, 1451, 1452, 1690, 3819, 4025,
+    ];
     match &e {
         mysql_async::Error::Server(server)
             if server.state.starts_with("22")
@@ -943,9 +945,9 @@ impl BatchWriter for IsolatingMySqlWriter {
         } = self;
         let outcome = handle.block_on(async {
             let savepoint = format!("SAVEPOINT {SAVEPOINT}");
-            conn.query_drop(&savepoint)
-                .await
-                .map_err(|e| WriteFailure::Failed(EngineError::query("", None, Some(&savepoint), e)))?;
+            conn.query_drop(&savepoint).await.map_err(|e| {
+                WriteFailure::Failed(EngineError::query("", None, Some(&savepoint), e))
+            })?;
             match Self::load(
                 &mut conn,
                 encoder,

@@ -322,7 +322,10 @@ impl IsolatingPostgresWriter {
 fn refuses_rows(e: &tokio_postgres::Error) -> bool {
     e.as_db_error().is_some_and(|db| {
         let code = db.code().code();
-        code.starts_with("22") || code.starts_with("23") || code.starts_with("44") || code == "P0001"
+        code.starts_with("22")
+            || code.starts_with("23")
+            || code.starts_with("44")
+            || code == "P0001"
     })
 }
 
@@ -359,9 +362,13 @@ impl BatchWriter for IsolatingPostgresWriter {
             ..
         } = self;
         handle.block_on(async {
-            let fail = |e: tokio_postgres::Error, sql: &str| connector.error(Some(table), e).with_sql(sql);
+            let fail =
+                |e: tokio_postgres::Error, sql: &str| connector.error(Some(table), e).with_sql(sql);
             let savepoint = format!("SAVEPOINT {SAVEPOINT}");
-            client.batch_execute(&savepoint).await.map_err(|e| fail(e, &savepoint))?;
+            client
+                .batch_execute(&savepoint)
+                .await
+                .map_err(|e| fail(e, &savepoint))?;
             let attempt = async {
                 if merge.is_some() {
                     client.batch_execute(&format!("TRUNCATE {STAGE}")).await?;
@@ -378,14 +385,19 @@ impl BatchWriter for IsolatingPostgresWriter {
             match attempt.await {
                 Ok(rows) => {
                     let release = format!("RELEASE SAVEPOINT {SAVEPOINT}");
-                    client.batch_execute(&release).await.map_err(|e| fail(e, &release))?;
+                    client
+                        .batch_execute(&release)
+                        .await
+                        .map_err(|e| fail(e, &release))?;
                     Ok(Ok(rows))
                 }
                 Err(e) if refuses_rows(&e) => {
-                    let undo = format!(
-                        "ROLLBACK TO SAVEPOINT {SAVEPOINT}; RELEASE SAVEPOINT {SAVEPOINT}"
-                    );
-                    client.batch_execute(&undo).await.map_err(|e| fail(e, &undo))?;
+                    let undo =
+                        format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}; RELEASE SAVEPOINT {SAVEPOINT}");
+                    client
+                        .batch_execute(&undo)
+                        .await
+                        .map_err(|e| fail(e, &undo))?;
                     Ok(Err(refusal(&e)))
                 }
                 Err(e) => Err(fail(e, copy)),
