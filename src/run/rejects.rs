@@ -113,8 +113,8 @@ impl StepRejects {
     pub fn discard(&self) {
         let _ = std::fs::remove_file(&self.path);
         let _ = std::fs::remove_file(temp_path(&self.path));
-        if let Some(dir) = self.path.parent() {
-            // Only when empty: other steps' files stay.
+        // Only when empty: other steps' and runs' files stay.
+        for dir in self.path.ancestors().skip(1).take(2) {
             let _ = std::fs::remove_dir(dir);
         }
     }
