@@ -448,7 +448,7 @@ async fn isolated_writes(name: &str, load_data: bool, mode: WriteMode) {
         key: vec!["id".to_string()],
         disable_fk_checks: false,
     };
-    let batches = vec![
+    let batches = [
         // append: 2 is a duplicate; insert_ignore: 2 is skipped, 7 too long.
         batch(&[1, 2, 7], &[Some("a"), Some("b"), Some("toolong")]),
         batch(&[1, 3], &[Some("a"), Some("c")]),
