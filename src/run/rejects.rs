@@ -234,6 +234,26 @@ impl RejectsWriter {
         }
     }
 
+    /// Creates the (temporary) rejects file and its directory. Another
+    /// step's failed load may remove the run's directory while it is empty:
+    /// then it is created again.
+    fn create_file(&self) -> EngineResult<File> {
+        let path = temp_path(&self.rejects.path);
+        let mut attempts = 0;
+        loop {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| self.error(e))?;
+            }
+            match File::create(&path) {
+                Ok(file) => return Ok(file),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 3 => {
+                    attempts += 1;
+                }
+                Err(e) => return Err(self.error(e)),
+            }
+        }
+    }
+
     /// Sets the one-row `row` aside with the target's `message`.
     fn reject(&mut self, row: &RecordBatch, offset: u64, message: String) -> EngineResult<()> {
         self.count += 1;
@@ -262,11 +282,7 @@ impl RejectsWriter {
                     .map(|&i| row_schema.field(i).as_ref().clone().with_nullable(true)),
             );
             let schema = Arc::new(Schema::new(fields));
-            let path = &self.rejects.path;
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| self.error(e))?;
-            }
-            let file = File::create(temp_path(path)).map_err(|e| self.error(e))?;
+            let file = self.create_file()?;
             let writer = ArrowWriter::try_new(BufWriter::new(file), schema.clone(), None)
                 .map_err(|e| self.error(e))?;
             self.file = Some((writer, schema));
