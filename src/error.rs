@@ -54,6 +54,16 @@ pub enum EngineError {
     #[error("staging to {path}: {message}\n  hint: check the stage directory (--stage or [defaults].stage): free space and permissions")]
     Stage { path: PathBuf, message: String },
 
+    #[error("setting refused rows aside in {path}: {message}\n  hint: check the rejects directory beside the pipeline file: free space and permissions")]
+    Rejects { path: PathBuf, message: String },
+
+    #[error("target {target} refused more than max_rejects = {max} rows (the load was rolled back); the first refused row: {first}\n  hint: fix the rows (filter or CAST them in the step's SQL), or raise max_rejects to set more of them aside")]
+    TooManyRejects {
+        target: String,
+        max: u64,
+        first: String,
+    },
+
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),
 }

@@ -174,6 +174,7 @@ pub async fn copy_job(args: &CopyArgs) -> Result<CopyJob, Error> {
                 partitions: None,
                 retry: Default::default(),
                 chunk_rows: None,
+                max_rejects: 0,
                 origin: "barge copy".into(),
             }
         })

@@ -193,13 +193,14 @@ impl Loader<'_> {
         let mut steps = Vec::new();
         let mut names = HashSet::new();
         for step in &file.steps {
-            let resolved = self.step(
+            let mut resolved = self.step(
                 step,
                 &connections,
                 default_mode,
                 default_retry,
                 default_chunk_rows,
             )?;
+            resolved.max_rejects = step.max_rejects.or(file.defaults.max_rejects).unwrap_or(0);
             if !names.insert(resolved.name.clone()) {
                 let span = step.name.as_ref().map_or(step.target.span(), |n| n.span());
                 return Err(self
@@ -372,6 +373,7 @@ impl Loader<'_> {
                 .map(|n| *n.get_ref())
                 .or(default_chunk_rows)
                 .filter(|&n| n > 0),
+            max_rejects: 0,
             origin: format!("{}:{line}", self.path.display()),
         })
     }

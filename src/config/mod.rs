@@ -92,6 +92,9 @@ pub struct StepConfig {
     /// integer column (`partition_on`, else the single `key` column); each
     /// chunk is checkpointed in the run's state (see `run::state`).
     pub chunk_rows: Option<u64>,
+    /// Rows the target may refuse, set aside in the run's rejects file
+    /// (see `run::rejects`); 0: the first refused row fails the step.
+    pub max_rejects: u64,
     /// Where the step is declared (`file:line`), for messages.
     pub origin: String,
 }

@@ -53,6 +53,9 @@ pub struct DefaultsFile {
     /// Commit keyed steps in chunks of about this many rows, each checkpointed
     /// so a rerun continues after the last committed chunk.
     pub chunk_rows: Option<Spanned<u64>>,
+    /// Rows a step's target may refuse, set aside in `rejects/<run_id>/`
+    /// (default 0: the first refused row fails the step).
+    pub max_rejects: Option<u64>,
 }
 
 /// `[[step]]`.
@@ -84,6 +87,8 @@ pub struct StepFile {
     pub retry_max_seconds: Option<Spanned<f64>>,
     /// Rows per committed chunk (overrides `[defaults]`; 0 turns chunks off).
     pub chunk_rows: Option<Spanned<u64>>,
+    /// Rows the target may refuse, set aside (overrides `[defaults]`).
+    pub max_rejects: Option<u64>,
 }
 
 /// A key: one column name or a list.

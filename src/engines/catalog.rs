@@ -197,6 +197,7 @@ pub struct TargetTable {
     source: Option<Arc<dyn TableProvider>>,
     progress: Arc<StepProgress>,
     tees: Vec<Arc<StepTee>>,
+    rejects: Option<Arc<crate::run::rejects::StepRejects>>,
 }
 
 impl TargetTable {
@@ -214,6 +215,7 @@ impl TargetTable {
             source,
             progress,
             tees: vec![],
+            rejects: None,
         }
     }
 
@@ -221,6 +223,12 @@ impl TargetTable {
     /// journal; see [`crate::stage`]).
     pub fn with_tees(mut self, tees: Vec<Arc<StepTee>>) -> Self {
         self.tees = tees;
+        self
+    }
+
+    /// Sets refused rows aside through `rejects` (see [`crate::run::rejects`]).
+    pub fn with_rejects(mut self, rejects: Option<Arc<crate::run::rejects::StepRejects>>) -> Self {
+        self.rejects = rejects;
         self
     }
 }
@@ -272,7 +280,8 @@ impl TableProvider for TargetTable {
             self.schema.clone(),
             self.progress.clone(),
         )
-        .with_tees(self.tees.clone());
+        .with_tees(self.tees.clone())
+        .with_rejects(self.rejects.clone());
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
 }

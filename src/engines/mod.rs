@@ -141,6 +141,59 @@ pub trait BatchWriter: Send {
     /// Commits the load; returns rows written at commit time that `write` did not count
     /// (for engines that merge a staging table at the end), else 0.
     fn finish(self: Box<Self>) -> EngineResult<u64>;
+    /// Writes one batch so that, when the target refuses a row of it
+    /// (a constraint violation, a value that does not convert), the batch's
+    /// effects are undone and the step's transaction goes on. Returns
+    /// `Ok(Ok(rows written))`, `Ok(Err(the target's message))` when it refused
+    /// the batch, or `Err` when the connection or engine failed (that fails
+    /// the step). Only writers opened by [`Connection::open_isolating_writer`]
+    /// take it.
+    fn write_isolated(&mut self, batch: &RecordBatch) -> EngineResult<Result<u64, String>> {
+        Err(EngineError::Query {
+            connection: String::new(),
+            table: None,
+            sql: None,
+            message: format!(
+                "a writer of {} rows cannot set refused rows aside (open it with open_isolating_writer)",
+                batch.num_rows()
+            ),
+        })
+    }
+}
+
+/// A writer for targets that refuse no row (files): its isolated writes are
+/// plain writes.
+pub struct RefusesNothing(pub Box<dyn BatchWriter>);
+
+impl BatchWriter for RefusesNothing {
+    fn write(&mut self, batch: &RecordBatch) -> EngineResult<u64> {
+        self.0.write(batch)
+    }
+
+    fn finish(self: Box<Self>) -> EngineResult<u64> {
+        self.0.finish()
+    }
+
+    fn write_isolated(&mut self, batch: &RecordBatch) -> EngineResult<Result<u64, String>> {
+        self.0.write(batch).map(Ok)
+    }
+}
+
+/// A batch write that failed: the target refused a row of the batch, or the
+/// load itself failed. Writers that isolate refused rows tell them apart.
+#[derive(Debug)]
+pub enum WriteFailure {
+    /// The target refused a row (constraint, conversion); the message is the
+    /// target's, naming no connection or URL.
+    Refused(String),
+    /// The connection or the engine failed.
+    Failed(EngineError),
+}
+
+impl From<EngineError> for WriteFailure {
+    fn from(e: EngineError) -> Self {
+        WriteFailure::Failed(e)
+    }
 }
 
 /// One open connection of a pipeline, whatever its engine.
@@ -293,6 +346,29 @@ pub trait Connection: Send + Sync + fmt::Debug {
         target: &TargetSpec,
         schema: SchemaRef,
     ) -> EngineResult<Box<dyn BatchWriter>>;
+    /// Whether this connection's targets can set refused rows aside
+    /// (`max_rejects`): `Err(why not)` when they cannot.
+    fn isolates_rejects(&self) -> Result<(), String> {
+        Err(format!(
+            "{} targets cannot undo one batch inside the step's transaction",
+            self.kind()
+        ))
+    }
+    /// Opens a writer whose [`BatchWriter::write_isolated`] undoes a refused
+    /// batch and goes on (`max_rejects` > 0). Called on a blocking thread.
+    fn open_isolating_writer(
+        &self,
+        target: &TargetSpec,
+        schema: SchemaRef,
+    ) -> EngineResult<Box<dyn BatchWriter>> {
+        let _ = (target, schema);
+        Err(EngineError::unsupported(
+            self.name(),
+            self.isolates_rejects()
+                .err()
+                .unwrap_or_else(|| "this connection cannot set refused rows aside".to_string()),
+        ))
+    }
 }
 
 /// How a connection is opened.

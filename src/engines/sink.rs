@@ -17,6 +17,7 @@ use futures::StreamExt;
 
 use super::{Connection, TargetSpec};
 use crate::run::progress::StepProgress;
+use crate::run::rejects::StepRejects;
 use crate::stage::StepTee;
 
 /// Batches in flight between DataFusion and an engine's writer thread.
@@ -29,6 +30,7 @@ pub struct WriterSink {
     schema: SchemaRef,
     progress: Arc<StepProgress>,
     tees: Vec<Arc<StepTee>>,
+    rejects: Option<Arc<StepRejects>>,
 }
 
 impl WriterSink {
@@ -44,6 +46,7 @@ impl WriterSink {
             schema,
             progress,
             tees: vec![],
+            rejects: None,
         }
     }
 
@@ -51,6 +54,27 @@ impl WriterSink {
     /// journal), on a thread of their own.
     pub fn with_tees(mut self, tees: Vec<Arc<StepTee>>) -> Self {
         self.tees = tees;
+        self
+    }
+
+    /// Sets the rows the target refuses aside through `rejects`
+    /// (`max_rejects` > 0): batches are written one savepoint each.
+    /// The sink then takes NULL in every column: DataFusion's own NOT NULL
+    /// check would fail the whole step, where the target refuses the row.
+    pub fn with_rejects(mut self, rejects: Option<Arc<StepRejects>>) -> Self {
+        if rejects.is_some() {
+            let fields: Vec<_> = self
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect();
+            self.schema = Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(
+                fields,
+                self.schema.metadata().clone(),
+            ));
+        }
+        self.rejects = rejects;
         self
     }
 }
@@ -95,17 +119,31 @@ impl DataSink for WriterSink {
         let target = self.target.clone();
         let schema = self.schema.clone();
         let progress = self.progress.clone();
+        let rejects = self.rejects.clone();
         let writer_thread = tokio::task::spawn_blocking(move || -> Result<u64> {
-            let mut writer = connection.open_writer(&target, schema)?;
+            let (mut writer, mut set_aside) = match &rejects {
+                Some(rejects) => (
+                    connection.open_isolating_writer(&target, schema.clone())?,
+                    Some(rejects.open(&schema, progress.clone())?),
+                ),
+                None => (connection.open_writer(&target, schema)?, None),
+            };
             let mut written = 0u64;
             while let Some(message) = rx.blocking_recv() {
                 match message {
                     Some(batch) => {
-                        written += writer.write(&batch)?;
+                        written += match set_aside.as_mut() {
+                            Some(set_aside) => set_aside.write(writer.as_mut(), &batch)?,
+                            None => writer.write(&batch)?,
+                        };
                         progress.add_read(batch.num_rows() as u64);
                     }
                     None => {
                         crate::run::failpoint::hit("before_commit");
+                        // The rejects file is complete before the target commits.
+                        if let Some(set_aside) = set_aside.take() {
+                            set_aside.finish()?;
+                        }
                         written += writer.finish()?;
                         return Ok(written);
                     }

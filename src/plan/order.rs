@@ -173,6 +173,7 @@ mod tests {
             partitions: None,
             retry: Default::default(),
             chunk_rows: None,
+            max_rejects: 0,
             origin: String::new(),
         }
     }

@@ -18,6 +18,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::interrupt::Interrupt;
 use super::journal::Journal;
 use super::progress::StepProgress;
+use super::rejects::{self, StepRejects};
 use super::report::{RunReport, StepReport, StepStatus};
 use super::retry;
 use super::session::{
@@ -127,6 +128,7 @@ pub async fn run_pipeline(pipeline: &Pipeline, options: &RunOptions) -> Result<R
             stage: stage.as_ref(),
             state: state.as_ref(),
             journal: journal.as_ref(),
+            rejects_dir: rejects::run_dir(pipeline, &run_id),
             interrupt: &interrupt,
             multi: &if options.quiet {
                 MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
@@ -190,6 +192,10 @@ async fn run_steps(
             }
         }
     }
+
+    // max_rejects on a target that cannot set rows aside fails before any step runs.
+    let chosen: Vec<&StepConfig> = selected.iter().map(|&i| &steps[i]).collect();
+    rejects::check_targets(&chosen, |name| session.connection(name).cloned())?;
 
     let mut reports: Vec<Option<StepReport>> = vec![None; steps.len()];
     for level in levels {
@@ -299,6 +305,8 @@ struct StepContext<'a> {
     state: Option<&'a StateFile>,
     /// What the run inserted, for `barge rollback` (kept with the state).
     journal: Option<&'a Journal>,
+    /// Where steps set refused rows aside (`rejects/<run_id>/`).
+    rejects_dir: std::path::PathBuf,
     interrupt: &'a Interrupt,
     multi: &'a MultiProgress,
 }
@@ -346,6 +354,12 @@ async fn run_step(ctx: &StepContext<'_>, step: &StepConfig) -> StepReport {
         Ok(done) => StepReport {
             rows_read: done.rows_read,
             rows_written: done.rows_written,
+            rows_rejected: progress.rejected(),
+            rejects_file: (progress.rejected() > 0).then(|| {
+                rejects::file_of(&ctx.rejects_dir, &step.name)
+                    .display()
+                    .to_string()
+            }),
             target_statements: done.target_statements,
             note: done.note,
             ..StepReport::new(
@@ -685,6 +699,7 @@ async fn load(
     let tee = stage.map(|s| StepTee::new(s.run_dir(), &step_dir_name(&step.name), columns.clone()));
     let key = key_columns(step, output, &columns);
     let journal_tee = ctx.journal.and_then(|j| j.tee(step, &key));
+    let rejects = StepRejects::for_step(step, &ctx.rejects_dir, columns.clone());
     let provider = TargetTable::new(
         connection.clone(),
         target.clone(),
@@ -692,7 +707,8 @@ async fn load(
         source,
         progress.clone(),
     )
-    .with_tees(tee.iter().chain(&journal_tee).cloned().collect());
+    .with_tees(tee.iter().chain(&journal_tee).cloned().collect())
+    .with_rejects(rejects.clone());
     schema_provider.register_target(&table_name, Arc::new(provider));
     let mut sent_to_sources = Vec::new();
 
@@ -723,10 +739,10 @@ async fn load(
             progress.bar().set_length(rows);
             progress.bar().set_style(running_style(true));
         }
-        // Staging and the journal need the rows as Arrow batches: no
-        // pass-through then.
-        if let Some(scan) =
-            plain_source_scan(&plan).filter(|_| tee.is_none() && journal_tee.is_none())
+        // Staging, the journal and rejects need the rows as Arrow batches:
+        // no pass-through then.
+        if let Some(scan) = plain_source_scan(&plan)
+            .filter(|_| tee.is_none() && journal_tee.is_none() && rejects.is_none())
         {
             let moved = connection
                 .load_through(
@@ -747,6 +763,9 @@ async fn load(
     }
     .await;
     schema_provider.unregister_target(&table_name);
+    if let (Some(rejects), Err(_)) = (&rejects, &result) {
+        rejects.discard();
+    }
     let staged = match (stage, &tee) {
         (Some(stage), Some(tee)) => {
             let entry = staged_step(step, select, &sent_to_sources, tee, result.is_ok());
@@ -882,22 +901,24 @@ fn staged_step(
     }
 }
 
-/// Nothing lost silently: every row read is in the target. `insert_ignore`
+/// Nothing lost silently: every row read is in the target or set aside
+/// as refused (read = written + rejected). `insert_ignore`
 /// skips rows whose key exists (and an `upsert` of key columns only does
 /// too), so for those only a surplus is an error.
 fn check_counts(step: &StepConfig, progress: &StepProgress) -> Result<(), Error> {
     use crate::engines::WriteMode;
-    let (read, written) = (progress.read(), progress.written());
+    let (read, written, rejected) = (progress.read(), progress.written(), progress.rejected());
     let lost = match step.mode {
-        WriteMode::InsertIgnore | WriteMode::Upsert => written > read,
-        _ => written != read,
+        WriteMode::InsertIgnore | WriteMode::Upsert => written + rejected > read,
+        _ => written + rejected != read,
     };
     if lost {
         return Err(step_error(
             step,
             format!(
-                "count check failed on {}: {read} rows read, the target reports {written} written",
-                step.target
+                "count check failed on {}: {read} rows read, the target reports {written} written{}",
+                step.target,
+                if rejected > 0 { format!(" and {rejected} refused") } else { String::new() }
             ),
             Some("the load was committed; run `barge validate` on the pipeline to find the rows that differ".into()),
         ));

@@ -6,6 +6,7 @@ pub mod failpoint;
 pub mod interrupt;
 pub mod journal;
 pub mod progress;
+pub mod rejects;
 pub mod report;
 pub mod retry;
 pub mod rollback;

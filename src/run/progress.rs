@@ -10,6 +10,7 @@ use indicatif::ProgressBar;
 pub struct StepProgress {
     read: AtomicU64,
     written: AtomicU64,
+    rejected: AtomicU64,
     bar: ProgressBar,
 }
 
@@ -19,6 +20,7 @@ impl StepProgress {
         Self {
             read: AtomicU64::new(0),
             written: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
             bar,
         }
     }
@@ -35,20 +37,31 @@ impl StepProgress {
         self.written.fetch_add(rows, Ordering::Relaxed);
     }
 
-    /// The counts now, to go back to with [`StepProgress::reset_to`].
-    pub fn mark(&self) -> (u64, u64) {
-        (self.read(), self.written())
+    /// The counts now (read, written, rejected), to go back to with
+    /// [`StepProgress::reset_to`].
+    pub fn mark(&self) -> (u64, u64, u64) {
+        (self.read(), self.written(), self.rejected())
     }
 
     /// Puts the counts back to `mark`, for another attempt of a load.
-    pub fn reset_to(&self, (read, written): (u64, u64)) {
+    pub fn reset_to(&self, (read, written, rejected): (u64, u64, u64)) {
         self.read.store(read, Ordering::Relaxed);
         self.written.store(written, Ordering::Relaxed);
+        self.rejected.store(rejected, Ordering::Relaxed);
         self.bar.set_position(read);
     }
 
     pub fn read(&self) -> u64 {
         self.read.load(Ordering::Relaxed)
+    }
+
+    /// Rows the target refused, set aside in the step's rejects file.
+    pub fn add_rejected(&self, rows: u64) {
+        self.rejected.fetch_add(rows, Ordering::Relaxed);
+    }
+
+    pub fn rejected(&self) -> u64 {
+        self.rejected.load(Ordering::Relaxed)
     }
 
     pub fn written(&self) -> u64 {

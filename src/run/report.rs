@@ -56,6 +56,11 @@ pub struct StepReport {
     pub status: StepStatus,
     pub rows_read: u64,
     pub rows_written: u64,
+    /// Rows the target refused, set aside in `rejects_file` (`max_rejects`).
+    pub rows_rejected: u64,
+    /// The step's rejects file, when it set rows aside.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejects_file: Option<String>,
     pub seconds: f64,
     pub rows_per_second: f64,
     /// Statements run (or, with `--dry-run`, to be run) on the target before the load.
@@ -77,6 +82,8 @@ impl StepReport {
             status,
             rows_read: 0,
             rows_written: 0,
+            rows_rejected: 0,
+            rejects_file: None,
             seconds: 0.0,
             rows_per_second: 0.0,
             target_statements: vec![],
@@ -138,27 +145,38 @@ impl RunReport {
         } else {
             "rows read"
         };
-        table.set_header(vec![
+        // The rejected column shows only when a step set rows aside.
+        let rejects = self.steps.iter().any(|s| s.rows_rejected > 0);
+        let mut header = vec![
             "step",
             "target",
             "mode",
             "status",
             read_header,
             "rows written",
-            "seconds",
-            "rows/s",
-        ]);
+        ];
+        if rejects {
+            header.push("rows rejected");
+        }
+        header.extend(["seconds", "rows/s"]);
+        table.set_header(header);
         for s in &self.steps {
-            table.add_row(vec![
+            let mut row = vec![
                 Cell::new(&s.name),
                 Cell::new(&s.target),
                 Cell::new(&s.mode),
                 Cell::new(s.status.as_str()),
                 Cell::new(s.rows_read).set_alignment(CellAlignment::Right),
                 Cell::new(s.rows_written).set_alignment(CellAlignment::Right),
+            ];
+            if rejects {
+                row.push(Cell::new(s.rows_rejected).set_alignment(CellAlignment::Right));
+            }
+            row.extend([
                 Cell::new(format!("{:.2}", s.seconds)).set_alignment(CellAlignment::Right),
                 Cell::new(format!("{:.0}", s.rows_per_second)).set_alignment(CellAlignment::Right),
             ]);
+            table.add_row(row);
         }
         let mut text = table.to_string();
         for s in self.steps.iter().filter(|s| s.note.is_some()) {
@@ -167,6 +185,14 @@ impl RunReport {
                 s.name,
                 s.note.as_deref().unwrap_or_default()
             ));
+        }
+        for s in &self.steps {
+            if let Some(file) = &s.rejects_file {
+                text.push_str(&format!(
+                    "\nstep '{}': {} row(s) refused by {}, set aside with the reasons in {file}",
+                    s.name, s.rows_rejected, s.target
+                ));
+            }
         }
         for (connection, count) in &self.zero_dates_as_null {
             text.push_str(&format!(

@@ -644,6 +644,10 @@ impl Connection for DuckDbConnection {
         self.check_writable(&target.table)?;
         Ok(Box::new(DuckDbWriter::open(self, target, schema)?))
     }
+
+    fn isolates_rejects(&self) -> Result<(), String> {
+        Err("DuckDB targets cannot set refused rows aside: DuckDB aborts the whole transaction on a constraint error and has no savepoints, so the rows before the refused one could not be kept\n  hint: set max_rejects = 0 for this step (the first refused row fails it), filter the bad rows in the step's SQL, or load into another engine".to_string())
+    }
 }
 
 impl DuckDbConnection {

@@ -533,6 +533,21 @@ impl Connection for FileConnection {
             _ => Box::new(ParquetWriter::create(&self.name, &table, &path, schema)?),
         })
     }
+
+    fn isolates_rejects(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Files refuse no row: `max_rejects` changes nothing.
+    fn open_isolating_writer(
+        &self,
+        target: &TargetSpec,
+        schema: SchemaRef,
+    ) -> EngineResult<Box<dyn BatchWriter>> {
+        Ok(Box::new(crate::engines::RefusesNothing(
+            self.open_writer(target, schema)?,
+        )))
+    }
 }
 
 #[cfg(test)]

@@ -804,6 +804,23 @@ impl Connection for MySqlConnection {
         target.table = self.resolve(&target.table);
         Ok(Box::new(MySqlWriter::open(self, &target, schema)?))
     }
+
+    fn isolates_rejects(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn open_isolating_writer(
+        &self,
+        target: &TargetSpec,
+        schema: SchemaRef,
+    ) -> EngineResult<Box<dyn BatchWriter>> {
+        self.check_writable(&target.table)?;
+        let mut target = target.clone();
+        target.table = self.resolve(&target.table);
+        Ok(Box::new(super::sink::IsolatingMySqlWriter::open(
+            self, &target, schema,
+        )?))
+    }
 }
 
 #[cfg(test)]

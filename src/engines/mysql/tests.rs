@@ -408,3 +408,97 @@ async fn mysql_read_only_session() {
         .expect("tx_read_only");
     assert_eq!(read_only, Some(1));
 }
+
+/// An isolating writer undoes a refused batch alone and keeps the others,
+/// through both write paths and the staged `insert_ignore` path.
+async fn isolated_writes(name: &str, load_data: bool, mode: WriteMode) {
+    let url = database(name).await;
+    let mut mysql = MySqlConnection::connect("dst", &url, &writable())
+        .await
+        .expect("connect");
+    mysql.local_infile = load_data;
+    let mysql = Arc::new(mysql);
+    let mut admin = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
+        .await
+        .expect("admin");
+    admin
+        .query_drop(
+            "CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR(5) NOT NULL);
+             INSERT INTO t VALUES (2, 'old')",
+        )
+        .await
+        .expect("create");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    let batch = |ids: &[i64], names: &[Option<&str>]| {
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                col(Int64Array::from(ids.to_vec())),
+                col(StringArray::from(names.to_vec())),
+            ],
+        )
+        .expect("batch")
+    };
+    let target = TargetSpec {
+        table: TableName::new(None, "t"),
+        mode,
+        key: vec!["id".to_string()],
+        disable_fk_checks: false,
+    };
+    let batches = [
+        // append: 2 is a duplicate; insert_ignore: 2 is skipped, 7 too long.
+        batch(&[1, 2, 7], &[Some("a"), Some("b"), Some("toolong")]),
+        batch(&[1, 3], &[Some("a"), Some("c")]),
+        batch(&[4], &[None]),
+    ];
+    let outcomes = tokio::task::spawn_blocking(move || {
+        let mut writer = mysql.open_isolating_writer(&target, schema.clone())?;
+        let outcomes = batches
+            .iter()
+            .map(|b| writer.write_isolated(b))
+            .collect::<EngineResult<Vec<_>>>()?;
+        writer.finish()?;
+        EngineResult::Ok(outcomes)
+    })
+    .await
+    .expect("writer thread")
+    .expect("writes");
+    let refused = |i: usize| outcomes[i].clone().expect_err("refused");
+    assert!(
+        refused(0).contains("'name'") || refused(0).contains("Duplicate"),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[1], Ok(2));
+    assert!(refused(2).contains("'name'"), "{outcomes:?}");
+    let rows: Vec<(i64, String)> = admin
+        .query("SELECT id, name FROM t ORDER BY id")
+        .await
+        .expect("rows");
+    assert_eq!(
+        rows,
+        [
+            (1, "a".to_string()),
+            (2, "old".to_string()),
+            (3, "c".to_string())
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn isolated_writes_undo_a_refused_batch_alone_load_data() {
+    isolated_writes("isolated_load", true, WriteMode::Append).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn isolated_writes_undo_a_refused_batch_alone_insert() {
+    isolated_writes("isolated_insert", false, WriteMode::Append).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn isolated_writes_undo_a_refused_batch_alone_staged() {
+    isolated_writes("isolated_staged_load", true, WriteMode::InsertIgnore).await;
+    isolated_writes("isolated_staged_insert", false, WriteMode::InsertIgnore).await;
+}

@@ -639,6 +639,25 @@ impl Connection for PostgresConnection {
             .map_err(|e| self.connector.error(None, e).with_sql(sql))
     }
 
+    fn isolates_rejects(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn open_isolating_writer(
+        &self,
+        target: &TargetSpec,
+        schema: SchemaRef,
+    ) -> EngineResult<Box<dyn BatchWriter>> {
+        self.check_writable(&target.table)?;
+        let mut target = target.clone();
+        target.table = self.resolve(&target.table);
+        Ok(Box::new(super::sink::IsolatingPostgresWriter::open(
+            &self.connector,
+            &target,
+            schema,
+        )?))
+    }
+
     fn open_writer(
         &self,
         target: &TargetSpec,

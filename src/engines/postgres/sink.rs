@@ -94,6 +94,22 @@ async fn start(
     schema: &SchemaRef,
 ) -> EngineResult<(Client, CopyInSink<Bytes>, Option<String>)> {
     let label = target.table.to_string();
+    let (client, copy, merge) = begin(connector, target, schema).await?;
+    let sink = client
+        .copy_in(&copy)
+        .await
+        .map_err(|e| connector.error(Some(&label), e).with_sql(&copy))?;
+    Ok((client, sink, merge))
+}
+
+/// Begins the transaction and creates the staging table when needed;
+/// returns the client, the `COPY` statement and the merge from the stage.
+async fn begin(
+    connector: &Connector,
+    target: &TargetSpec,
+    schema: &SchemaRef,
+) -> EngineResult<(Client, String, Option<String>)> {
+    let label = target.table.to_string();
     let client = connector.connect().await?;
     let columns = PostgresConnection::column_types(&client, connector, &target.table).await?;
     if columns.is_empty() {
@@ -185,11 +201,7 @@ async fn start(
             )),
         )
     };
-    let sink = client
-        .copy_in(&copy)
-        .await
-        .map_err(|e| connector.error(Some(&label), e).with_sql(&copy))?;
-    Ok((client, sink, merge))
+    Ok((client, copy, merge))
 }
 
 /// Runs statements that return no rows.
@@ -258,5 +270,155 @@ impl BatchWriter for PostgresWriter {
                 .map_err(|e| connector.error(Some(&table), e).with_sql("COMMIT"))?;
             Ok(merged)
         })
+    }
+}
+
+/// Savepoint around one batch of an [`IsolatingPostgresWriter`].
+const SAVEPOINT: &str = "barge_batch";
+
+/// Writes batches into one PostgreSQL table, one binary COPY per batch
+/// inside a savepoint, so a batch the server refuses is rolled back alone
+/// and the load goes on (`max_rejects`). Slower than [`PostgresWriter`]'s
+/// single COPY stream: used only when a step may set rows aside.
+pub struct IsolatingPostgresWriter {
+    connector: Connector,
+    table: String,
+    handle: Handle,
+    client: Client,
+    encoder: CopyBinaryEncoder,
+    /// `COPY ... FROM STDIN (FORMAT binary)` into the target or the stage.
+    copy: String,
+    /// The `INSERT ... SELECT` from the staging table, when staging.
+    merge: Option<String>,
+}
+
+impl IsolatingPostgresWriter {
+    /// Opens a transaction (and the staging table). Called on a blocking thread.
+    pub(crate) fn open(
+        connector: &Connector,
+        target: &TargetSpec,
+        schema: SchemaRef,
+    ) -> EngineResult<Self> {
+        let table = target.table.to_string();
+        let handle = Handle::try_current()
+            .map_err(|e| EngineError::query(connector.name(), Some(&table), None, e.to_string()))?;
+        let encoder = CopyBinaryEncoder::new(connector.name(), &table, schema.clone())?;
+        let (client, copy, merge) = handle.block_on(begin(connector, target, &schema))?;
+        Ok(Self {
+            connector: connector.clone(),
+            table,
+            handle,
+            client,
+            encoder,
+            copy,
+            merge,
+        })
+    }
+}
+
+/// Whether the server's error refuses the rows (a data exception, an
+/// integrity constraint, a trigger's exception or a view's check option)
+/// rather than the statement or the session.
+fn refuses_rows(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error().is_some_and(|db| {
+        let code = db.code().code();
+        code.starts_with("22")
+            || code.starts_with("23")
+            || code.starts_with("44")
+            || code == "P0001"
+    })
+}
+
+/// The server's message for a refused row, without the connection's address.
+fn refusal(e: &tokio_postgres::Error) -> String {
+    super::connect::describe(e)
+}
+
+impl BatchWriter for IsolatingPostgresWriter {
+    fn write(&mut self, batch: &RecordBatch) -> EngineResult<u64> {
+        match self.write_isolated(batch)? {
+            Ok(rows) => Ok(rows),
+            Err(message) => Err(EngineError::query(
+                self.connector.name(),
+                Some(&self.table),
+                None,
+                message,
+            )),
+        }
+    }
+
+    fn write_isolated(&mut self, batch: &RecordBatch) -> EngineResult<Result<u64, String>> {
+        let mut buffer = Vec::with_capacity(64 * 1024);
+        buffer.extend_from_slice(self.encoder.header());
+        self.encoder.encode(batch, &mut buffer)?;
+        buffer.extend_from_slice(&CopyBinaryEncoder::trailer());
+        let Self {
+            connector,
+            table,
+            handle,
+            client,
+            copy,
+            merge,
+            ..
+        } = self;
+        handle.block_on(async {
+            let fail =
+                |e: tokio_postgres::Error, sql: &str| connector.error(Some(table), e).with_sql(sql);
+            let savepoint = format!("SAVEPOINT {SAVEPOINT}");
+            client
+                .batch_execute(&savepoint)
+                .await
+                .map_err(|e| fail(e, &savepoint))?;
+            let attempt = async {
+                if merge.is_some() {
+                    client.batch_execute(&format!("TRUNCATE {STAGE}")).await?;
+                }
+                let sink = client.copy_in(copy.as_str()).await?;
+                let mut sink = Box::pin(sink);
+                sink.as_mut().send(Bytes::from(buffer)).await?;
+                let copied = sink.as_mut().finish().await?;
+                match merge.as_deref() {
+                    Some(sql) => client.execute(sql, &[]).await,
+                    None => Ok(copied),
+                }
+            };
+            match attempt.await {
+                Ok(rows) => {
+                    let release = format!("RELEASE SAVEPOINT {SAVEPOINT}");
+                    client
+                        .batch_execute(&release)
+                        .await
+                        .map_err(|e| fail(e, &release))?;
+                    Ok(Ok(rows))
+                }
+                Err(e) if refuses_rows(&e) => {
+                    let undo =
+                        format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}; RELEASE SAVEPOINT {SAVEPOINT}");
+                    client
+                        .batch_execute(&undo)
+                        .await
+                        .map_err(|e| fail(e, &undo))?;
+                    Ok(Err(refusal(&e)))
+                }
+                Err(e) => Err(fail(e, copy)),
+            }
+        })
+    }
+
+    fn finish(self: Box<Self>) -> EngineResult<u64> {
+        let Self {
+            connector,
+            table,
+            handle,
+            client,
+            ..
+        } = *self;
+        handle.block_on(async move {
+            client
+                .batch_execute("COMMIT")
+                .await
+                .map_err(|e| connector.error(Some(&table), e).with_sql("COMMIT"))
+        })?;
+        Ok(0)
     }
 }

@@ -472,6 +472,18 @@ impl Connection for SqliteConnection {
         let table = self.resolve(&target.table)?;
         Ok(Box::new(SqliteWriter::open(self, &table, target, schema)?))
     }
+
+    fn isolates_rejects(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn open_isolating_writer(
+        &self,
+        target: &TargetSpec,
+        schema: SchemaRef,
+    ) -> EngineResult<Box<dyn BatchWriter>> {
+        self.open_writer(target, schema)
+    }
 }
 
 #[cfg(test)]

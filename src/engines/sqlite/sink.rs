@@ -224,8 +224,111 @@ fn conflict_clause(
     }
 }
 
+/// Why [`SqliteWriter::insert`] stopped.
+enum InsertFailure {
+    /// A value SQLite cannot store (row numbers are 1-based in the step).
+    Value {
+        column: usize,
+        row: u64,
+        message: String,
+    },
+    /// An `INSERT` of rows `first..=last` failed.
+    Statement {
+        first: u64,
+        last: u64,
+        error: rusqlite::Error,
+    },
+    Other(EngineError),
+}
+
+impl From<EngineError> for InsertFailure {
+    fn from(e: EngineError) -> Self {
+        InsertFailure::Other(e)
+    }
+}
+
+/// Whether SQLite refused the rows (a constraint, a STRICT table's type
+/// check) rather than the statement or the database.
+fn refuses_rows(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ConstraintViolation | rusqlite::ErrorCode::TypeMismatch)
+    )
+}
+
+/// Savepoint around one batch of an isolated write.
+const SAVEPOINT: &str = "barge_batch";
+
 impl BatchWriter for SqliteWriter {
     fn write(&mut self, batch: &RecordBatch) -> EngineResult<u64> {
+        match self.insert(batch) {
+            Ok(rows) => Ok(rows),
+            Err(InsertFailure::Value {
+                column,
+                row,
+                message,
+            }) => Err(self.value_error(column, row, message)),
+            Err(InsertFailure::Statement { first, last, error }) => Err(EngineError::query(
+                &self.connection,
+                Some(&self.table),
+                None,
+                format!("rows {first}..{last}: {error}"),
+            )),
+            Err(InsertFailure::Other(e)) => Err(e),
+        }
+    }
+
+    fn write_isolated(&mut self, batch: &RecordBatch) -> EngineResult<Result<u64, String>> {
+        let savepoint = format!("SAVEPOINT {SAVEPOINT}");
+        self.conn
+            .execute_batch(&savepoint)
+            .map_err(|e| self.sql_error(e, Some(&savepoint)))?;
+        let refused = match self.insert(batch) {
+            Ok(rows) => {
+                let release = format!("RELEASE {SAVEPOINT}");
+                self.conn
+                    .execute_batch(&release)
+                    .map_err(|e| self.sql_error(e, Some(&release)))?;
+                return Ok(Ok(rows));
+            }
+            Err(InsertFailure::Value {
+                column, message, ..
+            }) => {
+                let name = self.columns.get(column).map(String::as_str).unwrap_or("?");
+                format!("column '{name}': {message}")
+            }
+            Err(InsertFailure::Statement { error, .. }) if refuses_rows(&error) => {
+                error.to_string()
+            }
+            Err(InsertFailure::Statement { first, last, error }) => {
+                return Err(EngineError::query(
+                    &self.connection,
+                    Some(&self.table),
+                    None,
+                    format!("rows {first}..{last}: {error}"),
+                ))
+            }
+            Err(InsertFailure::Other(e)) => return Err(e),
+        };
+        let undo = format!("ROLLBACK TO {SAVEPOINT}; RELEASE {SAVEPOINT}");
+        self.conn
+            .execute_batch(&undo)
+            .map_err(|e| self.sql_error(e, Some(&undo)))?;
+        Ok(Err(refused))
+    }
+
+    fn finish(mut self: Box<Self>) -> EngineResult<u64> {
+        self.conn
+            .execute_batch("COMMIT")
+            .map_err(|e| self.sql_error(e, Some("COMMIT")))?;
+        self.committed = true;
+        Ok(0)
+    }
+}
+
+impl SqliteWriter {
+    /// Inserts `batch` in statements of `rows_per_statement` rows.
+    fn insert(&mut self, batch: &RecordBatch) -> Result<u64, InsertFailure> {
         if batch.num_columns() != self.columns.len() {
             return Err(EngineError::query(
                 &self.connection,
@@ -236,14 +339,19 @@ impl BatchWriter for SqliteWriter {
                     batch.num_columns(),
                     self.columns.len()
                 ),
-            ));
+            )
+            .into());
         }
         // Dictionary columns are written as their values.
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
         for (i, column) in batch.columns().iter().enumerate() {
             arrays.push(match column.data_type() {
                 DataType::Dictionary(_, values) => {
-                    cast(column, values).map_err(|e| self.value_error(i, self.rows_seen + 1, e))?
+                    cast(column, values).map_err(|e| InsertFailure::Value {
+                        column: i,
+                        row: self.rows_seen + 1,
+                        message: e.to_string(),
+                    })?
                 }
                 _ => column.clone(),
             });
@@ -261,6 +369,7 @@ impl BatchWriter for SqliteWriter {
                 })
             })
             .collect::<EngineResult<Vec<_>>>()?;
+        let rows_seen = self.rows_seen;
 
         let rows = batch.num_rows();
         let mut changed = 0u64;
@@ -285,52 +394,35 @@ impl BatchWriter for SqliteWriter {
             let mut param = 1;
             for row in start..start + n {
                 for (c, col) in cols.iter().enumerate() {
-                    let row_number = self.rows_seen + row as u64 + 1;
+                    let row_number = rows_seen + row as u64 + 1;
                     bind(&mut stmt, param, col, row, &mut self.text).map_err(|e| match e {
-                        BindError::Sqlite(e) => EngineError::query(
+                        BindError::Sqlite(e) => InsertFailure::Other(EngineError::query(
                             &self.connection,
                             Some(&self.table),
                             None,
                             format!("row {row_number}: {e}"),
-                        ),
-                        BindError::Value(message) => {
-                            let name = self.columns.get(c).map(String::as_str).unwrap_or("?");
-                            EngineError::column(
-                                &self.connection,
-                                &self.table,
-                                name,
-                                format!("row {row_number}: {message}"),
-                            )
-                        }
+                        )),
+                        BindError::Value(message) => InsertFailure::Value {
+                            column: c,
+                            row: row_number,
+                            message,
+                        },
                     })?;
                     param += 1;
                 }
             }
-            let done = stmt.raw_execute().map_err(|e| {
-                EngineError::query(
-                    &self.connection,
-                    Some(&self.table),
-                    None,
-                    format!(
-                        "rows {}..{}: {e}",
-                        self.rows_seen + start as u64 + 1,
-                        self.rows_seen + (start + n) as u64
-                    ),
-                )
-            })?;
+            let done = stmt
+                .raw_execute()
+                .map_err(|error| InsertFailure::Statement {
+                    first: rows_seen + start as u64 + 1,
+                    last: rows_seen + (start + n) as u64,
+                    error,
+                })?;
             changed += done as u64;
             start += n;
         }
         self.rows_seen += rows as u64;
         Ok(changed)
-    }
-
-    fn finish(mut self: Box<Self>) -> EngineResult<u64> {
-        self.conn
-            .execute_batch("COMMIT")
-            .map_err(|e| self.sql_error(e, Some("COMMIT")))?;
-        self.committed = true;
-        Ok(0)
     }
 }
 

@@ -47,6 +47,12 @@ pub(super) async fn run_chunked(
             "remove chunk_rows from the step (a file is written whole: a rerun rewrites it)",
         ));
     }
+    if step.max_rejects > 0 {
+        return Err(fail(
+            "chunked steps do not set refused rows aside yet".into(),
+            "set max_rejects = 0 on the step, or chunk_rows = 0 to load it in one transaction",
+        ));
+    }
     if ctx.stage.is_some() {
         return Err(fail(
             "chunked steps are not staged yet".into(),
