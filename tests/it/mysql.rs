@@ -545,11 +545,12 @@ fn mysql_connection_errors_name_the_server_not_the_password() {
     let db = mysql_db("badpw");
     let bad = db.replace("mysql://root@", "mysql://root:s3cretPW@");
     let out = barge(dir.path(), &["copy", &bad, "parquet://out"]);
+    let db_name = db.rsplit('/').next().unwrap();
     out.assert_fails(
         1,
         &[
             "127.0.0.1:3306",
-            "barge_it_badpw",
+            db_name,
             "Access denied",
             "password",
         ],
