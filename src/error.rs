@@ -149,6 +149,10 @@ pub enum Error {
     #[error(transparent)]
     Engine(#[from] EngineError),
 
+    /// A `[subset]` that cannot be derived (see `crate::subset`).
+    #[error(transparent)]
+    Subset(#[from] crate::subset::SubsetError),
+
     #[error("step '{step}' failed: {message}")]
     Step { step: String, message: String },
 
@@ -175,6 +179,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::Usage(_) => 2,
+            Error::Subset(e) if !matches!(e, crate::subset::SubsetError::Source { .. }) => 2,
             _ => 1,
         }
     }

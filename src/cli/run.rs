@@ -20,7 +20,8 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             )));
         }
     }
-    let pipeline = load_pipeline(&args.pipeline, &args.params.load_options())?;
+    let mut pipeline = load_pipeline(&args.pipeline, &args.params.load_options())?;
+    crate::subset::expand_subset(&mut pipeline, &args.subset.options(false)).await?;
     let options = RunOptions {
         dry_run: args.exec.dry_run,
         limit: args.exec.limit,
