@@ -137,16 +137,15 @@ impl SubsetArgs {
     /// the run unless --yes or skip_large).
     pub fn options(&self, plan_only: bool) -> crate::subset::SubsetOptions {
         use std::io::IsTerminal;
-        let ask: Option<Box<crate::subset::AskFn>> = (!plan_only
-            && std::io::stdin().is_terminal())
-        .then(|| {
-            Box::new(|table: &str, rows: u64| {
-                eprint!("copy reference table {table} whole ({rows} rows)? [y/N] ");
-                let mut answer = String::new();
-                std::io::stdin().read_line(&mut answer).is_ok()
-                    && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
-            }) as Box<crate::subset::AskFn>
-        });
+        let ask: Option<Box<crate::subset::AskFn>> = (!plan_only && std::io::stdin().is_terminal())
+            .then(|| {
+                Box::new(|table: &str, rows: u64| {
+                    eprint!("copy reference table {table} whole ({rows} rows)? [y/N] ");
+                    let mut answer = String::new();
+                    std::io::stdin().read_line(&mut answer).is_ok()
+                        && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+                }) as Box<crate::subset::AskFn>
+            });
         crate::subset::SubsetOptions {
             yes: self.yes,
             force_tables: self.force_tables.clone(),

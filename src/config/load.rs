@@ -214,17 +214,17 @@ impl Loader<'_> {
             }
         }
         let subset = match &file.subset {
-            Some(subset) => Some(self.subset(
-                subset,
-                &connections,
-                file.defaults.mode,
-                default_retry,
-            )?),
+            Some(subset) => {
+                Some(self.subset(subset, &connections, file.defaults.mode, default_retry)?)
+            }
             None => None,
         };
         if steps.is_empty() && subset.is_none() {
-            return Err(ConfigError::new(self.path, "the pipeline has no [[step]]")
-                .with_hint("add a [[step]] with `target` and `sql`, or a [subset] with `root` and `where`"));
+            return Err(
+                ConfigError::new(self.path, "the pipeline has no [[step]]").with_hint(
+                    "add a [[step]] with `target` and `sql`, or a [subset] with `root` and `where`",
+                ),
+            );
         }
 
         let name = file.name.clone().unwrap_or_else(|| {
@@ -306,7 +306,10 @@ impl Loader<'_> {
                 where_sql: where_text,
             });
         }
-        let source = roots.first().map(|r| r.connection.clone()).unwrap_or_default();
+        let source = roots
+            .first()
+            .map(|r| r.connection.clone())
+            .unwrap_or_default();
         let target = match &file.target {
             Some(t) => {
                 let name = self.interpolate(t, "[subset] target")?;
@@ -339,7 +342,9 @@ impl Loader<'_> {
                                 }
                             ),
                         )
-                        .with_hint("add target = \"dst\" to [subset] (a connection other than the root's)"));
+                        .with_hint(
+                            "add target = \"dst\" to [subset] (a connection other than the root's)",
+                        ));
                 }
                 None
             }
@@ -349,11 +354,14 @@ impl Loader<'_> {
             Some(r) => match r.get_ref().as_str() {
                 "all" => ReferenceMode::All,
                 "needed" => ReferenceMode::Needed,
-                other => {
-                    return Err(self
-                        .err(r.span(), format!("[subset] reference = \"{other}\" is not a choice"))
-                        .with_hint("use reference = \"all\" (copy whole) or \"needed\" (only referenced rows)"))
-                }
+                other => return Err(self
+                    .err(
+                        r.span(),
+                        format!("[subset] reference = \"{other}\" is not a choice"),
+                    )
+                    .with_hint(
+                        "use reference = \"all\" (copy whole) or \"needed\" (only referenced rows)",
+                    )),
             },
         };
         let mode = file

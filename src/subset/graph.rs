@@ -36,14 +36,11 @@ impl Edge {
 
 /// Finds a table by name: exact, else the one differing only in case.
 pub fn find_table(tables: &[Table], name: &str) -> Option<usize> {
-    tables
-        .iter()
-        .position(|t| t.name.name == name)
-        .or_else(|| {
-            tables
-                .iter()
-                .position(|t| t.name.name.eq_ignore_ascii_case(name))
-        })
+    tables.iter().position(|t| t.name.name == name).or_else(|| {
+        tables
+            .iter()
+            .position(|t| t.name.name.eq_ignore_ascii_case(name))
+    })
 }
 
 /// A column's name as the table spells it (exact, else without case).
@@ -107,7 +104,10 @@ pub fn edges(
         })?;
         let parent = find_table(tables, &fk.references).ok_or_else(|| {
             bad(
-                format!("references table '{}', which is not in the source", fk.references),
+                format!(
+                    "references table '{}', which is not in the source",
+                    fk.references
+                ),
                 format!("the source has: {}", names()),
             )
         })?;

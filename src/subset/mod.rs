@@ -242,7 +242,14 @@ pub async fn expand_subset(
     derivation.decide_references(&session.ctx, options).await?;
     derivation.select(&session.ctx).await?;
     let report = derivation
-        .into_steps(pipeline, &subset, &target, target_is_mysql, options, &session.ctx)
+        .into_steps(
+            pipeline,
+            &subset,
+            &target,
+            target_is_mysql,
+            options,
+            &session.ctx,
+        )
         .await?;
     Ok(Some(report))
 }
@@ -423,7 +430,10 @@ impl Derivation {
             }
             let rows = match self.rows_estimate[i] {
                 Some(n) if n > self.confirm_rows => n,
-                _ => self.count(ctx, &format!("SELECT t.* FROM {} t", self.table_sql(i))).await?,
+                _ => {
+                    self.count(ctx, &format!("SELECT t.* FROM {} t", self.table_sql(i)))
+                        .await?
+                }
             };
             self.rows_estimate[i] = Some(rows);
             if rows <= self.confirm_rows {
@@ -471,7 +481,11 @@ impl Derivation {
         Ok(batches
             .first()
             .filter(|b| b.num_rows() > 0)
-            .and_then(|b| b.column(0).as_primitive_opt::<Int64Type>().map(|a| a.value(0)))
+            .and_then(|b| {
+                b.column(0)
+                    .as_primitive_opt::<Int64Type>()
+                    .map(|a| a.value(0))
+            })
             .unwrap_or(0) as u64)
     }
 
@@ -491,7 +505,12 @@ impl Derivation {
                 ),
             })
         };
-        ctx.sql(sql).await.map_err(fail)?.collect().await.map_err(fail)
+        ctx.sql(sql)
+            .await
+            .map_err(fail)?
+            .collect()
+            .await
+            .map_err(fail)
     }
 
     /// Selects the rows of every table: from the roots' `where` down the
@@ -542,7 +561,11 @@ impl Derivation {
         // Column lists children reference this table by (via-root rows only).
         let mut down_lists: Vec<Vec<String>> = Vec::new();
         if fetch.down {
-            for e in self.edges.iter().filter(|e| e.parent == t && self.follows_down(e)) {
+            for e in self
+                .edges
+                .iter()
+                .filter(|e| e.parent == t && self.follows_down(e))
+            {
                 if !down_lists.contains(&e.referenced_columns) {
                     down_lists.push(e.referenced_columns.clone());
                 }
@@ -601,11 +624,12 @@ impl Derivation {
             for row in 0..batch.num_rows() {
                 let mut values: Vec<Option<ScalarValue>> = Vec::with_capacity(columns.len());
                 for (k, column) in columns.iter().enumerate() {
-                    let value = ScalarValue::try_from_array(batch.column(k), row)
-                        .map_err(|e| SubsetError::Source {
+                    let value = ScalarValue::try_from_array(batch.column(k), row).map_err(|e| {
+                        SubsetError::Source {
                             pipeline: self.pipeline.clone(),
                             message: describe_datafusion(&e),
-                        })?;
+                        }
+                    })?;
                     values.push(normalize(value).map_err(|data_type| {
                         SubsetError::UnsupportedKey {
                             pipeline: self.pipeline.clone(),
@@ -685,9 +709,17 @@ impl Derivation {
         }
         for (k, e) in self.edges.iter().enumerate() {
             if e.parent == i && self.follows_up(e) {
+                // Referenced keys are unique: those of rows selected via a
+                // root are selected by the terms above already.
+                let selected = self.down.get(&(i, e.referenced_columns.clone()));
                 keys.entry(e.referenced_columns.clone())
                     .or_default()
-                    .extend(self.up[k].iter().cloned());
+                    .extend(
+                        self.up[k]
+                            .iter()
+                            .filter(|key| !selected.is_some_and(|s| s.contains(*key)))
+                            .cloned(),
+                    );
             }
         }
         for (columns, values) in &keys {

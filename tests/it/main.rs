@@ -12,3 +12,4 @@ mod roundtrip;
 mod schema;
 mod servers;
 mod stage;
+mod subset;
