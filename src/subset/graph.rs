@@ -227,16 +227,21 @@ fn infer_edges(tables: &[Table], known: &[Edge]) -> Vec<Edge> {
 }
 
 /// Tables with a foreign-key path (not through self-references) to one of
-/// `roots`, roots included.
-pub fn reaches_root(n: usize, edges: &[Edge], roots: &[usize]) -> Vec<bool> {
+/// `roots`, roots included; paths through `avoid` do not count.
+pub fn reaches_root(n: usize, edges: &[Edge], roots: &[usize], avoid: Option<usize>) -> Vec<bool> {
     let mut reached = vec![false; n];
+    let roots: Vec<usize> = roots
+        .iter()
+        .copied()
+        .filter(|&r| Some(r) != avoid)
+        .collect();
     let mut queue: VecDeque<usize> = roots.iter().copied().collect();
-    for &r in roots {
+    for &r in &roots {
         reached[r] = true;
     }
     while let Some(parent) = queue.pop_front() {
         for e in edges.iter().filter(|e| e.parent == parent && !e.is_self()) {
-            if !reached[e.child] {
+            if !reached[e.child] && Some(e.child) != avoid {
                 reached[e.child] = true;
                 queue.push_back(e.child);
             }

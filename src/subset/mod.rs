@@ -281,8 +281,8 @@ struct Derivation {
     tables: Vec<Table>,
     edges: Vec<Edge>,
     roots: Vec<(usize, String)>,
-    /// Reaches a root through foreign keys (roots included).
-    reaches: Vec<bool>,
+    /// Per edge: child rows referencing via-root rows are selected.
+    follow_down: Vec<bool>,
     /// The category as if no explicit step wrote the table.
     category: Vec<Category>,
     /// An explicit `[[step]]` writes the table.
@@ -325,7 +325,20 @@ impl Derivation {
         }
         let edges = graph::edges(&pipeline.name, &tables, &subset.fks, subset.infer_fks)?;
         let root_indices: Vec<usize> = roots.iter().map(|(i, _)| *i).collect();
-        let reaches = graph::reaches_root(tables.len(), &edges, &root_indices);
+        let reaches = graph::reaches_root(tables.len(), &edges, &root_indices, None);
+        // Rows are selected down every foreign key from a selected row; into
+        // a root only from tables other roots reach without passing through
+        // it (a cycle back into a root does not widen its `where`).
+        let follow_down: Vec<bool> = edges
+            .iter()
+            .map(|e| {
+                !e.is_self()
+                    && reaches[e.child]
+                    && (!root_indices.contains(&e.child)
+                        || graph::reaches_root(tables.len(), &edges, &root_indices, Some(e.child))
+                            [e.parent])
+            })
+            .collect();
         // `DB` of the patterns: the source's database or schema, or the connection.
         let databases = tables
             .iter()
@@ -376,7 +389,7 @@ impl Derivation {
             tables,
             edges,
             roots,
-            reaches,
+            follow_down,
             category,
             explicit,
             notes,
@@ -392,10 +405,6 @@ impl Derivation {
         table_ref(&self.source, t.schema.as_deref(), &t.name)
     }
 
-    fn is_root(&self, i: usize) -> bool {
-        self.roots.iter().any(|(r, _)| *r == i)
-    }
-
     fn whole(&self, i: usize) -> bool {
         matches!(self.category[i], Category::Reference | Category::Forced)
     }
@@ -406,8 +415,17 @@ impl Derivation {
     }
 
     /// Whether `e` selects child rows from the via-root rows of its parent.
-    fn follows_down(&self, e: &Edge) -> bool {
-        !e.is_self() && self.reaches[e.child] && !self.is_root(e.child)
+    fn follows_down(&self, k: usize) -> bool {
+        self.follow_down[k]
+    }
+
+    /// Edges (with their indices) `keep` accepts.
+    fn edges_where(&self, keep: impl Fn(usize, &Edge) -> bool) -> Vec<(usize, &Edge)> {
+        self.edges
+            .iter()
+            .enumerate()
+            .filter(|(k, e)| keep(*k, e))
+            .collect()
     }
 
     /// Whether `e` pulls in the parent rows copied child rows reference.
@@ -561,11 +579,7 @@ impl Derivation {
         // Column lists children reference this table by (via-root rows only).
         let mut down_lists: Vec<Vec<String>> = Vec::new();
         if fetch.down {
-            for e in self
-                .edges
-                .iter()
-                .filter(|e| e.parent == t && self.follows_down(e))
-            {
+            for (_, e) in self.edges_where(|k, e| e.parent == t && self.follows_down(k)) {
                 if !down_lists.contains(&e.referenced_columns) {
                     down_lists.push(e.referenced_columns.clone());
                 }
@@ -665,8 +679,8 @@ impl Derivation {
             if keys.is_empty() {
                 continue;
             }
-            for e in self.edges.iter().filter(|e| {
-                e.parent == t && self.follows_down(e) && e.referenced_columns == down_lists[l]
+            for (_, e) in self.edges_where(|k, e| {
+                e.parent == t && self.follows_down(k) && e.referenced_columns == down_lists[l]
             }) {
                 more.push(Fetch {
                     table: e.child,
@@ -698,8 +712,8 @@ impl Derivation {
             .map(|(_, w)| format!("({w})"))
             .collect();
         let mut keys: BTreeMap<Vec<String>, HashSet<Tuple>> = BTreeMap::new();
-        for e in &self.edges {
-            if e.child == i && self.follows_down(e) {
+        for (k, e) in self.edges.iter().enumerate() {
+            if e.child == i && self.follows_down(k) {
                 if let Some(values) = self.down.get(&(e.parent, e.referenced_columns.clone())) {
                     keys.entry(e.columns.clone())
                         .or_default()

@@ -493,3 +493,97 @@ fn sqlite_keys(path: &std::path::Path, sql: &str) -> Vec<String> {
         .expect("rows");
     sorted_keys(rows)
 }
+
+#[test]
+fn further_roots_pipeline_fks_and_inferred_fks_are_followed() {
+    // No declared foreign key from ticket or login: one comes from
+    // [[subset.fk]], the other from the name `user_id` (infer_fks).
+    let src = pg_db("subset_pg_roots");
+    pg_exec(
+        &src,
+        "CREATE TABLE account (id int PRIMARY KEY, name text);
+         CREATE TABLE users (id bigint PRIMARY KEY, account_id int NOT NULL REFERENCES account (id), name text);
+         CREATE TABLE ticket (id int PRIMARY KEY, opened_by bigint, subject text);
+         CREATE TABLE login (id int PRIMARY KEY, user_id bigint, at text);
+         INSERT INTO account VALUES (1, 'one'), (2, 'two'), (3, 'three');
+         INSERT INTO users VALUES (10, 1, 'a'), (11, 1, 'b'), (20, 2, 'seed'), (21, 2, 'other'), (30, 3, 'x');
+         INSERT INTO ticket VALUES (1, 10, 's'), (2, 20, 's'), (3, 21, 's'), (4, 30, 's'), (5, NULL, 's');
+         INSERT INTO login VALUES (1, 11, 't'), (2, 20, 't'), (3, 30, 't'), (4, 21, 't');",
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("dst.sqlite");
+    let pipeline = write_file(
+        dir.path(),
+        "subset.toml",
+        &format!(
+            r#"
+[connections.src]
+url = "{src}"
+
+[connections.dst]
+url = "sqlite://{}"
+
+[params]
+seed_user_ids = [20]
+
+[subset]
+root = "src.account"
+where = "id = 1"
+infer_fks = true
+
+[[subset.roots]]
+root = "src.users"
+where = "id IN (${{seed_user_ids}})"
+
+[[subset.fk]]
+table = "ticket"
+columns = "opened_by"
+references = "users"
+"#,
+            db.display()
+        ),
+    );
+    let plan = barge(dir.path(), &["plan", &pipeline]);
+    plan.assert_ok();
+    for needle in [
+        "foreign key ticket(opened_by) -> users(id) ([[subset.fk]])",
+        "foreign key login(user_id) -> users(id) (inferred from the name)",
+        "users [root",
+        "ticket [via root",
+    ] {
+        assert!(
+            plan.stdout.contains(needle),
+            "plan lacks {needle:?}:\n{}",
+            plan.stdout
+        );
+    }
+    barge(dir.path(), &["run", &pipeline]).assert_ok();
+    // Account 1's users and the seed user 20; account 2 only as the seed's parent
+    // (its other user 21 is not pulled in).
+    assert_eq!(sqlite_keys(&db, "SELECT id FROM account"), ["1", "2"]);
+    assert_eq!(sqlite_keys(&db, "SELECT id FROM users"), ["10", "11", "20"]);
+    assert_eq!(sqlite_keys(&db, "SELECT id FROM ticket"), ["1", "2"]);
+    assert_eq!(sqlite_keys(&db, "SELECT id FROM login"), ["1", "2"]);
+}
+
+#[test]
+fn the_example_subset_pipeline_parses() {
+    let env = [
+        ("READ_DB_URL", "mysql://reader@db:3306/starfox"),
+        ("WRITE_DB_URL", "postgres://writer@db2:5432/starfox"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let pipeline = barge::config::load_pipeline(
+        &crate::common::repo().join("pipelines/customer_subset.toml"),
+        &barge::config::LoadOptions {
+            sets: vec![("customer_ids".into(), "4,5".into())],
+            env: Some(env),
+        },
+    )
+    .expect("the example pipeline loads");
+    let subset = pipeline.subset.expect("[subset]");
+    assert_eq!(subset.roots[0].where_sql, "CustomerId IN (4,5)");
+    assert!(pipeline.steps.len() <= 1);
+}
