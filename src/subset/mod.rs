@@ -47,8 +47,16 @@ use crate::schema::Table;
 use graph::{find_table, Edge, EdgeOrigin};
 use sql::{match_sql, normalize, sorted, table_ref, Tuple};
 
-/// Keys per query while selecting rows (each query is one `IN` list).
-const KEYS_PER_QUERY: usize = 1000;
+/// Keys per query while selecting rows: one `IN` list of up to 1,000
+/// values, or up to 50 `(a = .. AND b = ..)` terms for composite keys (a
+/// long `OR` chain nests deeply in the planner).
+fn keys_per_query(columns: &[String]) -> usize {
+    if columns.len() == 1 {
+        1000
+    } else {
+        50
+    }
+}
 
 /// Asks whether to copy a large reference table whole: `(table, rows)`.
 pub type AskFn = dyn Fn(&str, u64) -> bool + Send + Sync;
@@ -554,8 +562,8 @@ impl Derivation {
         }
         while let Some(fetch) = queue.pop_front() {
             match &fetch.filter {
-                Filter::Keys(columns, keys) if keys.len() > KEYS_PER_QUERY => {
-                    for chunk in keys.chunks(KEYS_PER_QUERY) {
+                Filter::Keys(columns, keys) if keys.len() > keys_per_query(columns) => {
+                    for chunk in keys.chunks(keys_per_query(columns)) {
                         queue.push_back(Fetch {
                             table: fetch.table,
                             down: fetch.down,
