@@ -364,10 +364,7 @@ impl Loader<'_> {
                     )),
             },
         };
-        let mode = file
-            .mode
-            .or(default_mode)
-            .unwrap_or(WriteMode::InsertIgnore);
+        let mode = file.mode.or(default_mode);
         let fks = file
             .fk
             .iter()

@@ -57,8 +57,9 @@ pub struct SubsetConfig {
     pub skip: Vec<String>,
     /// Patterns of tables always copied whole.
     pub force: Vec<String>,
-    /// Write mode of the derived steps.
-    pub mode: WriteMode,
+    /// Write mode of the derived steps (`mode`, else `[defaults].mode`);
+    /// `None`: insert_ignore into databases, replace into files.
+    pub mode: Option<WriteMode>,
     /// Retry policy of the derived steps (`[defaults]`).
     pub retry: RetryPolicy,
     /// Where `[subset]` is declared (`file:line`), for messages.

@@ -216,9 +216,22 @@ pub async fn expand_subset(
     let Some(source_config) = pipeline.connection(&source).cloned() else {
         return Err(source_error(format!("no connection '{source}'")).into());
     };
-    let target_is_mysql = pipeline.connection(&target).is_some_and(|c| {
-        let url = c.url.expose_secret().to_ascii_lowercase();
-        url.starts_with("mysql:") || url.starts_with("mariadb:")
+    let target_url = pipeline
+        .connection(&target)
+        .map(|c| c.url.expose_secret().to_ascii_lowercase())
+        .unwrap_or_default();
+    let target_is_mysql = target_url.starts_with("mysql:") || target_url.starts_with("mariadb:");
+    // Files take no insert_ignore: a subset written to Parquet or CSV replaces them.
+    let target_is_file = ["parquet:", "csv:"]
+        .iter()
+        .any(|s| target_url.starts_with(s))
+        || [".parquet", ".csv"]
+            .iter()
+            .any(|e| target_url.trim_end_matches('/').ends_with(e));
+    let mode = subset.mode.unwrap_or(if target_is_file {
+        WriteMode::Replace
+    } else {
+        WriteMode::InsertIgnore
     });
     // The source alone, with no steps: nothing is created or written.
     let source_only = Pipeline {
@@ -254,7 +267,7 @@ pub async fn expand_subset(
             pipeline,
             &subset,
             &target,
-            target_is_mysql,
+            (mode, target_is_mysql),
             options,
             &session.ctx,
         )
@@ -524,7 +537,7 @@ impl Derivation {
             Error::from(SubsetError::Source {
                 pipeline: self.pipeline.clone(),
                 message: format!(
-                    "selecting rows in connection '{}' failed: {}\n  sql: {}",
+                    "selecting rows in connection '{}' failed: {}\n  sql: {}\n  hint: check the columns named in [subset] where, [[subset.roots]] and [[subset.fk]]",
                     self.source,
                     describe_datafusion(&e),
                     abbreviate(sql)
@@ -759,7 +772,7 @@ impl Derivation {
         pipeline: &mut Pipeline,
         subset: &SubsetConfig,
         target: &str,
-        target_is_mysql: bool,
+        (mode, target_is_mysql): (WriteMode, bool),
         options: &SubsetOptions,
         ctx: &SessionContext,
     ) -> Result<SubsetReport, Error> {
@@ -863,14 +876,13 @@ impl Derivation {
                 .as_ref()
                 .map(|k| k.columns.clone())
                 .unwrap_or_default();
-            let mode = if subset.mode.needs_key() && key.is_empty() {
+            let mode = if mode.needs_key() && key.is_empty() {
                 plan.notes.push(format!(
-                    "no primary key: appended (mode {} needs a key)",
-                    subset.mode
+                    "no primary key: appended (mode {mode} needs a key)"
                 ));
                 WriteMode::Append
             } else {
-                subset.mode
+                mode
             };
             let breaks_cycle = deferred.iter().any(|(t, _)| *t == i);
             let self_referencing = self.edges.iter().any(|e| e.child == i && e.is_self());

@@ -417,9 +417,6 @@ url = "{src}"
 [connections.out]
 url = "parquet://out"
 
-[defaults]
-mode = "replace"
-
 [subset]
 root = "src.customer"
 where = "id IN (1, 2)"
