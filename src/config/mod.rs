@@ -69,7 +69,9 @@ pub struct SubsetConfig {
 /// One root of a subset: `connection.table` and the condition on its rows.
 #[derive(Debug, Clone)]
 pub struct SubsetRoot {
+    /// The source connection.
     pub connection: String,
+    /// The root table.
     pub table: TableName,
     /// SQL condition over the root's columns (params interpolated).
     pub where_sql: String,
@@ -78,8 +80,11 @@ pub struct SubsetRoot {
 /// A foreign key declared in `[[subset.fk]]`.
 #[derive(Debug, Clone)]
 pub struct SubsetFk {
+    /// The referencing table.
     pub table: String,
+    /// Its referencing columns.
     pub columns: Vec<String>,
+    /// The referenced table.
     pub references: String,
     /// Empty: the referenced table's primary key.
     pub referenced_columns: Vec<String>,

@@ -75,7 +75,9 @@ pub struct SubsetFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubsetRootFile {
+    /// `connection.table` of the root table.
     pub root: Spanned<String>,
+    /// SQL condition on its columns.
     #[serde(rename = "where")]
     pub where_sql: Spanned<String>,
 }

@@ -113,7 +113,9 @@ impl fmt::Display for Category {
 /// One source table in the subset's plan.
 #[derive(Debug, Clone)]
 pub struct TablePlan {
+    /// The source table's name (also the target table's).
     pub table: String,
+    /// How its rows are chosen.
     pub category: Category,
     /// Why, or what to know (large table, referenced skipped table...).
     pub notes: Vec<String>,
@@ -128,10 +130,13 @@ pub struct TablePlan {
 /// What [`expand_subset`] derived, for `barge plan`.
 #[derive(Debug, Clone)]
 pub struct SubsetReport {
+    /// The connection the subset reads.
     pub source: String,
+    /// The connection it writes.
     pub target: String,
     /// Foreign keys followed that the source does not declare.
     pub extra_fks: Vec<String>,
+    /// Every table of the source, in foreign-key order.
     pub tables: Vec<TablePlan>,
 }
 

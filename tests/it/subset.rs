@@ -244,8 +244,11 @@ skip = ["*.audit_log"]
         ]]
     );
 
-    // A second run changes nothing (insert_ignore, the derived steps' mode).
-    barge(dir.path(), &["run", &pipeline]).assert_ok();
+    // A second run changes nothing (insert_ignore, the derived steps' mode),
+    // and validation finds the target equal to the derived steps' rows.
+    let rerun = barge(dir.path(), &["run", &pipeline, "--validate"]);
+    rerun.assert_ok();
+    assert!(!rerun.stdout.contains("mismatch"), "{}", rerun.stdout);
     assert_eq!(
         pg_rows(&dst, "SELECT count(*) FROM order_item")[0][0].as_deref(),
         Some("4")
