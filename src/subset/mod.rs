@@ -153,7 +153,11 @@ impl fmt::Display for SubsetReport {
             writeln!(f, "  foreign key {fk}")?;
         }
         for t in &self.tables {
-            let rows = t.rows.map(|r| format!(", {r} rows")).unwrap_or_default();
+            let rows = match t.rows {
+                Some(1) => ", 1 row".to_string(),
+                Some(r) => format!(", {r} rows"),
+                None => String::new(),
+            };
             let step = t
                 .step
                 .as_ref()
