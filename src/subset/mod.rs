@@ -58,6 +58,10 @@ fn keys_per_query(columns: &[String]) -> usize {
     }
 }
 
+/// A derived step lists at most this many keys when a semi-join along its
+/// table's foreign-key path can select the same rows.
+const KEYS_IN_STEP_SQL: usize = 10_000;
+
 /// Asks whether to copy a large reference table whole: `(table, rows)`.
 pub type AskFn = dyn Fn(&str, u64) -> bool + Send + Sync;
 
@@ -733,15 +737,38 @@ impl Derivation {
         Ok(more)
     }
 
-    /// The condition selecting table `i`'s copied rows; `None` when no row is.
-    fn condition(&self, i: usize) -> Option<String> {
+    /// Keys of the rows of table `i` that copied rows reference, beyond
+    /// those selected via a root, per referenced column list.
+    fn parent_keys(&self, i: usize) -> BTreeMap<Vec<String>, HashSet<Tuple>> {
+        let mut keys: BTreeMap<Vec<String>, HashSet<Tuple>> = BTreeMap::new();
+        for (k, e) in self.edges.iter().enumerate() {
+            if e.parent == i && self.follows_up(e) {
+                // Referenced keys are unique: those of rows selected via a
+                // root are selected by the terms of the via-root rows already.
+                let selected = self.down.get(&(i, e.referenced_columns.clone()));
+                let extra = self.up[k]
+                    .iter()
+                    .filter(|key| !selected.is_some_and(|s| s.contains(*key)))
+                    .cloned();
+                keys.entry(e.referenced_columns.clone())
+                    .or_default()
+                    .extend(extra);
+            }
+        }
+        keys.retain(|_, v| !v.is_empty());
+        keys
+    }
+
+    /// The condition selecting table `i`'s copied rows and the number of
+    /// keys it lists; `None` when no row is selected.
+    fn condition(&self, i: usize) -> Option<(String, usize)> {
         let mut terms: Vec<String> = self
             .roots
             .iter()
             .filter(|(r, _)| *r == i)
             .map(|(_, w)| format!("({w})"))
             .collect();
-        let mut keys: BTreeMap<Vec<String>, HashSet<Tuple>> = BTreeMap::new();
+        let mut keys = self.parent_keys(i);
         for (k, e) in self.edges.iter().enumerate() {
             if e.child == i && self.follows_down(k) {
                 if let Some(values) = self.down.get(&(e.parent, e.referenced_columns.clone())) {
@@ -751,27 +778,60 @@ impl Derivation {
                 }
             }
         }
-        for (k, e) in self.edges.iter().enumerate() {
-            if e.parent == i && self.follows_up(e) {
-                // Referenced keys are unique: those of rows selected via a
-                // root are selected by the terms above already.
-                let selected = self.down.get(&(i, e.referenced_columns.clone()));
-                keys.entry(e.referenced_columns.clone())
-                    .or_default()
-                    .extend(
-                        self.up[k]
-                            .iter()
-                            .filter(|key| !selected.is_some_and(|s| s.contains(*key)))
-                            .cloned(),
-                    );
-            }
-        }
+        let mut count = 0;
         for (columns, values) in &keys {
             if !values.is_empty() {
+                count += values.len();
                 terms.push(match_sql("t", columns, &sorted(values)));
             }
         }
-        (!terms.is_empty()).then(|| terms.join(" OR "))
+        (!terms.is_empty()).then(|| (terms.join(" OR "), count))
+    }
+
+    /// Table `i`'s rows as nested semi-joins along its one foreign-key path
+    /// to a root (`t."invoice_id" IN (SELECT s1."id" FROM ... s1 WHERE
+    /// s1."customer_id" IN (SELECT ...))`), when that is all it selects: a
+    /// root with its `where` alone, or a table selected down one
+    /// single-column foreign key from such a table, with no parent rows
+    /// beyond those. `None` otherwise.
+    fn path_condition(&self, i: usize, alias: &str, depth: usize) -> Option<String> {
+        if depth > 16 || !self.parent_keys(i).is_empty() {
+            return None;
+        }
+        let wheres: Vec<&String> = self
+            .roots
+            .iter()
+            .filter(|(r, _)| *r == i)
+            .map(|(_, w)| w)
+            .collect();
+        let downs: Vec<&Edge> = self
+            .edges
+            .iter()
+            .enumerate()
+            .filter(|(k, e)| {
+                e.child == i
+                    && self.follows_down(*k)
+                    && self
+                        .down
+                        .get(&(e.parent, e.referenced_columns.clone()))
+                        .is_some_and(|v| !v.is_empty())
+            })
+            .map(|(_, e)| e)
+            .collect();
+        match (wheres.as_slice(), downs.as_slice()) {
+            ([w], []) => Some(format!("({w})")),
+            ([], [e]) if e.columns.len() == 1 => {
+                let inner = format!("s{}", depth + 1);
+                let condition = self.path_condition(e.parent, &inner, depth + 1)?;
+                Some(format!(
+                    "{alias}.{} IN (SELECT {inner}.{} FROM {} {inner} WHERE {condition})",
+                    crate::run::executor::quote(&e.columns[0]),
+                    crate::run::executor::quote(&e.referenced_columns[0]),
+                    self.table_sql(e.parent)
+                ))
+            }
+            _ => None,
+        }
     }
 
     /// The derived steps, in foreign-key order, with the explicit ones in
@@ -860,7 +920,21 @@ impl Derivation {
                 Category::Skipped => None,
                 Category::Reference | Category::Forced => Some(from),
                 _ => match self.condition(i) {
-                    Some(c) => Some(format!("{from} WHERE {c}")),
+                    Some((c, keys)) => {
+                        let path = (keys > KEYS_IN_STEP_SQL)
+                            .then(|| self.path_condition(i, "t", 0))
+                            .flatten();
+                        let c = match path {
+                            Some(path) => {
+                                plan.notes.push(format!(
+                                    "{keys} keys are too many to list: selected by semi-joins along its foreign-key path"
+                                ));
+                                path
+                            }
+                            None => c,
+                        };
+                        Some(format!("{from} WHERE {c}"))
+                    }
                     None if self.category[i] == Category::Parents => {
                         plan.category = Category::Unreferenced;
                         None

@@ -634,3 +634,66 @@ skip = ["audit_log"]
         );
     }
 }
+
+#[test]
+fn many_keys_on_one_path_become_semi_joins_run_by_the_source() {
+    let src = pg_db("subset_pg_many");
+    pg_exec(
+        &src,
+        "CREATE TABLE account (id int PRIMARY KEY, name text);
+         CREATE TABLE invoice (id int PRIMARY KEY, account_id int NOT NULL REFERENCES account (id));
+         CREATE TABLE invoice_line (id int PRIMARY KEY, invoice_id int NOT NULL REFERENCES invoice (id));
+         INSERT INTO account VALUES (1, 'big'), (2, 'small');
+         INSERT INTO invoice SELECT g, CASE WHEN g <= 12000 THEN 1 ELSE 2 END FROM generate_series(1, 12010) g;
+         INSERT INTO invoice_line SELECT g, g FROM generate_series(1, 12010) g;",
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("dst.sqlite");
+    let pipeline = write_file(
+        dir.path(),
+        "subset.toml",
+        &format!(
+            r#"
+[connections.src]
+url = "{src}"
+
+[connections.dst]
+url = "sqlite://{}"
+
+[subset]
+root = "src.account"
+where = "id = 1"
+"#,
+            db.display()
+        ),
+    );
+    let plan = barge(dir.path(), &["plan", &pipeline]);
+    plan.assert_ok();
+    assert!(
+        plan.stdout.contains("12000 keys are too many to list")
+            && plan.stdout.contains(
+                "WHERE t.\"invoice_id\" IN (SELECT s1.\"id\" FROM \"src\".\"public\".\"invoice\" s1 WHERE s1.\"account_id\" IN"
+            ),
+        "{}",
+        plan.stdout
+    );
+    let line = plan
+        .stdout
+        .split("\nstep ")
+        .find(|s| s.contains("invoice_line -> dst.invoice_line"))
+        .expect("invoice_line step");
+    let pushed = line.split("pushed to src:").nth(1).expect("pushed query");
+    assert!(
+        pushed.contains("\"account\""),
+        "one query joins all three tables:\n{line}"
+    );
+    barge(dir.path(), &["run", &pipeline]).assert_ok();
+    assert_eq!(
+        sqlite_keys(&db, "SELECT count(*) FROM invoice_line"),
+        ["12000"]
+    );
+    assert_eq!(
+        sqlite_keys(&db, "SELECT count(*) FROM invoice_line l JOIN invoice i ON i.id = l.invoice_id WHERE i.account_id = 1"),
+        ["12000"]
+    );
+}
