@@ -24,7 +24,7 @@
 //! batch of keys (semi-naive iteration to the fixpoint), and each derived
 //! step filters its table by those keys (`WHERE t."customer_id" IN (...)`),
 //! which runs inside SQL sources; a step that would list more than
-//! [`KEYS_IN_STEP_SQL`] keys on a single foreign-key path uses nested
+//! 10,000 keys on a single foreign-key path uses nested
 //! semi-joins instead. See the README's "Subsetting" section.
 
 mod error;
