@@ -159,6 +159,10 @@ pub enum Error {
     #[error(transparent)]
     Engine(#[from] EngineError),
 
+    /// A `[subset]` that cannot be derived (see `crate::subset`).
+    #[error(transparent)]
+    Subset(#[from] crate::subset::SubsetError),
+
     #[error("step '{step}' failed: {message}")]
     Step { step: String, message: String },
 
@@ -190,6 +194,7 @@ impl Error {
         match self {
             Error::Config(_) | Error::Usage(_) => 2,
             Error::Interrupted(_) => 130,
+            Error::Subset(e) if !matches!(e, crate::subset::SubsetError::Source { .. }) => 2,
             _ => 1,
         }
     }

@@ -16,6 +16,7 @@ pub mod redact;
 pub mod run;
 pub mod schema;
 pub mod stage;
+pub mod subset;
 pub mod validate;
 
 pub use error::{EngineError, Error};

@@ -209,6 +209,7 @@ pub async fn copy_job(args: &CopyArgs) -> Result<CopyJob, Error> {
         steps,
         mappings: BTreeMap::new(),
         stage: None,
+        subset: None,
     };
     Ok(CopyJob {
         pipeline,

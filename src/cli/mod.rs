@@ -127,6 +127,41 @@ impl ParamArgs {
     }
 }
 
+/// Options of a pipeline's `[subset]`.
+#[derive(Debug, Args)]
+pub struct SubsetArgs {
+    /// Copy reference tables above the subset's confirm_rows whole without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Tables the subset copies whole, over its `skip` (names, DB.TABLE or globs; comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "TABLE,...")]
+    pub force_tables: Vec<String>,
+}
+
+impl SubsetArgs {
+    /// The options of `crate::subset::expand_subset`: a prompt on stderr
+    /// when stdin is a terminal, none otherwise (a large table then fails
+    /// the run unless --yes or skip_large).
+    pub fn options(&self, plan_only: bool) -> crate::subset::SubsetOptions {
+        use std::io::IsTerminal;
+        let ask: Option<Box<crate::subset::AskFn>> = (!plan_only && std::io::stdin().is_terminal())
+            .then(|| {
+                Box::new(|table: &str, rows: u64| {
+                    eprint!("copy reference table {table} whole ({rows} rows)? [y/N] ");
+                    let mut answer = String::new();
+                    std::io::stdin().read_line(&mut answer).is_ok()
+                        && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+                }) as Box<crate::subset::AskFn>
+            });
+        crate::subset::SubsetOptions {
+            yes: self.yes,
+            force_tables: self.force_tables.clone(),
+            plan_only,
+            ask,
+        }
+    }
+}
+
 /// Options shared by the verbs that move data.
 #[derive(Debug, Args)]
 pub struct ExecArgs {
@@ -190,6 +225,8 @@ pub struct RunArgs {
     pub exec: ExecArgs,
     #[command(flatten)]
     pub params: ParamArgs,
+    #[command(flatten)]
+    pub subset: SubsetArgs,
 }
 
 #[derive(Debug, Args)]
@@ -241,6 +278,8 @@ pub struct ValidateArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub params: ParamArgs,
+    #[command(flatten)]
+    pub subset: SubsetArgs,
 }
 
 #[derive(Debug, Args)]
@@ -274,6 +313,8 @@ pub struct PlanArgs {
     pub pipeline: PathBuf,
     #[command(flatten)]
     pub params: ParamArgs,
+    #[command(flatten)]
+    pub subset: SubsetArgs,
 }
 
 #[derive(Debug, Args)]

@@ -5,7 +5,12 @@ use crate::config::load_pipeline;
 use crate::error::Error;
 
 pub async fn plan(args: PlanArgs) -> Result<(), Error> {
-    let pipeline = load_pipeline(&args.pipeline, &args.params.load_options())?;
+    let mut pipeline = load_pipeline(&args.pipeline, &args.params.load_options())?;
+    if let Some(subset) =
+        crate::subset::expand_subset(&mut pipeline, &args.subset.options(true)).await?
+    {
+        println!("{subset}");
+    }
     print!("{}", crate::plan::explain::explain(&pipeline).await?);
     Ok(())
 }

@@ -8,7 +8,8 @@ use crate::error::Error;
 use crate::validate::{validate_pipeline, ValidateOptions, ValidationReport};
 
 pub async fn validate(args: ValidateArgs) -> Result<(), Error> {
-    let pipeline = load_pipeline(&args.pipeline, &args.params.load_options())?;
+    let mut pipeline = load_pipeline(&args.pipeline, &args.params.load_options())?;
+    crate::subset::expand_subset(&mut pipeline, &args.subset.options(false)).await?;
     let options = ValidateOptions {
         stage: args.stage.clone(),
         run: args.run.clone(),

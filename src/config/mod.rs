@@ -30,6 +30,74 @@ pub struct Pipeline {
     pub mappings: BTreeMap<String, Mapping>,
     /// `[defaults].stage`: the directory runs are staged under (`--stage` wins).
     pub stage: Option<String>,
+    /// `[subset]`, expanded into steps by `crate::subset::expand_subset`
+    /// once the source is open.
+    pub subset: Option<SubsetConfig>,
+}
+
+/// `[subset]` resolved: roots with their conditions, and how the tables
+/// around them are chosen (see `crate::subset`).
+#[derive(Debug, Clone)]
+pub struct SubsetConfig {
+    /// The root tables; all on one connection, the subset's source.
+    pub roots: Vec<SubsetRoot>,
+    /// The connection written to (`None`: the only connection besides the source).
+    pub target: Option<String>,
+    /// Foreign keys declared in the pipeline.
+    pub fks: Vec<SubsetFk>,
+    /// Follow foreign keys inferred from `<table>_id` names.
+    pub infer_fks: bool,
+    /// How tables with no path to a root are copied.
+    pub reference: ReferenceMode,
+    /// Reference tables above this many rows are copied whole only when confirmed.
+    pub confirm_rows: u64,
+    /// Large reference tables are not copied whole (only referenced rows).
+    pub skip_large: bool,
+    /// Patterns of tables never copied.
+    pub skip: Vec<String>,
+    /// Patterns of tables always copied whole.
+    pub force: Vec<String>,
+    /// Write mode of the derived steps (`mode`, else `[defaults].mode`);
+    /// `None`: insert_ignore into databases, replace into files.
+    pub mode: Option<WriteMode>,
+    /// Retry policy of the derived steps (`[defaults]`).
+    pub retry: RetryPolicy,
+    /// Where `[subset]` is declared (`file:line`), for messages.
+    pub origin: String,
+}
+
+/// One root of a subset: `connection.table` and the condition on its rows.
+#[derive(Debug, Clone)]
+pub struct SubsetRoot {
+    /// The source connection.
+    pub connection: String,
+    /// The root table.
+    pub table: TableName,
+    /// SQL condition over the root's columns (params interpolated).
+    pub where_sql: String,
+}
+
+/// A foreign key declared in `[[subset.fk]]`.
+#[derive(Debug, Clone)]
+pub struct SubsetFk {
+    /// The referencing table.
+    pub table: String,
+    /// Its referencing columns.
+    pub columns: Vec<String>,
+    /// The referenced table.
+    pub references: String,
+    /// Empty: the referenced table's primary key.
+    pub referenced_columns: Vec<String>,
+}
+
+/// `reference = "all" | "needed"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReferenceMode {
+    /// Copy tables with no path to a root whole.
+    #[default]
+    All,
+    /// Copy only the rows of such tables that copied rows reference.
+    Needed,
 }
 
 impl Pipeline {

@@ -28,6 +28,72 @@ pub struct PipelineFile {
     /// Value mappings: `[mappings.NAME]` with `KEY = value` pairs or `file = "x.csv"`.
     #[serde(default)]
     pub mappings: BTreeMap<String, Spanned<BTreeMap<String, toml::Value>>>,
+    /// `[subset]`: steps derived by following foreign keys from root rows.
+    pub subset: Option<Spanned<SubsetFile>>,
+}
+
+/// `[subset]`: a root table and its `where`, from which barge follows the
+/// foreign keys of the source to select every table's rows (see `crate::subset`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubsetFile {
+    /// `connection.table` of the root table.
+    pub root: Spanned<String>,
+    /// SQL condition on the root table's columns selecting the root rows.
+    #[serde(rename = "where")]
+    pub where_sql: Spanned<String>,
+    /// Further roots, each with its own `where`.
+    #[serde(default)]
+    pub roots: Vec<SubsetRootFile>,
+    /// The connection the subset is written to (default: the only other connection).
+    pub target: Option<Spanned<String>>,
+    /// Foreign keys the source does not declare.
+    #[serde(default)]
+    pub fk: Vec<SubsetFkFile>,
+    /// Also follow foreign keys inferred from `<table>_id` column names.
+    #[serde(default)]
+    pub infer_fks: bool,
+    /// Tables with no path to a root: `all` (copied whole, the default) or
+    /// `needed` (only the rows copied rows reference).
+    pub reference: Option<Spanned<String>>,
+    /// Ask before copying a reference table of more rows than this whole (default 400).
+    pub confirm_rows: Option<u64>,
+    /// Do not copy reference tables above `confirm_rows` whole (no question asked).
+    #[serde(default)]
+    pub skip_large: bool,
+    /// Tables never copied: `DB.TABLE`, `DB.*`, `*.TABLE`, `TABLE` (globs).
+    #[serde(default)]
+    pub skip: Vec<String>,
+    /// Tables always copied whole (win over `skip`).
+    #[serde(default)]
+    pub force: Vec<String>,
+    /// Write mode of the derived steps (default: `[defaults].mode`, else insert_ignore).
+    pub mode: Option<WriteMode>,
+}
+
+/// `[[subset.roots]]`: a further root table and its `where`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubsetRootFile {
+    /// `connection.table` of the root table.
+    pub root: Spanned<String>,
+    /// SQL condition on its columns.
+    #[serde(rename = "where")]
+    pub where_sql: Spanned<String>,
+}
+
+/// `[[subset.fk]]`: a foreign key the source does not declare.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubsetFkFile {
+    /// The referencing table.
+    pub table: Spanned<String>,
+    /// Its referencing column(s).
+    pub columns: KeyFile,
+    /// The referenced table.
+    pub references: Spanned<String>,
+    /// The referenced column(s) (default: the referenced table's primary key).
+    pub referenced_columns: Option<KeyFile>,
 }
 
 /// `[connections.NAME]`.

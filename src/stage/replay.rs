@@ -120,6 +120,7 @@ pub fn replay_pipeline(
         steps: pipeline_steps,
         mappings: BTreeMap::new(),
         stage: None,
+        subset: None,
     })
 }
 

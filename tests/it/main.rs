@@ -15,3 +15,4 @@ mod roundtrip;
 mod schema;
 mod servers;
 mod stage;
+mod subset;

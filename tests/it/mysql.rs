@@ -546,15 +546,7 @@ fn mysql_connection_errors_name_the_server_not_the_password() {
     let bad = db.replace("mysql://root@", "mysql://root:s3cretPW@");
     let out = barge(dir.path(), &["copy", &bad, "parquet://out"]);
     let db_name = db.rsplit('/').next().unwrap();
-    out.assert_fails(
-        1,
-        &[
-            "127.0.0.1:3306",
-            db_name,
-            "Access denied",
-            "password",
-        ],
-    );
+    out.assert_fails(1, &["127.0.0.1:3306", db_name, "Access denied", "password"]);
     assert!(!out.stderr.contains("s3cretPW"), "{}", out.stderr);
 
     let out = barge(

@@ -126,6 +126,13 @@ impl SqliteWriter {
             .conn
             .prepare_cached(&writer.full_sql)
             .map_err(|e| writer.sql_error(e, None))?;
+        if target.disable_fk_checks {
+            // Only outside a transaction, and for this connection only.
+            writer
+                .conn
+                .execute_batch("PRAGMA foreign_keys = OFF")
+                .map_err(|e| writer.sql_error(e, Some("PRAGMA foreign_keys = OFF")))?;
+        }
         writer
             .conn
             .execute_batch("BEGIN IMMEDIATE")
