@@ -343,6 +343,7 @@ mod tests {
             steps: vec![],
             mappings: Default::default(),
             stage: None,
+            subset: None,
         };
         let dir = run_dir(&pipeline, "20261122T000000Z-abc123");
         assert_eq!(
