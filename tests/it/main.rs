@@ -7,6 +7,7 @@ mod errors;
 mod mysql;
 mod postgres;
 mod pushdown;
+mod recipes;
 mod rejects;
 mod reliability;
 mod resume;

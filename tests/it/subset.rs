@@ -570,7 +570,7 @@ references = "users"
 fn the_example_subset_pipeline_parses() {
     let env = [
         ("READ_DB_URL", "mysql://reader@db:3306/starfox"),
-        ("WRITE_DB_URL", "postgres://writer@db2:5432/starfox"),
+        ("WRITE_DB_URL", "mysql://writer@db2:3306/starfox"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -584,8 +584,9 @@ fn the_example_subset_pipeline_parses() {
     )
     .expect("the example pipeline loads");
     let subset = pipeline.subset.expect("[subset]");
-    assert_eq!(subset.roots[0].where_sql, "CustomerId IN (4,5)");
-    assert!(pipeline.steps.len() <= 1);
+    assert_eq!(subset.roots[0].where_sql, "id IN (4,5)");
+    assert_eq!(subset.roots[1].where_sql, "id IN (1,2)");
+    assert!(pipeline.steps.is_empty());
 }
 
 #[test]
