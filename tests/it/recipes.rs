@@ -91,7 +91,13 @@ fn recipes_schema_evolution_moves_v1_rows_into_the_v2_schema() {
     // The awkward rows, spelled out (and against a wrong oracle).
     assert_eq!(
         users[1],
-        vec![s("2"), s("José Ñúñez"), None, s("2"), s("2024-01-01 00:00:00")]
+        vec![
+            s("2"),
+            s("José Ñúñez"),
+            None,
+            s("2"),
+            s("2024-01-01 00:00:00")
+        ]
     );
     assert_eq!(users[3][1], s("tab\tand\\backslash"));
 
@@ -101,7 +107,10 @@ fn recipes_schema_evolution_moves_v1_rows_into_the_v2_schema() {
     );
     assert_eq!(count(&products), 80);
     assert_eq!(products, pg_rows(&v1, EVOLVED_PRODUCTS));
-    assert_eq!(products[0], vec![s("1"), s("Atlas of Everything"), s("10"), s("999999.99")]);
+    assert_eq!(
+        products[0],
+        vec![s("1"), s("Atlas of Everything"), s("10"), s("999999.99")]
+    );
     // No category and a category v2 does not know: Uncategorized.
     assert_eq!(products[4][2], s("99"));
     assert_eq!(products[5][2], s("99"));
@@ -124,10 +133,28 @@ fn recipes_schema_evolution_moves_v1_rows_into_the_v2_schema() {
         ),
         vec![
             vec![s("users"), s("id"), s("bigint"), None, s("NO")],
-            vec![s("users"), s("username"), s("character varying"), s("30"), s("NO")],
-            vec![s("users"), s("email"), s("character varying"), s("255"), s("YES")],
+            vec![
+                s("users"),
+                s("username"),
+                s("character varying"),
+                s("30"),
+                s("NO")
+            ],
+            vec![
+                s("users"),
+                s("email"),
+                s("character varying"),
+                s("255"),
+                s("YES")
+            ],
             vec![s("users"), s("status_id"), s("smallint"), None, s("NO")],
-            vec![s("users"), s("created_at"), s("timestamp without time zone"), None, s("NO")],
+            vec![
+                s("users"),
+                s("created_at"),
+                s("timestamp without time zone"),
+                None,
+                s("NO")
+            ],
         ]
     );
 
@@ -141,7 +168,10 @@ fn recipes_schema_evolution_moves_v1_rows_into_the_v2_schema() {
         ),
         pg_rows(&v1, EVOLVED_USERS)
     );
-    assert_eq!(pg_rows(&v2, "SELECT status_id FROM users WHERE id = 1"), vec![vec![s("2")]]);
+    assert_eq!(
+        pg_rows(&v2, "SELECT status_id FROM users WHERE id = 1"),
+        vec![vec![s("2")]]
+    );
     assert_eq!(
         pg_rows(&v2, "SELECT count(*) FROM orders"),
         vec![vec![s("3000")]]
@@ -157,8 +187,14 @@ fn recipes_schema_evolution_refuses_an_unmapped_status_and_names_it() {
     run(dir.path(), &["run", &pipeline, "--quiet"], &env)
         .assert_fails(1, &["'BANNED' (2 rows)", "user_status"]);
     // The users step loaded nothing, so neither could its orders.
-    assert_eq!(pg_rows(&v2, "SELECT count(*) FROM users"), vec![vec![s("0")]]);
-    assert_eq!(pg_rows(&v2, "SELECT count(*) FROM orders"), vec![vec![s("0")]]);
+    assert_eq!(
+        pg_rows(&v2, "SELECT count(*) FROM users"),
+        vec![vec![s("0")]]
+    );
+    assert_eq!(
+        pg_rows(&v2, "SELECT count(*) FROM orders"),
+        vec![vec![s("0")]]
+    );
 }
 
 // --- cross_engine: SQLite -> DuckDB -> PostgreSQL -> Parquet -----------------
@@ -219,8 +255,12 @@ fn recipes_cross_engine_chains_sqlite_duckdb_postgres_and_parquet() {
     let pg = pg_db("recipes_cross");
     let (dir, pipeline) = workdir("cross_engine", &["shop.sqlite"]);
     let env = [("PG_URL", pg.as_str())];
-    run(dir.path(), &["run", &pipeline, "--quiet", "--report", "report.json"], &env)
-        .assert_ok();
+    run(
+        dir.path(),
+        &["run", &pipeline, "--quiet", "--report", "report.json"],
+        &env,
+    )
+    .assert_ok();
     let sqlite = dir.path().join("data/shop.sqlite");
     let lake = dir.path().join("out/cross_engine/lake.duckdb");
 
@@ -239,10 +279,7 @@ fn recipes_cross_engine_chains_sqlite_duckdb_postgres_and_parquet() {
         expected_customers
     );
     assert_eq!(
-        duckdb_rows(
-            &lake,
-            "SELECT typeof(created_at) FROM customers LIMIT 1"
-        ),
+        duckdb_rows(&lake, "SELECT typeof(created_at) FROM customers LIMIT 1"),
         vec![vec![s("TIMESTAMP")]]
     );
     assert_eq!(
@@ -270,7 +307,9 @@ fn recipes_cross_engine_chains_sqlite_duckdb_postgres_and_parquet() {
     assert_eq!(orders, expected_orders);
     // Notes with tabs, newlines, quotes and emoji came through three engines.
     assert!(
-        orders.iter().any(|o| o[5].as_deref().is_some_and(|n| n.contains('\n'))),
+        orders
+            .iter()
+            .any(|o| o[5].as_deref().is_some_and(|n| n.contains('\n'))),
         "a multi-line note"
     );
 
@@ -292,17 +331,19 @@ fn recipes_cross_engine_chains_sqlite_duckdb_postgres_and_parquet() {
     assert_eq!(expected_revenue.len(), 14);
     assert_eq!(exported, expected_revenue);
 
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("report.json")).unwrap(),
-    )
-    .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
     let steps = report["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 6);
     assert!(steps.iter().all(|s| s["status"] == "succeeded"), "{report}");
 
     // A rerun replaces every target: the same rows, no duplicates.
     run(dir.path(), &["run", &pipeline, "--quiet"], &env).assert_ok();
-    assert_eq!(pg_rows(&pg, "SELECT count(*) FROM orders"), vec![vec![s("2000")]]);
+    assert_eq!(
+        pg_rows(&pg, "SELECT count(*) FROM orders"),
+        vec![vec![s("2000")]]
+    );
     assert_eq!(batch_rows(&read_parquet(&export)), expected_revenue);
 }
 
@@ -325,7 +366,11 @@ const SUBSET_TABLES: &[(&str, &str, Option<&str>)] = &[
     ("currency", "code, name", None),
     ("access_right", "id, name", None),
     ("schema_version", "version, applied_at, description", None),
-    ("customer", "id, name, country_id, currency_code", Some("id IN (1, 2, 3)")),
+    (
+        "customer",
+        "id, name, country_id, currency_code",
+        Some("id IN (1, 2, 3)"),
+    ),
     (
         "users",
         "id, customer_id, email, full_name",
@@ -336,7 +381,11 @@ const SUBSET_TABLES: &[(&str, &str, Option<&str>)] = &[
         "user_id, theme, language",
         Some("user_id IN (SELECT id FROM users WHERE customer_id IN (1, 2, 3) OR id IN (1, 2))"),
     ),
-    ("role", "id, customer_id, name", Some("customer_id IN (1, 2, 3)")),
+    (
+        "role",
+        "id, customer_id, name",
+        Some("customer_id IN (1, 2, 3)"),
+    ),
     (
         "role_access_map",
         "role_id, access_right_id",
@@ -347,7 +396,11 @@ const SUBSET_TABLES: &[(&str, &str, Option<&str>)] = &[
         "role_id, user_id",
         Some("role_id IN (SELECT id FROM role WHERE customer_id IN (1, 2, 3))"),
     ),
-    ("account", "id, customer_id, iban, balance", Some("customer_id IN (1, 2, 3)")),
+    (
+        "account",
+        "id, customer_id, iban, balance",
+        Some("customer_id IN (1, 2, 3)"),
+    ),
     (
         "orders",
         "id, customer_id, account_id, created_by, status, total, created_at",
@@ -373,7 +426,10 @@ fn subset_rows(url: &str, columns: &str, table: &str, filter: Option<&str>) -> V
 fn recipes_customer_subset_moves_three_customers_and_resumes_after_a_crash() {
     let (dir, pipeline) = workdir("customer_subset", &[]);
     let (src, dst) = subset_databases(dir.path(), "subset");
-    let env = [("READ_DB_URL", src.as_str()), ("WRITE_DB_URL", dst.as_str())];
+    let env = [
+        ("READ_DB_URL", src.as_str()),
+        ("WRITE_DB_URL", dst.as_str()),
+    ];
 
     // The process dies at the third load's commit (one step at a time, so
     // exactly two steps are complete and saved in the state file).
@@ -383,7 +439,11 @@ fn recipes_customer_subset_moves_three_customers_and_resumes_after_a_crash() {
         &[env[0], env[1], ("BARGE_FAILPOINT", "before_commit:3")],
     );
     assert_ne!(crashed.code, 0, "{}", crashed.stderr);
-    assert!(crashed.stderr.contains("BARGE_FAILPOINT"), "{}", crashed.stderr);
+    assert!(
+        crashed.stderr.contains("BARGE_FAILPOINT"),
+        "{}",
+        crashed.stderr
+    );
     let loaded: usize = SUBSET_TABLES
         .iter()
         .map(|(t, _, _)| {
@@ -415,7 +475,10 @@ fn recipes_customer_subset_moves_three_customers_and_resumes_after_a_crash() {
     }
     // The hand-written filters, spelled out for the reader.
     assert_eq!(
-        mysql_rows(&dst, "SELECT count(*), min(id), max(id) FROM users WHERE customer_id IS NULL"),
+        mysql_rows(
+            &dst,
+            "SELECT count(*), min(id), max(id) FROM users WHERE customer_id IS NULL"
+        ),
         vec![vec![s("2"), s("1"), s("2")]],
         "seed users 1 and 2, not the bot (3)"
     );
@@ -462,7 +525,7 @@ fn recipes_barge_plan_succeeds_on_every_pipeline_file() {
         .filter(|n| n.ends_with(".toml"))
         .collect();
     names.sort();
-    assert!(names.len() >= 5, "{names:?}");
+    assert!(names.len() >= 6, "{names:?}");
     for file in names {
         let name = file.trim_end_matches(".toml");
         let (dir, pipeline) = workdir(name, &["shop.sqlite"]);
@@ -477,7 +540,9 @@ fn recipes_barge_plan_succeeds_on_every_pipeline_file() {
                 let (src, dst) = subset_databases(dir.path(), "plan_subset");
                 vec![("READ_DB_URL".into(), src), ("WRITE_DB_URL".into(), dst)]
             }
-            other => panic!("pipelines/{other}.toml: add the databases and variables it needs here"),
+            other => {
+                panic!("pipelines/{other}.toml: add the databases and variables it needs here")
+            }
         };
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let out = run(dir.path(), &["plan", &pipeline], &env);
