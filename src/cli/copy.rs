@@ -212,6 +212,7 @@ pub async fn copy_job(args: &CopyArgs) -> Result<CopyJob, Error> {
         steps,
         mappings: BTreeMap::new(),
         stage: None,
+        salt: None,
     };
     Ok(CopyJob {
         pipeline,

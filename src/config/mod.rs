@@ -30,6 +30,9 @@ pub struct Pipeline {
     pub mappings: BTreeMap<String, Mapping>,
     /// `[defaults].stage`: the directory runs are staged under (`--stage` wins).
     pub stage: Option<String>,
+    /// `BARGE_SALT` from the environment (or a `.env`): the secret of `mask`
+    /// and `hash_text`.
+    pub salt: Option<SecretString>,
 }
 
 impl Pipeline {

@@ -28,6 +28,10 @@ pub struct PipelineFile {
     /// Value mappings: `[mappings.NAME]` with `KEY = value` pairs or `file = "x.csv"`.
     #[serde(default)]
     pub mappings: BTreeMap<String, Spanned<BTreeMap<String, toml::Value>>>,
+    /// SQL macros: `NAME = "expression"` (no parameters), or `[functions.NAME]`
+    /// with `args = [...]` and `sql = "expression"`. Checked in `load.rs`.
+    #[serde(default)]
+    pub functions: BTreeMap<String, Spanned<toml::Value>>,
 }
 
 /// `[connections.NAME]`.

@@ -118,6 +118,7 @@ pub fn replay_pipeline(
         steps: pipeline_steps,
         mappings: BTreeMap::new(),
         stage: None,
+        salt: None,
     })
 }
 
