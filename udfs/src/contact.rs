@@ -3,16 +3,15 @@
 //! work, and NULL for what is not an address.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::Arc;
 
+use crate::phone::{self, Region};
 use datafusion::arrow::array::{Array, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{exec_err, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
-use phonenumber::country;
 
 use crate::args::{check_count, check_text, text_array};
 
@@ -60,20 +59,7 @@ pub fn normalize_email(text: &str) -> Option<String> {
     (local_ok && domain_ok).then_some(lower)
 }
 
-/// `text` as an E.164 number (`+14155552671`) when it is a valid phone
-/// number, else `None`. Numbers without a leading `+` (or international
-/// prefix) are read as numbers of `region` (ISO 3166 alpha-2, e.g. `US`).
-pub fn normalize_phone(text: &str, region: Option<country::Id>) -> Option<String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    let number = phonenumber::parse(region, text).ok()?;
-    if !phonenumber::is_valid(&number) {
-        return None;
-    }
-    Some(number.format().mode(phonenumber::Mode::E164).to_string())
-}
+pub use crate::phone::normalize_phone;
 
 /// The `normalize_email` scalar function.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -125,13 +111,13 @@ impl NormalizePhone {
     }
 }
 
-/// A region code as the phone library knows it, or an error naming the fix.
-fn region(code: &str) -> Result<country::Id> {
-    let upper = code.trim().to_ascii_uppercase();
-    match country::Id::from_str(&upper) {
-        Ok(id) => Ok(id),
-        Err(_) => exec_err!(
-            "normalize_phone: default_region '{code}' is not a region code; use an ISO 3166 alpha-2 code such as 'US', 'GB', 'DE' or 'IN'"
+/// A region code `normalize_phone` knows, or an error naming the fix.
+fn region(code: &str) -> Result<Region> {
+    match phone::region(code) {
+        Some(r) => Ok(r),
+        None => exec_err!(
+            "normalize_phone: default_region '{code}' is not a region code it knows; use an ISO 3166 alpha-2 code: {}",
+            phone::REGIONS.iter().map(|r| r.code).collect::<Vec<_>>().join(", ")
         ),
     }
 }
@@ -162,7 +148,7 @@ impl ScalarUDFImpl for NormalizePhone {
         let rows = args.number_rows;
         let text = text_array(&args.args[0], rows)?;
         let regions = text_array(&args.args[1], rows)?;
-        let mut known: HashMap<&str, country::Id> = HashMap::new();
+        let mut known: HashMap<&str, Region> = HashMap::new();
         let mut out = Vec::with_capacity(rows);
         for row in 0..rows {
             if text.is_null(row) {
@@ -221,26 +207,6 @@ mod tests {
         ] {
             assert_eq!(normalize_email(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn phones() {
-        let us = Some(country::Id::US);
-        assert_eq!(
-            normalize_phone("(415) 555-2671", us),
-            Some("+14155552671".into())
-        );
-        assert_eq!(
-            normalize_phone("+44 20 7946 0958", us),
-            Some("+442079460958".into())
-        );
-        assert_eq!(
-            normalize_phone("020 7946 0958", Some(country::Id::GB)),
-            Some("+442079460958".into())
-        );
-        assert_eq!(normalize_phone("12", us), None);
-        assert_eq!(normalize_phone("not a phone", us), None);
-        assert_eq!(normalize_phone("4155552671", None), None);
     }
 
     #[tokio::test]

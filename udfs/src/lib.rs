@@ -21,6 +21,7 @@ pub mod contact;
 pub mod macros;
 pub mod map_value;
 pub mod password;
+pub mod phone;
 pub mod split_name;
 pub mod stable_id;
 
