@@ -286,14 +286,16 @@ impl Loader<'_> {
                             }
                             params
                         }
-                        Some(_) => return Err(self
-                            .err(
-                                span,
-                                format!(
+                        Some(_) => {
+                            return Err(self
+                                .err(
+                                    span,
+                                    format!(
                                     "function '{name}': `args` must be a list of parameter names"
                                 ),
-                            )
-                            .with_hint(fix)),
+                                )
+                                .with_hint(fix))
+                        }
                     };
                     (params, body.clone())
                 }

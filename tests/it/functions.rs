@@ -16,6 +16,9 @@ url = "duckdb://out/people.duckdb"
 [connections.lite]
 url = "sqlite://out/orders.sqlite"
 
+[defaults]
+mode = "replace"
+
 [functions]
 full_name = "concat(first_name, ' ', last_name)"
 
@@ -59,7 +62,11 @@ WHERE o.customer_id <= 20
 
 [[step]]
 target = "dst.phones"
-sql = "SELECT normalize_phone(p, r) AS e164 FROM (VALUES ('(415) 555-2671', 'US'), ('020 7946 0958', 'GB'), ('12', 'US')) t(p, r)"
+sql = """
+SELECT 1 AS n, normalize_phone('(415) 555-2671', 'US') AS e164
+UNION ALL SELECT 2, normalize_phone('020 7946 0958', c.country) FROM src.customers c WHERE c.id = 2
+UNION ALL SELECT 3, normalize_phone('12', 'US')
+"""
 "#;
 
 const STATUS_CSV: &str = "from,to\nNEW,1\nPAID,2\nSHIPPED,3\nDELIVERED,4\nCANCELLED,9\n";
@@ -140,7 +147,7 @@ fn functions_and_macros_move_rows_with_their_relationships() {
         assert!([1, 2, 3, 4, 9].contains(status));
     }
 
-    let phones = duckdb_strings(&people, "SELECT e164 FROM phones");
+    let phones = duckdb_strings(&people, "SELECT e164 FROM phones ORDER BY n");
     assert_eq!(
         phones,
         vec![
@@ -232,7 +239,7 @@ url = "duckdb://out/t.duckdb"
     barge(dir.path(), &["run", &p]).assert_fails(
         2,
         &[
-            "p.toml:12:",
+            "p.toml:13:",
             "step 't': macro 'twice' takes 1 argument, got 2",
             "twice(x)",
         ],
