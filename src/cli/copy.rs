@@ -210,6 +210,7 @@ pub async fn copy_job(args: &CopyArgs) -> Result<CopyJob, Error> {
         mappings: BTreeMap::new(),
         stage: None,
         subset: None,
+        salt: None,
     };
     Ok(CopyJob {
         pipeline,

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use barge_udfs::{SqlMacro, SqlMacros};
 use toml::Spanned;
 
 use super::interpolate::{interpolate, InterpolationError, Vars};
@@ -171,6 +172,8 @@ impl Loader<'_> {
             .map(|(name, table)| Ok((name.clone(), self.mapping(name, table)?)))
             .collect::<Result<BTreeMap<_, _>, ConfigError>>()?;
 
+        let macros = self.macros(&file)?;
+
         let default_mode = file.defaults.mode.unwrap_or_default();
         let stage = match &file.defaults.stage {
             Some(dir) => {
@@ -201,6 +204,7 @@ impl Loader<'_> {
                 default_chunk_rows,
             )?;
             resolved.max_rejects = step.max_rejects.or(file.defaults.max_rejects).unwrap_or(0);
+            self.expand_macros(&macros, &mut resolved, step)?;
             if !names.insert(resolved.name.clone()) {
                 let span = step.name.as_ref().map_or(step.target.span(), |n| n.span());
                 return Err(self
@@ -250,6 +254,11 @@ impl Loader<'_> {
             mappings,
             stage,
             subset,
+            salt: self
+                .vars
+                .env
+                .get(barge_udfs::SALT_VAR)
+                .map(|s| s.clone().into()),
         })
     }
 
@@ -404,6 +413,116 @@ impl Loader<'_> {
             retry,
             origin: format!("{}:{line}", self.path.display()),
         })
+    }
+
+    /// `[functions]`: the pipeline's SQL macros, checked.
+    fn macros(&self, file: &PipelineFile) -> Result<SqlMacros, ConfigError> {
+        let mut defs = Vec::new();
+        let mut spans = HashMap::new();
+        for (name, value) in &file.functions {
+            let span = value.span();
+            let fix = format!(
+                "write {name} = \"expression\" (no parameters: the expression uses the row's columns), \
+                 or [functions.{name}] with args = [\"a\", \"b\"] and sql = \"expression over a and b\""
+            );
+            let (params, body) = match value.get_ref() {
+                toml::Value::String(body) => (Vec::new(), body.clone()),
+                toml::Value::Table(table) => {
+                    if let Some(key) = table.keys().find(|k| *k != "args" && *k != "sql") {
+                        return Err(self
+                            .err(span, format!("function '{name}' has unknown key '{key}'"))
+                            .with_hint(fix));
+                    }
+                    let Some(toml::Value::String(body)) = table.get("sql") else {
+                        return Err(self
+                            .err(
+                                span,
+                                format!(
+                                    "function '{name}' needs `sql`, the expression as a string"
+                                ),
+                            )
+                            .with_hint(fix));
+                    };
+                    let params = match table.get("args") {
+                        None => Vec::new(),
+                        Some(toml::Value::Array(items)) => {
+                            let mut params = Vec::new();
+                            for item in items {
+                                let toml::Value::String(p) = item else {
+                                    return Err(self
+                                        .err(span, format!("function '{name}': `args` must be a list of parameter names"))
+                                        .with_hint(fix));
+                                };
+                                params.push(p.clone());
+                            }
+                            params
+                        }
+                        Some(_) => {
+                            return Err(self
+                                .err(
+                                    span,
+                                    format!(
+                                    "function '{name}': `args` must be a list of parameter names"
+                                ),
+                                )
+                                .with_hint(fix))
+                        }
+                    };
+                    (params, body.clone())
+                }
+                other => {
+                    return Err(self
+                        .err(
+                            span,
+                            format!(
+                                "function '{name}' is {}, not an expression",
+                                other.type_str()
+                            ),
+                        )
+                        .with_hint(fix))
+                }
+            };
+            let body = self.interpolate(
+                &Spanned::new(span.clone(), body),
+                &format!("function '{name}'"),
+            )?;
+            spans.insert(name.clone(), span);
+            defs.push(SqlMacro {
+                name: name.clone(),
+                params,
+                body,
+            });
+        }
+        SqlMacros::new(defs).map_err(|e| {
+            let span = spans.get(&e.name).cloned().unwrap_or(0..0);
+            self.err(span, e.message).with_hint(
+                "[functions] in the README's \"Pipeline file\" section says how macros are written",
+            )
+        })
+    }
+
+    /// Replaces the macro calls in `step`'s SQL by the macros' expressions.
+    fn expand_macros(
+        &self,
+        macros: &SqlMacros,
+        step: &mut StepConfig,
+        file_step: &StepFile,
+    ) -> Result<(), ConfigError> {
+        let what = format!("step '{}'", step.name);
+        match macros.expand(&step.sql, &what) {
+            Ok(Some(sql)) => step.sql = sql,
+            Ok(None) => {}
+            Err(e) => {
+                let span = file_step
+                    .sql
+                    .as_ref()
+                    .map_or(file_step.target.span(), |s| s.span());
+                return Err(self
+                    .err(span, e.message)
+                    .with_hint(format!("see [functions] {} in this pipeline", e.name)));
+            }
+        }
+        Ok(())
     }
 
     fn step(

@@ -33,6 +33,9 @@ pub struct Pipeline {
     /// `[subset]`, expanded into steps by `crate::subset::expand_subset`
     /// once the source is open.
     pub subset: Option<SubsetConfig>,
+    /// `BARGE_SALT` from the environment (or a `.env`): the secret of `mask`
+    /// and `hash_text`.
+    pub salt: Option<SecretString>,
 }
 
 /// `[subset]` resolved: roots with their conditions, and how the tables

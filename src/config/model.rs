@@ -30,6 +30,10 @@ pub struct PipelineFile {
     pub mappings: BTreeMap<String, Spanned<BTreeMap<String, toml::Value>>>,
     /// `[subset]`: steps derived by following foreign keys from root rows.
     pub subset: Option<Spanned<SubsetFile>>,
+    /// SQL macros: `NAME = "expression"` (no parameters), or `[functions.NAME]`
+    /// with `args = [...]` and `sql = "expression"`. Checked in `load.rs`.
+    #[serde(default)]
+    pub functions: BTreeMap<String, Spanned<toml::Value>>,
 }
 
 /// `[subset]`: a root table and its `where`, from which barge follows the

@@ -344,6 +344,7 @@ mod tests {
             mappings: Default::default(),
             stage: None,
             subset: None,
+            salt: None,
         };
         let dir = run_dir(&pipeline, "20261122T000000Z-abc123");
         assert_eq!(

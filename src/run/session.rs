@@ -52,7 +52,16 @@ impl Session {
             .iter()
             .map(|(name, m)| mapping_table(name, m))
             .collect::<Result<Vec<_>, Error>>()?;
-        barge_udfs::register_all(&ctx, mappings);
+        barge_udfs::register_all(
+            &ctx,
+            barge_udfs::Options {
+                mappings,
+                salt: pipeline
+                    .salt
+                    .as_ref()
+                    .map(|s| s.expose_secret().to_string()),
+            },
+        );
 
         let targets: BTreeSet<&str> = pipeline
             .steps

@@ -121,6 +121,7 @@ pub fn replay_pipeline(
         mappings: BTreeMap::new(),
         stage: None,
         subset: None,
+        salt: None,
     })
 }
 

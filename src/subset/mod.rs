@@ -258,6 +258,7 @@ pub async fn expand_subset(
         mappings: pipeline.mappings.clone(),
         stage: None,
         subset: None,
+        salt: pipeline.salt.clone(),
     };
     let session = Session::open(&source_only).await?;
     let connection = session

@@ -11,7 +11,7 @@ pub mod checksum;
 pub mod report;
 pub mod sample;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::execution::SendableRecordBatchStream;
@@ -24,7 +24,7 @@ use crate::config::{Pipeline, StepConfig};
 use crate::error::{describe_datafusion, Error};
 use crate::run::executor::{quote, step_context, step_select, target_columns};
 use crate::run::session::{output_schema, step_error, Session};
-use crate::stage::manifest::{runs_of, Manifest};
+use crate::stage::manifest::{runs_of, Manifest, StagedStep};
 
 /// Options of `barge validate`.
 #[derive(Debug, Clone, Default)]
@@ -46,6 +46,8 @@ pub async fn validate_pipeline(
     options: &ValidateOptions,
 ) -> Result<ValidationReport, Error> {
     let manifest = find_manifest(pipeline, options)?;
+    let run_dir = manifest.as_ref().map(|(_, dir)| dir.clone());
+    let manifest = manifest.map(|(m, _)| m);
     let steps: Vec<&StepConfig> = match &options.steps {
         None => pipeline.steps.iter().collect(),
         Some(names) => names
@@ -69,10 +71,13 @@ pub async fn validate_pipeline(
     let session = Session::open(pipeline).await?;
     let mut results = Vec::new();
     for step in steps {
-        let staged = manifest.as_ref().map(|m| {
-            m.step(&step.name)
-                .map(|s| (s.status.clone(), s.rows, s.checksum.clone()))
-        });
+        let staged = match (&manifest, &run_dir) {
+            (Some(m), Some(dir)) => Some(match m.step(&step.name) {
+                Some(s) => Some(staged_side(dir, s).await),
+                None => None,
+            }),
+            _ => None,
+        };
         results.push(validate_step(&session, step, staged, options.sample).await);
     }
     session.discard_created();
@@ -87,10 +92,13 @@ pub async fn validate_pipeline(
 fn find_manifest(
     pipeline: &Pipeline,
     options: &ValidateOptions,
-) -> Result<Option<Manifest>, Error> {
+) -> Result<Option<(Manifest, PathBuf)>, Error> {
     let dir = crate::stage::stage_dir(options.stage.as_deref(), pipeline);
     match (&options.run, dir) {
-        (Some(run), Some(dir)) => Manifest::read(&dir.join(run)).map(Some),
+        (Some(run), Some(dir)) => {
+            let run_dir = dir.join(run);
+            Manifest::read(&run_dir).map(|m| Some((m, run_dir)))
+        }
         (Some(run), None) => Err(Error::Usage(format!(
             "--run {run}: pipeline {} has no stage directory\n  hint: pass --stage DIR (the directory given to `barge run --stage`), or set stage in [defaults]",
             pipeline.name
@@ -98,15 +106,60 @@ fn find_manifest(
         (None, Some(dir)) => Ok(runs_of(&dir, &pipeline.name)
             .into_iter()
             .next()
-            .map(|(_, run_dir)| Manifest::read(&run_dir))
+            .map(|(_, run_dir)| Manifest::read(&run_dir).map(|m| (m, run_dir)))
             .transpose()?),
         (None, None) => Ok(None),
     }
 }
 
-/// What a step's manifest entry says: status, rows, checksum. `None` inside
-/// when the run did not stage the step.
-type StagedSide = Option<Option<(String, u64, String)>>;
+/// The stage's side of a step: `None` inside when the run did not stage it.
+type StagedSide = Option<Option<Side>>;
+
+/// The stage's side of a staged step: its files read again and summed, so a
+/// staged file changed or damaged since the run shows, not only the
+/// manifest's figures.
+async fn staged_side(run_dir: &Path, step: &StagedStep) -> Side {
+    if step.status != "staged" {
+        return Side::missing(&format!("step {} in this run", step.status));
+    }
+    let files: Vec<PathBuf> = step.files.iter().map(|f| run_dir.join(f)).collect();
+    let summed = tokio::task::spawn_blocking(move || checksum_files(&files)).await;
+    match summed {
+        Ok(Ok(checksum)) if checksum.rows == step.rows && checksum.hex() == step.checksum => {
+            Side::of(checksum.rows, checksum.hex())
+        }
+        Ok(Ok(checksum)) => Side::missing(&format!(
+            "the staged files hold {} rows (checksum {}) where the manifest says {} rows (checksum {}): they changed after the run",
+            checksum.rows,
+            checksum.hex(),
+            step.rows,
+            step.checksum
+        )),
+        Ok(Err(e)) => Side::missing(&format!("cannot read the staged files: {e}")),
+        Err(e) => Side::missing(&format!("cannot read the staged files: {e}")),
+    }
+}
+
+/// The content checksum of Parquet files, summed as staging sums them.
+fn checksum_files(files: &[PathBuf]) -> Result<Checksum, String> {
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let mut sum = Checksum::default();
+    let mut hasher = RowHasher::default();
+    for path in files {
+        let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.build())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| format!("{}: {e}", path.display()))?;
+            let all: Vec<usize> = (0..batch.num_columns()).collect();
+            hasher
+                .add_batch(&mut sum, &batch, &all, &[])
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    Ok(sum)
+}
 
 async fn validate_step(
     session: &Session,
@@ -115,13 +168,10 @@ async fn validate_step(
     sample: usize,
 ) -> StepValidation {
     let mut result = StepValidation::new(step);
-    result.stage = match &staged {
+    result.stage = match staged {
         None => None,
         Some(None) => Some(Side::missing("not staged in this run")),
-        Some(Some((status, _, _))) if status != "staged" => {
-            Some(Side::missing(&format!("step {status} in this run")))
-        }
-        Some(Some((_, rows, checksum))) => Some(Side::of(*rows, checksum.clone())),
+        Some(Some(side)) => Some(side),
     };
     match compare(session, step, sample).await {
         Ok((source, target, samples)) => {

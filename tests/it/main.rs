@@ -4,6 +4,7 @@ mod common;
 mod cross;
 mod demo;
 mod errors;
+mod functions;
 mod mysql;
 mod postgres;
 mod pushdown;

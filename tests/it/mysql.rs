@@ -701,3 +701,56 @@ fn mysql_zero_dates_are_counted_in_the_report() {
     assert_eq!(rows[0][1], None);
     assert_eq!(rows[1][2], None);
 }
+
+#[test]
+fn mysql_text_read_from_parquet_loads_into_an_existing_table() {
+    let dst = mysql_db("mysql_text_views");
+    mysql_exec(
+        &dst,
+        "CREATE TABLE people (id int PRIMARY KEY, name varchar(100), code varchar(20))",
+    );
+    let dir = workdir_with_shop();
+    // Text read from Parquet arrives as Utf8View; the table says Utf8.
+    let pipeline = write_file(
+        dir.path(),
+        "p.toml",
+        &format!(
+            r#"
+[connections.src]
+url = "sqlite://data/shop.sqlite"
+
+[connections.files]
+url = "parquet://out"
+
+[connections.dst]
+url = "{dst}"
+
+[[step]]
+target = "files.customers"
+mode = "replace"
+sql = "SELECT id, first_name, last_name FROM src.customers WHERE id <= 3"
+
+[[step]]
+target = "dst.people"
+mode = "append"
+sql = "SELECT id, concat(first_name, ' ', last_name) AS name, last_name AS code FROM files.customers"
+"#
+        ),
+    );
+    barge(dir.path(), &["run", &pipeline, "-q"]).assert_ok();
+    let rows = mysql_rows(&dst, "SELECT id, name, code FROM people ORDER BY id");
+    assert_eq!(rows.len(), 3);
+    let db = rusqlite::Connection::open(dir.path().join("data/shop.sqlite")).unwrap();
+    for row in rows {
+        let id: i64 = row[0].as_deref().unwrap().parse().unwrap();
+        let (name, last): (String, String) = db
+            .query_row(
+                "SELECT first_name || ' ' || last_name, last_name FROM customers WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(row[1].as_deref(), Some(name.as_str()));
+        assert_eq!(row[2].as_deref(), Some(last.as_str()));
+    }
+}

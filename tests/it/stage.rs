@@ -194,6 +194,29 @@ fn stage_validate_passes_then_catches_every_corruption() {
     assert_eq!(report["steps"][0]["source"]["rows"], 4);
     assert_eq!(report["steps"][0]["stage"]["rows"], 4);
     assert_eq!(report["steps"][0]["target"]["rows"], 3);
+
+    // A staged file changed after the run is caught: validate reads the
+    // files again, not only the manifest's figures.
+    pg_exec(&dst, restore);
+    validate(dir.path(), &[]).assert_ok();
+    let file = run_dir.join(step["files"][0].as_str().unwrap());
+    let shortened = staged.slice(0, 3);
+    let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&file).unwrap(),
+        shortened.schema(),
+        None,
+    )
+    .unwrap();
+    writer.write(&shortened).unwrap();
+    writer.close().unwrap();
+    let tampered = validate(dir.path(), &[]);
+    tampered.assert_fails(1, &["validation failed", "dst.t"]);
+    assert!(
+        tampered.stdout.contains("staged files hold 3 rows")
+            && tampered.stdout.contains("changed after the run"),
+        "{}",
+        tampered.stdout
+    );
 }
 
 #[test]

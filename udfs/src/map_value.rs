@@ -198,7 +198,13 @@ mod tests {
             Arc::new(Int64Array::from(vec![1, 2])),
         )
         .unwrap();
-        crate::register_all(&ctx, vec![status]);
+        crate::register_all(
+            &ctx,
+            crate::Options {
+                mappings: vec![status],
+                ..Default::default()
+            },
+        );
         ctx
     }
 

@@ -123,19 +123,20 @@ pub(super) async fn run_chunked(
             )));
         }
         let chunk = plan.chunks[index].clone();
-        if resuming && first && !matches!(step.mode, WriteMode::InsertIgnore | WriteMode::Upsert) {
+        let reloads = !matches!(step.mode, WriteMode::InsertIgnore | WriteMode::Upsert);
+        let delete = format!(
+            "DELETE FROM {} WHERE {}",
+            connection.sql_table(&load_table),
+            range_condition(&connection.sql_ident(&column), &chunk)
+        );
+        if resuming && first && reloads {
             // The earlier run may have committed this chunk without living
             // to checkpoint it.
-            let delete = format!(
-                "DELETE FROM {} WHERE {}",
-                connection.sql_table(&load_table),
-                range_condition(&connection.sql_ident(&column), &chunk)
-            );
             connection
                 .execute_statement(&delete)
                 .await
                 .map_err(engine_error)?;
-            statements.push(delete);
+            statements.push(delete.clone());
         }
         first = false;
         let chunk_select = format!(
@@ -143,16 +144,33 @@ pub(super) async fn run_chunked(
             range_condition(&quote(&column), &chunk)
         );
         let before = progress.written();
+        let mut attempts = 0;
         retrying(ctx, step, progress, || {
-            load(
-                ctx,
-                step,
-                connection,
-                &chunk_select,
-                output,
-                &target,
-                progress,
-            )
+            attempts += 1;
+            let again = attempts > 1 && reloads;
+            let delete = &delete;
+            let chunk_select = &chunk_select;
+            let target = &target;
+            async move {
+                if again {
+                    // A connection lost while committing leaves it unknown
+                    // whether the chunk landed: clear its range first.
+                    connection
+                        .execute_statement(delete)
+                        .await
+                        .map_err(engine_error)?;
+                }
+                load(
+                    ctx,
+                    step,
+                    connection,
+                    chunk_select,
+                    output,
+                    target,
+                    progress,
+                )
+                .await
+            }
         })
         .await?;
         failpoint::hit("chunk_committed");
