@@ -529,6 +529,310 @@ fn recipes_customer_subset_moves_three_customers_and_resumes_after_a_crash() {
     );
 }
 
+// --- stable_ids: PostgreSQL dev -> prod, keys remapped -----------------------------
+
+/// barge's documented id derivation written again in PostgreSQL (uuid-ossp's
+/// UUID v5, pgcrypto's SHA-1), so the tests check the ids barge issued
+/// against values computed without barge. A NULL part gives NULL.
+const STABLE_ID_SQL: &str = r#"
+CREATE EXTENSION IF NOT EXISTS "uuid-ossp";
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+CREATE FUNCTION sid_name(parts text[]) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT string_agg(octet_length(p) || ':' || p, '' ORDER BY i)
+    FROM unnest(parts) WITH ORDINALITY AS t (p, i) $$;
+CREATE FUNCTION sid(VARIADIC parts text[]) RETURNS uuid LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN array_position(parts, NULL) IS NULL
+        THEN uuid_generate_v5('d249d559-2b09-46c7-b9b2-2595c61f70cc', sid_name(parts)) END $$;
+CREATE FUNCTION sid_int(VARIADIC parts text[]) RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN array_position(parts, NULL) IS NULL THEN greatest(1,
+        ('x' || encode(substring(digest(decode('d249d5592b0946c7b9b22595c61f70cc', 'hex')
+            || convert_to(sid_name(parts), 'UTF8'), 'sha1') FROM 1 FOR 8), 'hex'))::bit(64)::bigint
+        & 9223372036854775807) END $$;
+"#;
+
+/// The dev source (with the functions above) and the empty prod target.
+fn stable_id_databases(name: &str) -> (String, String) {
+    let dev = pg_db(&format!("recipes_{name}_dev"));
+    pg_exec(&dev, &data("stable_ids/dev.sql"));
+    pg_exec(&dev, STABLE_ID_SQL);
+    let prod = pg_db(&format!("recipes_{name}_prod"));
+    pg_exec(&prod, &data("stable_ids/prod.sql"));
+    (dev, prod)
+}
+
+/// Per prod table: its columns, and what they must hold computed in dev.
+const STABLE_TABLES: &[(&str, &str, &str)] = &[
+    (
+        "contacts",
+        "id, name, email",
+        "SELECT sid('prod', 'contacts', id), name, email FROM contacts",
+    ),
+    (
+        "properties",
+        "id, address, city",
+        "SELECT sid('prod', 'properties', id), address, city FROM properties",
+    ),
+    (
+        "requests",
+        "id, agent_contact_id, homeowner_contact_id, property_id, message",
+        "SELECT sid('prod', 'requests', id::text), sid('prod', 'contacts', agent_contact_id),
+                sid('prod', 'contacts', homeowner_contact_id), sid('prod', 'properties', property_id),
+                message
+         FROM requests",
+    ),
+    (
+        "projects",
+        "id, request_id, agent_contact_id, homeowner_contact_id, homeowner2_contact_id, property_id, title",
+        "SELECT sid_int('prod', 'projects', id::text), sid('prod', 'requests', request_id::text),
+                sid('prod', 'contacts', agent_contact_id), sid('prod', 'contacts', homeowner_contact_id),
+                sid('prod', 'contacts', homeowner2_contact_id), sid('prod', 'properties', property_id),
+                title
+         FROM projects",
+    ),
+    (
+        "quotes",
+        "id, project_id, agent_contact_id, amount",
+        "SELECT sid_int('prod', 'quotes', id::text), sid_int('prod', 'projects', project_id::text),
+                sid('prod', 'contacts', agent_contact_id), amount
+         FROM quotes",
+    ),
+    (
+        "quote_items",
+        "id, quote_id, project_id, line_no, description, qty",
+        "SELECT sid('prod', 'quote_items', quote_id::text, line_no::text),
+                sid_int('prod', 'quotes', quote_id::text), sid_int('prod', 'projects', project_id::text),
+                line_no, description, qty
+         FROM quote_items",
+    ),
+];
+
+fn prod_rows(prod: &str, table: &str, columns: &str) -> Vec<Row> {
+    pg_rows(prod, &format!("SELECT {columns} FROM {table} ORDER BY 1"))
+}
+
+#[test]
+fn recipes_stable_ids_remaps_every_key_the_same_way_on_every_run() {
+    let (dev, prod) = stable_id_databases("ids");
+    let (dir, pipeline) = workdir("stable_ids", &[]);
+    let env = [("DEV_DB_URL", dev.as_str()), ("PROD_DB_URL", prod.as_str())];
+    // The derivation written in SQL agrees with the README's example.
+    assert_eq!(
+        pg_rows(&dev, "SELECT sid_name(ARRAY['prod', 'users', '42'])"),
+        vec![vec![s("4:prod5:users2:42")]]
+    );
+
+    // Dry run: counts, nothing written.
+    run(dir.path(), &["run", &pipeline, "--dry-run"], &env).assert_ok();
+    assert_eq!(
+        pg_rows(&prod, "SELECT count(*) FROM contacts"),
+        vec![vec![s("0")]]
+    );
+
+    // Single-record test: one contact and one property, with their final ids.
+    run(
+        dir.path(),
+        &[
+            "run",
+            &pipeline,
+            "--quiet",
+            "--limit",
+            "1",
+            "--steps",
+            "contacts,properties",
+        ],
+        &env,
+    )
+    .assert_ok();
+    for (table, columns, expected) in &STABLE_TABLES[..2] {
+        let one = prod_rows(&prod, table, columns);
+        assert_eq!(one.len(), 1, "{table}");
+        let all = pg_rows(&dev, expected);
+        assert!(
+            all.contains(&one[0]),
+            "{table}: {one:?} is no dev row remapped"
+        );
+    }
+    assert_eq!(
+        pg_rows(&prod, "SELECT count(*) FROM projects"),
+        vec![vec![s("0")]]
+    );
+
+    // The full run, in dependency order into enforced foreign keys.
+    run(dir.path(), &["run", &pipeline, "--quiet"], &env).assert_ok();
+    let mut first = Vec::new();
+    for (table, columns, expected) in STABLE_TABLES {
+        let actual = prod_rows(&prod, table, columns);
+        let expected = pg_rows(&dev, &format!("{expected} ORDER BY 1"));
+        assert!(!expected.is_empty(), "{table}");
+        assert_eq!(actual, expected, "table {table}");
+        first.push(actual);
+    }
+    assert_eq!(first[5].len(), 300, "quote items");
+    // NULL foreign keys stayed NULL, the others point at remapped rows.
+    assert_eq!(
+        pg_rows(
+            &prod,
+            "SELECT count(*) FILTER (WHERE homeowner2_contact_id IS NULL),
+                    count(*) FILTER (WHERE request_id IS NULL) FROM projects"
+        ),
+        vec![vec![s("35"), s("23")]]
+    );
+    assert_eq!(
+        pg_rows(
+            &prod,
+            "SELECT count(*) FROM quote_items i JOIN quotes q ON q.id = i.quote_id
+             JOIN projects p ON p.id = q.project_id JOIN contacts c ON c.id = p.agent_contact_id"
+        ),
+        vec![vec![s("300")]]
+    );
+
+    // Rerun: the same ids, so nothing is added and nothing changes.
+    run(dir.path(), &["run", &pipeline, "--quiet"], &env).assert_ok();
+    for ((table, columns, _), before) in STABLE_TABLES.iter().zip(&first) {
+        assert_eq!(
+            &prod_rows(&prod, table, columns),
+            before,
+            "{table} after a rerun"
+        );
+    }
+}
+
+// --- v1_to_v2_users: teachers, parents, students -> users + roles -------------------
+
+/// The V1 source (with the id functions) and the V2 target with its roles.
+fn users_databases(name: &str) -> (String, String) {
+    let v1 = pg_db(&format!("recipes_{name}_v1"));
+    pg_exec(&v1, &data("v1_to_v2_users/v1.sql"));
+    pg_exec(&v1, STABLE_ID_SQL);
+    let v2 = pg_db(&format!("recipes_{name}_v2"));
+    pg_exec(&v2, &data("v1_to_v2_users/v2.sql"));
+    (v1, v2)
+}
+
+/// Every V2 user computed in V1 by hand: ids, unique emails (first owner by
+/// teachers, parents, students and id keeps it, the others get +2, +3),
+/// names (the awkward ones spelled out, the rest "First Last"), phones in
+/// E.164 (+1 and the digits; the text that is no number gives NULL).
+const EXPECTED_USERS: &str = r#"
+WITH people AS (
+    SELECT 'teachers' AS v1_table, 1 AS precedence, id AS v1_id, full_name, lower(email) AS address, phone FROM teachers
+    UNION ALL SELECT 'parents', 2, id, full_name, lower(email), phone FROM parents
+    UNION ALL SELECT 'students', 3, id, full_name,
+                     COALESCE(lower(email), 'student' || id || '@students.noemail.example'), NULL FROM students
+),
+numbered AS (
+    SELECT *, row_number() OVER (PARTITION BY address ORDER BY precedence, v1_id) AS n FROM people
+),
+awkward (v1_table, v1_id, first_name, middle_name, last_name) AS (VALUES
+    ('teachers', 1, 'Ada', NULL, 'Lovelace'),
+    ('teachers', 2, 'Grace', 'Brewster', 'Lee'),
+    ('teachers', 3, 'Martin', 'Luther', 'King Jr.'),
+    ('teachers', 4, 'Ludwig', NULL, 'van Beethoven'),
+    ('parents', 1, 'Ada', NULL, 'Lovelace'),
+    ('parents', 2, 'Grace', NULL, 'Lee'),
+    ('parents', 3, 'Cher', NULL, NULL),
+    ('students', 1, 'Byron', NULL, 'Lovelace'),
+    ('students', 2, 'Chastity', NULL, 'Bono'),
+    ('students', 3, 'Mary', 'Ann', 'Evans'))
+SELECT sid_int('v2', p.v1_table, p.v1_id::text),
+       CASE WHEN n = 1 THEN address
+            ELSE split_part(address, '@', 1) || '+' || n || '@' || split_part(address, '@', 2) END,
+       CASE WHEN a.v1_id IS NULL THEN split_part(full_name, ' ', 1) ELSE a.first_name END,
+       a.middle_name,
+       CASE WHEN a.v1_id IS NULL THEN split_part(full_name, ' ', 2) ELSE a.last_name END,
+       CASE WHEN phone ~ '[0-9]' THEN '+1' || regexp_replace(regexp_replace(phone, '^\+1', ''), '[^0-9]', '', 'g') END,
+       p.v1_table, p.v1_id
+FROM numbered p LEFT JOIN awkward a ON a.v1_table = p.v1_table AND a.v1_id = p.v1_id
+ORDER BY 1
+"#;
+
+#[test]
+fn recipes_v1_to_v2_users_makes_one_user_per_person_with_roles() {
+    let (v1, v2) = users_databases("users");
+    let (dir, pipeline) = workdir("v1_to_v2_users", &[]);
+    let env = [("V1_DB_URL", v1.as_str()), ("V2_DB_URL", v2.as_str())];
+    run(dir.path(), &["run", &pipeline, "--quiet"], &env).assert_ok();
+
+    let users_sql = "SELECT id, email, first_name, middle_name, last_name, phone, v1_table, v1_id
+        FROM users ORDER BY id";
+    let users = pg_rows(&v2, users_sql);
+    assert_eq!(users.len(), 34 + 63 + 93);
+    assert_eq!(users, pg_rows(&v1, EXPECTED_USERS));
+    // The duplicates, spelled out.
+    assert_eq!(
+        pg_rows(
+            &v2,
+            "SELECT v1_table, v1_id, email FROM users
+             WHERE email LIKE 'ada%' OR email LIKE 'grace%' OR email LIKE 'teacher11%'
+             ORDER BY email COLLATE \"C\""
+        ),
+        [
+            ["parents", "1", "ada+2@school.example"],
+            ["students", "1", "ada+3@school.example"],
+            ["teachers", "1", "ada@school.example"],
+            ["parents", "2", "grace+2@school.example"],
+            ["teachers", "2", "grace@school.example"],
+            ["parents", "10", "teacher11+2@school.example"],
+            ["teachers", "11", "teacher11@school.example"],
+        ]
+        .map(|r| r.map(s).to_vec())
+        .to_vec()
+    );
+    assert_eq!(
+        pg_rows(&v2, "SELECT phone FROM users WHERE v1_table = 'teachers' AND v1_id IN (1, 4) ORDER BY v1_id"),
+        vec![vec![s("+12127365000")], vec![None]]
+    );
+
+    // Passwords: Argon2id PHC strings, each user its own.
+    assert_eq!(
+        pg_rows(
+            &v2,
+            "SELECT count(*), count(DISTINCT password_hash),
+                    count(*) FILTER (WHERE password_hash LIKE '$argon2id$v=19$m=19456,t=2,p=1$%')
+             FROM users"
+        ),
+        vec![vec![s("190"), s("190"), s("190")]]
+    );
+
+    // Roles, against V2's roles table, and the students' parents.
+    assert_eq!(
+        pg_rows(
+            &v2,
+            "SELECT user_id, role_id, school_id FROM user_roles ORDER BY 1, 2"
+        ),
+        pg_rows(
+            &v1,
+            "SELECT sid_int('v2', 'teachers', id::text), 1, school_id FROM teachers
+             UNION ALL SELECT sid_int('v2', 'parents', id::text), 2, NULL FROM parents
+             UNION ALL SELECT sid_int('v2', 'students', id::text), 3, school_id FROM students
+             ORDER BY 1, 2"
+        )
+    );
+    assert_eq!(
+        pg_rows(
+            &v2,
+            "SELECT student_user_id, parent_user_id FROM student_parents ORDER BY 1, 2"
+        ),
+        pg_rows(
+            &v1,
+            "SELECT sid_int('v2', 'students', id::text), sid_int('v2', 'parents', parent_id::text)
+             FROM students WHERE parent_id IS NOT NULL ORDER BY 1, 2"
+        )
+    );
+    assert_eq!(
+        pg_rows(&v2, "SELECT count(*) FROM student_parents"),
+        vec![vec![s("92")]]
+    );
+
+    // A rerun adds nobody and keeps every password.
+    let before = pg_rows(&v2, "SELECT id, password_hash FROM users ORDER BY id");
+    run(dir.path(), &["run", &pipeline, "--quiet"], &env).assert_ok();
+    assert_eq!(
+        pg_rows(&v2, "SELECT id, password_hash FROM users ORDER BY id"),
+        before
+    );
+}
+
 // --- barge plan on every pipeline ---------------------------------------------------
 
 #[test]
@@ -539,7 +843,7 @@ fn recipes_barge_plan_succeeds_on_every_pipeline_file() {
         .filter(|n| n.ends_with(".toml"))
         .collect();
     names.sort();
-    assert!(names.len() >= 4, "{names:?}");
+    assert!(names.len() >= 6, "{names:?}");
     for file in names {
         let name = file.trim_end_matches(".toml");
         let (dir, pipeline) = workdir(name, &["shop.sqlite"]);
@@ -553,6 +857,14 @@ fn recipes_barge_plan_succeeds_on_every_pipeline_file() {
             "customer_subset" => {
                 let (src, dst) = subset_databases(dir.path(), "plan_subset");
                 vec![("READ_DB_URL".into(), src), ("WRITE_DB_URL".into(), dst)]
+            }
+            "stable_ids" => {
+                let (dev, prod) = stable_id_databases("plan_ids");
+                vec![("DEV_DB_URL".into(), dev), ("PROD_DB_URL".into(), prod)]
+            }
+            "v1_to_v2_users" => {
+                let (v1, v2) = users_databases("plan_users");
+                vec![("V1_DB_URL".into(), v1), ("V2_DB_URL".into(), v2)]
             }
             other => {
                 panic!("pipelines/{other}.toml: add the databases and variables it needs here")
