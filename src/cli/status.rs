@@ -6,7 +6,7 @@ use comfy_table::{Cell, CellAlignment, Table};
 use super::StatusArgs;
 use crate::config::load_pipeline;
 use crate::error::Error;
-use crate::run::state::{StateFile, StepPhase};
+use crate::run::state::{StateFile, StepPhase, StepState};
 
 pub fn status(args: StatusArgs) -> Result<(), Error> {
     let pipeline = load_pipeline(&args.pipeline, &args.params.load_options())?;
@@ -45,33 +45,29 @@ pub fn status(args: StatusArgs) -> Result<(), Error> {
             continue;
         };
         let changed = s.definition != crate::run::state::definition_digest(step);
-        table.add_row(vec![
-            Cell::new(&step.name),
-            Cell::new(if changed {
-                format!("{} (step changed since)", s.status.as_str())
-            } else {
-                s.status.as_str().to_string()
-            }),
-            Cell::new(s.rows_read).set_alignment(CellAlignment::Right),
-            Cell::new(s.rows_written).set_alignment(CellAlignment::Right),
-            Cell::new(
-                s.chunks
-                    .as_ref()
-                    .map(|c| format!("{}/{}", c.done(), c.chunks.len()))
-                    .unwrap_or_default(),
-            ),
-            Cell::new(&s.run_id),
-            Cell::new(s.finished_at.as_deref().unwrap_or("")),
-            Cell::new(s.message.as_deref().unwrap_or("")),
-        ]);
+        table.add_row(row(&step.name, s, changed));
+    }
+    // A [subset]'s steps are derived when a run starts, so the file does
+    // not list them: show the ones the state holds.
+    if pipeline.subset.is_some() {
+        for (name, s) in &state.steps {
+            if !pipeline.steps.iter().any(|step| &step.name == name) {
+                table.add_row(row(name, s, false));
+            }
+        }
     }
     println!("{table}");
-    let open = pipeline.steps.iter().any(|step| {
-        state
-            .steps
-            .get(&step.name)
-            .is_none_or(|s| s.status != StepPhase::Completed)
-    });
+    let open = if pipeline.subset.is_some() {
+        // Not every derived step is in the state yet: only the state knows.
+        true
+    } else {
+        pipeline.steps.iter().any(|step| {
+            state
+                .steps
+                .get(&step.name)
+                .is_none_or(|s| s.status != StepPhase::Completed)
+        })
+    };
     println!(
         "{} ({}): {}",
         pipeline.name,
@@ -87,4 +83,27 @@ pub fn status(args: StatusArgs) -> Result<(), Error> {
         }
     );
     Ok(())
+}
+
+/// A step's row: its state, marked when the step changed since.
+fn row(name: &str, s: &StepState, changed: bool) -> Vec<Cell> {
+    vec![
+        Cell::new(name),
+        Cell::new(if changed {
+            format!("{} (step changed since)", s.status.as_str())
+        } else {
+            s.status.as_str().to_string()
+        }),
+        Cell::new(s.rows_read).set_alignment(CellAlignment::Right),
+        Cell::new(s.rows_written).set_alignment(CellAlignment::Right),
+        Cell::new(
+            s.chunks
+                .as_ref()
+                .map(|c| format!("{}/{}", c.done(), c.chunks.len()))
+                .unwrap_or_default(),
+        ),
+        Cell::new(&s.run_id),
+        Cell::new(s.finished_at.as_deref().unwrap_or("")),
+        Cell::new(s.message.as_deref().unwrap_or("")),
+    ]
 }
