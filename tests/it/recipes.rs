@@ -470,6 +470,16 @@ fn recipes_customer_subset_moves_three_customers_and_resumes_after_a_crash() {
         .filter(|n| *n > 0)
         .count();
     assert_eq!(loaded, 2, "two steps committed before the crash");
+    // `barge status` tells what the interrupted run finished.
+    let status = run(dir.path(), &["status", &pipeline], &env);
+    status.assert_ok();
+    assert!(status.stdout.contains("not complete"), "{}", status.stdout);
+    assert_eq!(
+        status.stdout.matches("completed").count(),
+        2,
+        "{}",
+        status.stdout
+    );
 
     // The same command again: the two finished steps are not run again.
     let resumed = run(dir.path(), &["run", &pipeline], &env);
