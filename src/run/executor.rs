@@ -778,6 +778,15 @@ async fn load(
     };
     result.map_err(|e| {
         let message = describe_datafusion(&e);
+        if let Some(column) = null_into_not_null(&message, &target_schema_for_hint) {
+            return step_error(
+                step,
+                format!("a NULL in column '{column}', which {} declares NOT NULL", step.target),
+                Some(format!(
+                    "filter or COALESCE the NULLs of '{column}' in the step's SQL, or set max_rejects to set such rows aside"
+                )),
+            );
+        }
         let hint = message
             .contains("Cast error")
             .then(|| cast_hint(output, &target_schema_for_hint, &columns))
@@ -954,6 +963,17 @@ pub fn step_context(session: &Session, step: &StepConfig) -> SessionContext {
             .with_config(config)
             .build(),
     )
+}
+
+/// The target column DataFusion's "Invalid batch column at 'N' has null
+/// but schema specifies non-nullable" is about (N counts the target's columns).
+fn null_into_not_null(message: &str, target: &SchemaRef) -> Option<String> {
+    let rest = message.split("Invalid batch column at '").nth(1)?;
+    if !rest.contains("has null but schema specifies non-nullable") {
+        return None;
+    }
+    let index: usize = rest.split('\'').next()?.parse().ok()?;
+    target.fields().get(index).map(|f| f.name().clone())
 }
 
 /// Names the columns whose output type differs from the target's, for a

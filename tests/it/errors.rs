@@ -185,3 +185,39 @@ fn unmapped_values_are_listed_with_counts() {
         &["map_value('status')", "'DELIVERED' (", "[mappings.status]"],
     );
 }
+
+#[test]
+fn a_null_for_a_not_null_column_names_the_column_and_the_fix() {
+    let dir = workdir_with_shop();
+    let db = rusqlite::Connection::open(dir.path().join("out.db")).unwrap();
+    db.execute_batch("CREATE TABLE people (id INTEGER PRIMARY KEY, nick TEXT NOT NULL)")
+        .unwrap();
+    let pipeline = write_file(
+        dir.path(),
+        "p.toml",
+        r#"
+[connections.src]
+url = "sqlite://data/shop.sqlite"
+
+[connections.dst]
+url = "sqlite://out.db"
+
+[[step]]
+target = "dst.people"
+mode = "append"
+sql = "SELECT id, CASE WHEN id = 2 THEN NULL ELSE first_name END AS nick FROM src.customers"
+"#,
+    );
+    barge(dir.path(), &["run", &pipeline]).assert_fails(
+        1,
+        &[
+            "a NULL in column 'nick', which dst.people declares NOT NULL",
+            "COALESCE",
+            "max_rejects",
+        ],
+    );
+    let rows: i64 = db
+        .query_row("SELECT count(*) FROM people", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0, "nothing landed");
+}

@@ -124,10 +124,23 @@ struct Plan {
     disable_fk_checks: bool,
 }
 
-impl MySqlWriter {
-    /// Starts the load of `target` (its table resolved to a database).
+/// What both writers start from: the connection's transaction open (and
+/// its stage table), the encoder, and the `LOAD DATA` statement when the
+/// server takes it.
+struct Opened {
+    connection: String,
+    table: String,
+    handle: Handle,
+    load_schema: Option<SchemaRef>,
+    encoder: TsvEncoder,
+    plan: Plan,
+    conn: Conn,
+    load_sql: Option<String>,
+}
+
+impl Opened {
     /// Called on a blocking thread.
-    pub(crate) fn open(
+    fn start(
         mysql: &MySqlConnection,
         target: &TargetSpec,
         schema: SchemaRef,
@@ -152,14 +165,49 @@ impl MySqlWriter {
         let plan = plan(mysql, target, &columns)?;
         check_key(mysql, &handle, target)?;
         let conn = handle.block_on(start(mysql, &plan))?;
-        let path = if mysql.local_infile {
+        let load_sql = if mysql.local_infile {
             let numbers = handle.block_on(number_columns(mysql, target, &columns))?;
-            let load_sql = encoder.load_data_sql(
+            Some(encoder.load_data_sql(
                 plan.stage_sql.as_deref().unwrap_or(&plan.table_sql),
                 &plan.columns_sql,
                 &numbers,
                 None,
-            );
+            ))
+        } else {
+            None
+        };
+        Ok(Self {
+            connection,
+            table,
+            handle,
+            load_schema,
+            encoder,
+            plan,
+            conn,
+            load_sql,
+        })
+    }
+}
+
+impl MySqlWriter {
+    /// Starts the load of `target` (its table resolved to a database).
+    /// Called on a blocking thread.
+    pub(crate) fn open(
+        mysql: &MySqlConnection,
+        target: &TargetSpec,
+        schema: SchemaRef,
+    ) -> EngineResult<Self> {
+        let Opened {
+            connection,
+            table,
+            handle,
+            load_schema,
+            encoder,
+            plan,
+            conn,
+            load_sql,
+        } = Opened::start(mysql, target, schema)?;
+        let path = if let Some(load_sql) = load_sql {
             let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
             let task = handle.spawn(run_load(
                 conn,
@@ -736,37 +784,16 @@ impl IsolatingMySqlWriter {
         target: &TargetSpec,
         schema: SchemaRef,
     ) -> EngineResult<Self> {
-        let connection = mysql.name.clone();
-        let table = target.table.to_string();
-        let handle = Handle::try_current().map_err(|e| {
-            EngineError::query(
-                &connection,
-                Some(&table),
-                None,
-                format!("no async runtime: {e}"),
-            )
-        })?;
-        let load_schema = load_schema(&schema);
-        let encoder = TsvEncoder::new(
-            &connection,
-            &table,
-            load_schema.clone().unwrap_or_else(|| schema.clone()),
-        )?;
-        let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-        let plan = plan(mysql, target, &columns)?;
-        check_key(mysql, &handle, target)?;
-        let conn = handle.block_on(start(mysql, &plan))?;
-        let load_sql = if mysql.local_infile {
-            let numbers = handle.block_on(number_columns(mysql, target, &columns))?;
-            Some(encoder.load_data_sql(
-                plan.stage_sql.as_deref().unwrap_or(&plan.table_sql),
-                &plan.columns_sql,
-                &numbers,
-                None,
-            ))
-        } else {
-            None
-        };
+        let Opened {
+            connection,
+            table,
+            handle,
+            load_schema,
+            encoder,
+            plan,
+            conn,
+            load_sql,
+        } = Opened::start(mysql, target, schema)?;
         Ok(Self {
             connection,
             table,
