@@ -104,6 +104,16 @@ pub enum ReferenceMode {
 }
 
 impl Pipeline {
+    /// The pipeline file's directory, where its run state, journal and
+    /// rejects go (the working directory for `barge copy`).
+    pub fn dir(&self) -> PathBuf {
+        self.file
+            .as_deref()
+            .and_then(std::path::Path::parent)
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default()
+    }
+
     pub fn connection(&self, name: &str) -> Option<&ConnectionConfig> {
         self.connections.iter().find(|c| c.name == name)
     }

@@ -70,14 +70,7 @@ pub struct Journal {
 impl Journal {
     /// The journal directory of `run_id` of `pipeline`.
     pub fn dir_for(pipeline: &Pipeline, run_id: &str) -> PathBuf {
-        pipeline
-            .file
-            .as_deref()
-            .and_then(Path::parent)
-            .map(Path::to_path_buf)
-            .unwrap_or_default()
-            .join(JOURNAL_DIR)
-            .join(run_id)
+        pipeline.dir().join(JOURNAL_DIR).join(run_id)
     }
 
     /// Starts the journal of `run_id` (files appear once a step commits).

@@ -41,13 +41,7 @@ pub const REJECTS_DIR: &str = "rejects";
 /// Where a run's rejects files go: `rejects/<run_id>/` beside the pipeline
 /// file (in the working directory for `barge copy`).
 pub fn run_dir(pipeline: &Pipeline, run_id: &str) -> PathBuf {
-    let base = pipeline
-        .file
-        .as_deref()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    base.join(REJECTS_DIR).join(run_id)
+    pipeline.dir().join(REJECTS_DIR).join(run_id)
 }
 
 /// The rejects file of `step` in the run's rejects directory.

@@ -99,6 +99,23 @@ pub struct StepState {
     pub chunks: Option<ChunkPlan>,
 }
 
+impl StepState {
+    /// A step that starts now, with nothing done.
+    fn fresh(definition: &str, run_id: &str) -> Self {
+        Self {
+            status: StepPhase::Running,
+            definition: definition.to_string(),
+            run_id: run_id.to_string(),
+            rows_read: 0,
+            rows_written: 0,
+            started_at: now(),
+            finished_at: None,
+            message: None,
+            chunks: None,
+        }
+    }
+}
+
 /// The state file's content.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunState {
@@ -121,32 +138,17 @@ pub struct StateFile {
 }
 
 impl StateFile {
-    /// The state file of `pipeline` with its params (`key` names a
-    /// `barge copy` by its arguments instead).
+    /// The state file of `pipeline` with its params (`barge copy` puts a
+    /// digest of its arguments in its params).
     pub fn path_for(pipeline: &Pipeline) -> PathBuf {
-        let dir = pipeline
-            .file
-            .as_deref()
-            .and_then(Path::parent)
-            .map(Path::to_path_buf)
-            .unwrap_or_default()
-            .join(STATE_DIR);
+        let dir = pipeline.dir().join(STATE_DIR);
         let stem = pipeline
             .file
             .as_deref()
             .and_then(Path::file_stem)
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| pipeline.name.clone());
-        let stem: String = stem
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let stem = crate::stage::step_dir_name(&stem);
         dir.join(format!("{stem}-{}.json", &params_digest(pipeline)[..12]))
     }
 
@@ -217,29 +219,9 @@ impl StateFile {
         let entry = state
             .steps
             .entry(step.name.clone())
-            .or_insert_with(|| StepState {
-                status: StepPhase::Running,
-                definition: definition.clone(),
-                run_id: run_id.clone(),
-                rows_read: 0,
-                rows_written: 0,
-                started_at: now(),
-                finished_at: None,
-                message: None,
-                chunks: None,
-            });
+            .or_insert_with(|| StepState::fresh(&definition, &run_id));
         if entry.definition != definition {
-            *entry = StepState {
-                status: StepPhase::Running,
-                definition,
-                run_id: run_id.clone(),
-                rows_read: 0,
-                rows_written: 0,
-                started_at: now(),
-                finished_at: None,
-                message: None,
-                chunks: None,
-            };
+            *entry = StepState::fresh(&definition, &run_id);
         }
         entry.run_id = run_id;
         change(entry);
