@@ -598,7 +598,19 @@ async fn execute_step(
     // An interrupt drops the load: its writer rolls the transaction back.
     let statements = tokio::select! {
         statements = load => statements?,
-        _ = ctx.interrupt.wait() => return Err(interrupted(step)),
+        _ = ctx.interrupt.wait() => {
+            if step.mode == WriteMode::Replace && connection.swaps_tables() {
+                // The half-loaded shadow goes too, once the dropped load's
+                // transaction has let go of it (not waiting long for that).
+                let shadow = shadow_of(&step.target.table);
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    connection.drop_shadow(&shadow),
+                )
+                .await;
+            }
+            return Err(interrupted(step));
+        }
     };
     Ok(StepDone {
         rows_read: progress.read(),

@@ -521,3 +521,87 @@ sql = "SELECT id, upper(v) AS v FROM src.t"
         )
     );
 }
+
+#[test]
+fn resume_sigint_during_a_replace_keeps_the_old_table_and_drops_the_shadow() {
+    let src = pg_db("resume_sigint_replace_src");
+    pg_exec(
+        &src,
+        "CREATE TABLE t (id bigint PRIMARY KEY, v text);
+         INSERT INTO t SELECT g, repeat('y', 80) || g FROM generate_series(1, 400000) g;",
+    );
+    let dst = pg_db("resume_sigint_replace_dst");
+    pg_exec(
+        &dst,
+        "CREATE TABLE t (id bigint PRIMARY KEY, v text); INSERT INTO t VALUES (-1, 'old');",
+    );
+    let dst_db = dst.rsplit('/').next().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = write_file(
+        dir.path(),
+        "p.toml",
+        &format!(
+            r#"
+[connections.src]
+url = "{src}"
+
+[connections.dst]
+url = "{dst}"
+
+[[step]]
+name = "copy_t"
+target = "dst.t"
+mode = "replace"
+key = "id"
+sql = "SELECT id, upper(v) AS v FROM src.t"
+"#
+        ),
+    );
+    let mut child = spawn_barge(dir.path(), &["run", "-q", &pipeline]);
+    // Interrupt once rows are flowing into the shadow table.
+    let started = Instant::now();
+    loop {
+        let loading = pg_rows(
+            &src,
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = '{dst_db}' AND query ILIKE 'COPY%' AND state = 'active'"
+            ),
+        );
+        if loading[0][0].as_deref() != Some("0") {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the load ended before it could be interrupted"
+        );
+        assert!(started.elapsed() < Duration::from_secs(60), "no load began");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let interrupt = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupt.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert_eq!(
+        pg_rows(&dst, "SELECT id, v FROM t"),
+        vec![vec![Some("-1".into()), Some("old".into())]]
+    );
+    assert_eq!(
+        pg_rows(
+            &dst,
+            "SELECT count(*) FROM pg_tables WHERE tablename LIKE '%barge_new%'"
+        ),
+        vec![vec![Some("0".into())]],
+        "the shadow table is gone"
+    );
+    // The rerun loads the whole table.
+    barge(dir.path(), &["run", "-q", &pipeline]).assert_ok();
+    assert_eq!(
+        pg_rows(&dst, "SELECT count(*), min(id) FROM t"),
+        vec![vec![Some("400000".into()), Some("1".into())]]
+    );
+}
