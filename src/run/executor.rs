@@ -208,13 +208,12 @@ async fn run_steps(
             });
             match blocked {
                 _ if ctx.interrupt.is_set() => {
-                    reports[i] = Some(StepReport {
-                        error: Some("not run: the run was interrupted".into()),
-                        ..StepReport::new(&steps[i], StepStatus::Skipped)
-                    });
+                    reports[i] = Some(skipped(&steps[i], "the run was interrupted"));
                 }
                 Some(&d) => {
-                    reports[i] = Some(skipped(&steps[i], &steps[d].name));
+                    let because =
+                        format!("step '{}' it depends on did not complete", steps[d].name);
+                    reports[i] = Some(skipped(&steps[i], &because));
                 }
                 None => runnable.push(i),
             }
@@ -224,11 +223,7 @@ async fn run_steps(
                 let ctx = &ctx;
                 async move {
                     if ctx.interrupt.is_set() {
-                        let report = StepReport {
-                            error: Some("not run: the run was interrupted".into()),
-                            ..StepReport::new(&steps[i], StepStatus::Skipped)
-                        };
-                        return (i, report);
+                        return (i, skipped(&steps[i], "the run was interrupted"));
                     }
                     (i, run_step(ctx, &steps[i]).await)
                 }
@@ -289,9 +284,7 @@ fn select_steps(pipeline: &Pipeline, names: Option<&[String]>) -> Result<Vec<usi
 
 fn skipped(step: &StepConfig, because: &str) -> StepReport {
     StepReport {
-        error: Some(format!(
-            "not run: step '{because}' it depends on did not complete"
-        )),
+        error: Some(format!("not run: {because}")),
         ..StepReport::new(step, StepStatus::Skipped)
     }
 }
@@ -517,7 +510,7 @@ async fn execute_step(
             .prepare_target(&target_spec(step, step.target.table.clone()), &output, true)
             .await
             .map_err(engine_error)?;
-        let rows = count_rows(session, &select).await.map_err(df_error)?;
+        let rows = count_rows(&session.ctx, &select).await.map_err(df_error)?;
         // Later steps that read this target plan against its future shape.
         if connection
             .table_schema(&step.target.table)
@@ -622,11 +615,11 @@ async fn execute_step(
 
 /// Rows `select` returns, counted by DataFusion (pushed to the source where it can).
 async fn count_rows(
-    session: &Session,
+    ctx: &SessionContext,
     select: &str,
 ) -> Result<u64, datafusion::error::DataFusionError> {
     let count_sql = format!("SELECT count(*) AS n FROM ({select}) AS barge_counted");
-    let batches = session.ctx.sql(&count_sql).await?.collect().await?;
+    let batches = ctx.sql(&count_sql).await?.collect().await?;
     Ok(batches
         .first()
         .and_then(|b| {

@@ -4,30 +4,22 @@
 //! all sent, its transaction not committed), `chunk_committed` (committed, not
 //! yet in the state file), `chunk_saved` (in the state file).
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 /// Aborts the process when `BARGE_FAILPOINT` names this point and this is
 /// its N-th hit.
 pub fn hit(point: &str) {
     static ARMED: OnceLock<Option<(String, u64)>> = OnceLock::new();
-    static HITS: Mutex<Option<HashMap<String, u64>>> = Mutex::new(None);
+    static HITS: AtomicU64 = AtomicU64::new(0);
     let armed = ARMED.get_or_init(|| {
         let value = std::env::var("BARGE_FAILPOINT").ok()?;
         let (name, n) = value.split_once(':')?;
         Some((name.to_string(), n.parse().ok()?))
     });
     let Some((name, n)) = armed else { return };
-    if name != point {
-        return;
-    }
-    let mut hits = HITS.lock().unwrap_or_else(|e| e.into_inner());
-    let count = hits
-        .get_or_insert_with(HashMap::new)
-        .entry(point.to_string())
-        .or_insert(0);
-    *count += 1;
-    if *count == *n {
+    // Only the armed point is counted.
+    if name == point && HITS.fetch_add(1, Ordering::SeqCst) + 1 == *n {
         eprintln!("BARGE_FAILPOINT {point}:{n}: aborting");
         std::process::abort();
     }

@@ -124,18 +124,13 @@ async fn delete_keys(
         .iter()
         .map(|f| dir.join(f).to_string_lossy().into_owned())
         .collect();
-    ctx.register_parquet("sent", &files[0], ParquetReadOptions::default())
+    let sent = ctx
+        .read_parquet(files, ParquetReadOptions::default())
         .await
         .map_err(df_error)?;
-    let mut sql = "SELECT * FROM sent".to_string();
-    for (i, file) in files.iter().enumerate().skip(1) {
-        let name = format!("sent{i}");
-        ctx.register_parquet(&name, file, ParquetReadOptions::default())
-            .await
-            .map_err(df_error)?;
-        sql.push_str(&format!(" UNION ALL SELECT * FROM {name}"));
-    }
-    let mut sql = format!("SELECT DISTINCT * FROM ({sql}) AS barge_sent");
+    ctx.register_table("sent", sent.into_view())
+        .map_err(df_error)?;
+    let mut sql = "SELECT DISTINCT * FROM sent".to_string();
     if let Some(before) = &step.before {
         ctx.register_parquet(
             "before",

@@ -2,33 +2,9 @@
 //! Parquet export. Every target table is read back and compared with the
 //! source, row by row.
 
-use crate::common::{barge, batch_rows, read_parquet, repo, workdir_with_shop};
+use crate::common::{barge, batch_rows, read_parquet, repo, sqlite_rows, workdir_with_shop};
 
 type Row = Vec<Option<String>>;
-
-fn sqlite_rows(path: &std::path::Path, sql: &str) -> Vec<Row> {
-    let conn = rusqlite::Connection::open(path).expect("open sqlite");
-    let mut stmt = conn.prepare(sql).expect("prepare");
-    let n = stmt.column_count();
-    stmt.query_map([], |r| {
-        (0..n)
-            .map(|i| {
-                Ok(match r.get_ref(i)? {
-                    rusqlite::types::ValueRef::Null => None,
-                    rusqlite::types::ValueRef::Integer(v) => Some(v.to_string()),
-                    rusqlite::types::ValueRef::Real(v) => Some(v.to_string()),
-                    rusqlite::types::ValueRef::Text(t) => {
-                        Some(String::from_utf8_lossy(t).into_owned())
-                    }
-                    rusqlite::types::ValueRef::Blob(b) => Some(format!("{b:?}")),
-                })
-            })
-            .collect()
-    })
-    .expect("query")
-    .collect::<Result<_, _>>()
-    .expect("rows")
-}
 
 /// Rows of a DuckDB query; every column must be cast to VARCHAR in `sql`.
 fn duckdb_rows(path: &std::path::Path, sql: &str) -> Vec<Row> {

@@ -710,7 +710,8 @@ fn mysql_text_read_from_parquet_loads_into_an_existing_table() {
         "CREATE TABLE people (id int PRIMARY KEY, name varchar(100), code varchar(20))",
     );
     let dir = workdir_with_shop();
-    // Text read from Parquet arrives as Utf8View; the table says Utf8.
+    // Text read from Parquet arrives as Utf8View; the table says Utf8
+    // (DataFusion casts it on the way in).
     let pipeline = write_file(
         dir.path(),
         "p.toml",

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use crate::common::{barge, barge_with_env, batch_rows, read_parquet, repo, Outcome};
+use crate::common::{barge, barge_with_env, batch_rows, read_parquet, repo, sqlite_rows, Outcome};
 use crate::servers::{mysql_db, mysql_exec, mysql_rows, pg_db, pg_exec, pg_rows};
 
 type Row = Vec<Option<String>>;
@@ -212,30 +212,6 @@ fn recipes_schema_evolution_refuses_an_unmapped_status_and_names_it() {
 }
 
 // --- cross_engine: SQLite -> DuckDB -> PostgreSQL -> Parquet -----------------
-
-fn sqlite_rows(path: &Path, sql: &str) -> Vec<Row> {
-    let conn = rusqlite::Connection::open(path).expect("open sqlite");
-    let mut stmt = conn.prepare(sql).expect("prepare");
-    let n = stmt.column_count();
-    stmt.query_map([], |r| {
-        (0..n)
-            .map(|i| {
-                Ok(match r.get_ref(i)? {
-                    rusqlite::types::ValueRef::Null => None,
-                    rusqlite::types::ValueRef::Integer(v) => Some(v.to_string()),
-                    rusqlite::types::ValueRef::Real(v) => Some(v.to_string()),
-                    rusqlite::types::ValueRef::Text(t) => {
-                        Some(String::from_utf8_lossy(t).into_owned())
-                    }
-                    rusqlite::types::ValueRef::Blob(b) => Some(format!("{b:?}")),
-                })
-            })
-            .collect()
-    })
-    .expect("query")
-    .collect::<Result<_, _>>()
-    .expect("rows")
-}
 
 /// Rows of a DuckDB query; every column must be cast to VARCHAR in `sql`.
 fn duckdb_rows(path: &Path, sql: &str) -> Vec<Row> {

@@ -98,6 +98,39 @@ fn wait_for_chunks(dir: &Path, child: &mut Child, n: usize) {
     }
 }
 
+/// Waits until barge's COPY into database `dst_db` is active, then runs
+/// `aggregate` (over `pid`) on those server backends; false when barge ended
+/// first.
+fn on_active_copy(server: &str, dst_db: &str, child: &mut Child, aggregate: &str) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        let found = pg_rows(
+            server,
+            &format!(
+                "SELECT {aggregate} FROM pg_stat_activity
+                 WHERE datname = '{dst_db}' AND query ILIKE 'COPY%' AND state = 'active'"
+            ),
+        );
+        if found[0][0].as_deref() != Some("0") {
+            return true;
+        }
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    false
+}
+
+/// Sends SIGINT (Ctrl+C) to barge.
+fn send_sigint(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 #[test]
 fn resume_after_a_crash_at_each_point_of_a_chunk_equals_a_clean_run_postgres() {
     let src = pg_db("resume_crash_src");
@@ -223,11 +256,7 @@ fn resume_after_sigint_saves_state_and_the_rerun_completes() {
     let pipeline = chunked_pipeline(dir.path(), &src, &dst, "append", 500);
     let mut child = spawn_barge(dir.path(), &["run", "-q", &pipeline]);
     wait_for_chunks(dir.path(), &mut child, 5);
-    let interrupt = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(interrupt.success());
+    send_sigint(&child);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
@@ -485,21 +514,12 @@ sql = "SELECT id, upper(v) AS v FROM src.t"
     // The server ends barge's load connection (as a restart would) once
     // the second chunk is being written.
     wait_for_chunks(dir.path(), &mut child, 1);
-    let started = Instant::now();
-    let mut terminated = false;
-    while !terminated && started.elapsed() < Duration::from_secs(30) {
-        let killed = pg_rows(
-            &src,
-            &format!(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-                 WHERE datname = '{dst_db}' AND query ILIKE 'COPY%' AND state = 'active'"
-            ),
-        );
-        terminated = killed[0][0].as_deref() != Some("0");
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-    }
+    let terminated = on_active_copy(
+        &src,
+        &dst_db,
+        &mut child,
+        "count(pg_terminate_backend(pid))",
+    );
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(terminated, "no load connection to end: {stderr}");
@@ -559,30 +579,11 @@ sql = "SELECT id, upper(v) AS v FROM src.t"
     );
     let mut child = spawn_barge(dir.path(), &["run", "-q", &pipeline]);
     // Interrupt once rows are flowing into the shadow table.
-    let started = Instant::now();
-    loop {
-        let loading = pg_rows(
-            &src,
-            &format!(
-                "SELECT count(*) FROM pg_stat_activity
-                 WHERE datname = '{dst_db}' AND query ILIKE 'COPY%' AND state = 'active'"
-            ),
-        );
-        if loading[0][0].as_deref() != Some("0") {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the load ended before it could be interrupted"
-        );
-        assert!(started.elapsed() < Duration::from_secs(60), "no load began");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let interrupt = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(interrupt.success());
+    assert!(
+        on_active_copy(&src, &dst_db, &mut child, "count(*)"),
+        "the load ended before it could be interrupted"
+    );
+    send_sigint(&child);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");

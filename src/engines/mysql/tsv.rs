@@ -288,22 +288,13 @@ impl TsvEncoder {
             let error = |message: String| {
                 EngineError::column(&self.connection, &self.table, &column.name, message)
             };
-            // DataFusion may hand text as a view or large array where the
-            // table says Utf8 (the same logical type to it): same values.
-            let converted;
-            let array = if array.data_type() == &column.data_type {
-                array
-            } else if same_values(array.data_type(), &column.data_type) {
-                converted = datafusion::arrow::compute::cast(array, &column.data_type)
-                    .map_err(|e| error(e.to_string()))?;
-                &converted
-            } else {
+            if array.data_type() != &column.data_type {
                 return Err(error(format!(
                     "batch column has type {}, the encoder expects {}",
                     array.data_type(),
                     column.data_type
                 )));
-            };
+            }
             column.scratch.clear();
             render(&column.kind, array, &mut column.scratch).map_err(|(row, message)| {
                 error(format!(
@@ -838,16 +829,6 @@ fn put_hms(buf: &mut Vec<u8>, secs: u64, micros: u32) {
         buf.push(b'.');
         put_padded(buf, u64::from(micros), 6);
     }
-}
-
-/// Whether two Arrow types hold the same values in different layouts (text
-/// as Utf8, LargeUtf8 or Utf8View; bytes as Binary, LargeBinary or
-/// BinaryView), so one converts to the other without loss.
-fn same_values(a: &DataType, b: &DataType) -> bool {
-    use DataType::*;
-    let text = |t: &DataType| matches!(t, Utf8 | LargeUtf8 | Utf8View);
-    let bytes = |t: &DataType| matches!(t, Binary | LargeBinary | BinaryView);
-    (text(a) && text(b)) || (bytes(a) && bytes(b))
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@ use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::prelude::SessionContext;
 
 use super::{
-    check_counts, load, quote, replaces_through_shadow, retrying, shadow_of, target_spec,
-    StepContext, StepDone,
+    check_counts, count_rows, load, quote, replaces_through_shadow, retrying, shadow_of,
+    target_spec, StepContext, StepDone,
 };
 use crate::config::StepConfig;
 use crate::engines::{Connection, EngineKind, TableName, TargetSpec, WriteMode};
@@ -374,25 +374,15 @@ async fn refuse_rows_in_range(
         done: false,
         rows: 0,
     };
-    let sql = format!(
-        "SELECT count(*) FROM barge_target WHERE {}",
-        range_condition(&quote(column), &all)
-    );
-    let batches = ctx
-        .sql(&sql)
-        .await
-        .map_err(df_error)?
-        .collect()
-        .await
-        .map_err(df_error)?;
-    let existing = batches
-        .first()
-        .and_then(|b| {
-            b.column(0)
-                .as_primitive_opt::<Int64Type>()
-                .map(|a| a.value(0))
-        })
-        .unwrap_or(0);
+    let existing = count_rows(
+        &ctx,
+        &format!(
+            "SELECT * FROM barge_target WHERE {}",
+            range_condition(&quote(column), &all)
+        ),
+    )
+    .await
+    .map_err(df_error)?;
     if existing > 0 {
         return Err(step_error(
             step,
