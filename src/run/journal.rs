@@ -108,7 +108,7 @@ impl Journal {
             let load = loads.entry(step.name.clone()).or_insert(0);
             *load += 1;
             let load = *load;
-            StepTee::new(
+            StepTee::without_checksum(
                 &self.dir,
                 &format!("{}/load-{load:05}", step_dir_name(&step.name)),
                 key.to_vec(),
