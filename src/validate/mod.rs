@@ -1,12 +1,19 @@
 //! Validation: per step, the row count and order-independent content
 //! checksum ([`checksum`]) of the source (the step's SQL re-run), the stage
-//! (its manifest, when the run was staged) and the target table, compared;
-//! with `sample`, up to N differing rows by key ([`sample`]).
+//! (its files, read again, against its manifest, when the run was staged)
+//! and the target table, compared; with `sample`, up to N differing rows by
+//! key ([`sample`]).
 //!
-//! Every side is read as a stream and folded batch by batch: nothing is
-//! held but the checksum (and, for a sample, the rows of the few key buckets
-//! whose checksums differ).
+//! Source and target checksums are the aggregate `barge_checksum(...)`
+//! ([`aggregate`]) over the step's query and over the target table: where
+//! the rows come from one PostgreSQL, MySQL/MariaDB or DuckDB connection
+//! whose types the engine can write canonically, the whole aggregate runs
+//! in the engine and one row crosses the wire; otherwise the rows stream
+//! through barge and are folded batch by batch. Nothing is held but the
+//! checksum; a sample reads both sides again, keeping only the rows of the
+//! few key buckets whose checksums differ.
 
+pub mod aggregate;
 pub mod checksum;
 pub mod report;
 pub mod sample;
@@ -18,12 +25,13 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
+use self::aggregate::{checksum_udaf, CHECKSUM_FUNCTION};
 use self::checksum::{Checksum, RowHasher};
 pub use self::report::{Side, StepValidation, ValidationReport};
 use crate::config::{Pipeline, StepConfig};
 use crate::error::{describe_datafusion, Error};
 use crate::run::executor::{quote, step_context, step_select, target_columns};
-use crate::run::session::{output_schema, step_error, Session};
+use crate::run::session::{output_schema, source_queries, step_error, Session};
 use crate::stage::manifest::{runs_of, Manifest, StagedStep};
 
 /// Options of `barge validate`.
@@ -174,10 +182,10 @@ async fn validate_step(
         Some(Some(side)) => Some(side),
     };
     match compare(session, step, sample).await {
-        Ok((source, target, samples)) => {
-            result.source = Some(Side::of(source.rows, source.hex()));
-            result.target = Some(Side::of(target.rows, target.hex()));
-            result.samples = samples;
+        Ok(compared) => {
+            result.source = Some(Side::computed(&compared.source));
+            result.target = Some(Side::computed(&compared.target));
+            result.samples = compared.samples;
         }
         Err(e) => result.error = Some(e.to_string()),
     }
@@ -186,11 +194,13 @@ async fn validate_step(
 }
 
 /// The step's columns on both sides: the source query, the target query,
-/// the key's positions.
+/// the key's positions, and each side's checksum query.
 struct Sides {
     source_sql: String,
     target_sql: String,
     key: Vec<usize>,
+    source_checksum_sql: String,
+    target_checksum_sql: String,
 }
 
 async fn sides(session: &Session, step: &StepConfig) -> Result<Sides, Error> {
@@ -223,16 +233,22 @@ async fn sides(session: &Session, step: &StepConfig) -> Result<Sides, Error> {
         .schema
         .clone()
         .unwrap_or_else(|| connection.default_schema().to_string());
-    let target_sql = format!(
-        "SELECT {} FROM {}.{}.{}",
-        columns
-            .iter()
-            .map(|c| quote(c))
-            .collect::<Vec<_>>()
-            .join(", "),
+    let target_table = format!(
+        "{}.{}.{}",
         quote(&step.target.connection),
         quote(&schema),
         quote(&step.target.table.name)
+    );
+    let list = |names: &mut dyn Iterator<Item = &String>| {
+        names.map(|c| quote(c)).collect::<Vec<_>>().join(", ")
+    };
+    let target_list = list(&mut columns.iter());
+    let target_sql = format!("SELECT {target_list} FROM {target_table}");
+    let target_checksum_sql =
+        format!("SELECT {CHECKSUM_FUNCTION}({target_list}) FROM {target_table}");
+    let source_checksum_sql = format!(
+        "SELECT {CHECKSUM_FUNCTION}({}) FROM ({source_sql}) AS barge_validated",
+        list(&mut output.fields().iter().map(|f| f.name()))
     );
     let key = step
         .key
@@ -243,24 +259,42 @@ async fn sides(session: &Session, step: &StepConfig) -> Result<Sides, Error> {
         source_sql,
         target_sql,
         key,
+        source_checksum_sql,
+        target_checksum_sql,
     })
+}
+
+/// What comparing a step found.
+struct Compared {
+    source: Computed,
+    target: Computed,
+    samples: Vec<sample::RowDiff>,
+}
+
+/// A side's checksum and where it was computed.
+pub struct Computed {
+    pub checksum: Checksum,
+    /// The connection that computed it, or `barge`.
+    pub computed_in: String,
 }
 
 /// Checksums of source and target; rows that differ when they do and
 /// `sample` asks for them.
-async fn compare(
-    session: &Session,
-    step: &StepConfig,
-    sample: usize,
-) -> Result<(Checksum, Checksum, Vec<sample::RowDiff>), Error> {
+async fn compare(session: &Session, step: &StepConfig, sample: usize) -> Result<Compared, Error> {
     let sides = sides(session, step).await?;
     let ctx = step_context(session, step);
+    ctx.register_udaf(checksum_udaf());
     let (source, target) = futures::try_join!(
-        fold(&ctx, step, &sides.source_sql, &sides.key),
-        fold(&ctx, step, &sides.target_sql, &sides.key),
+        aggregate_checksum(&ctx, step, &sides.source_checksum_sql),
+        aggregate_checksum(&ctx, step, &sides.target_checksum_sql),
     )?;
     let mut samples = Vec::new();
-    if sample > 0 && (source.rows != target.rows || source.sum != target.sum) {
+    if sample > 0 && source.checksum != target.checksum {
+        // Read both sides again, by key bucket, to find the rows.
+        let (source, target) = futures::try_join!(
+            fold(&ctx, step, &sides.source_sql, &sides.key),
+            fold(&ctx, step, &sides.target_sql, &sides.key),
+        )?;
         let buckets = source.differing_buckets(&target);
         let chosen: Vec<usize> = buckets.into_iter().take(sample).collect();
         let (source_rows, target_rows) = futures::try_join!(
@@ -269,7 +303,73 @@ async fn compare(
         )?;
         samples = sample::differences(source_rows, target_rows, sample);
     }
-    Ok((source, target, samples))
+    Ok(Compared {
+        source,
+        target,
+        samples,
+    })
+}
+
+/// Runs `sql`, a `barge_checksum(...)` query, and reads its one value;
+/// says where it ran: in the source engine when the plan left no
+/// aggregation to DataFusion.
+async fn aggregate_checksum(
+    ctx: &SessionContext,
+    step: &StepConfig,
+    sql: &str,
+) -> Result<Computed, Error> {
+    let df_error = |e: datafusion::error::DataFusionError| {
+        step_error(
+            step,
+            format!("{} (while running `{sql}`)", describe_datafusion(&e)),
+            None,
+        )
+    };
+    let df = ctx.sql(sql).await.map_err(df_error)?;
+    let plan = df.clone().create_physical_plan().await.map_err(df_error)?;
+    let computed_in = match source_queries(&plan).as_slice() {
+        [(connection, _)] if !aggregates(&plan) => connection.clone(),
+        _ => "barge".to_string(),
+    };
+    let batches = datafusion::physical_plan::collect(plan, ctx.task_ctx())
+        .await
+        .map_err(df_error)?;
+    let value = batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .and_then(|b| {
+            datafusion::arrow::compute::cast(
+                b.column(0),
+                &datafusion::arrow::datatypes::DataType::Utf8,
+            )
+            .ok()
+        })
+        .and_then(|c| {
+            use datafusion::arrow::array::{Array, AsArray};
+            let c = c.as_string::<i32>();
+            (!c.is_null(0)).then(|| c.value(0).to_string())
+        });
+    let checksum = value
+        .as_deref()
+        .and_then(Checksum::parse_engine_result)
+        .ok_or_else(|| {
+            step_error(
+                step,
+                format!(
+                    "the checksum query `{sql}` returned {value:?}, not `<rows>:<sum>` (computed in {computed_in})"
+                ),
+                None,
+            )
+        })?;
+    Ok(Computed {
+        checksum,
+        computed_in,
+    })
+}
+
+/// Whether DataFusion aggregates anything in `plan`.
+fn aggregates(plan: &std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> bool {
+    plan.name() == "AggregateExec" || plan.children().into_iter().any(aggregates)
 }
 
 /// Runs `sql` and folds its rows into a checksum with key buckets.

@@ -16,6 +16,10 @@ use crate::error::Error;
 pub struct Side {
     pub rows: Option<u64>,
     pub checksum: Option<String>,
+    /// Where the checksum was computed: the connection whose engine ran it,
+    /// or `barge` (the rows streamed through barge).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub computed_in: Option<String>,
     /// Why the side has no figures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -26,7 +30,16 @@ impl Side {
         Self {
             rows: Some(rows),
             checksum: Some(checksum),
+            computed_in: None,
             note: None,
+        }
+    }
+
+    /// A side whose checksum was computed where `computed` says.
+    pub fn computed(computed: &super::Computed) -> Self {
+        Self {
+            computed_in: Some(computed.computed_in.clone()),
+            ..Self::of(computed.checksum.rows, computed.checksum.hex())
         }
     }
 
@@ -34,6 +47,7 @@ impl Side {
         Self {
             rows: None,
             checksum: None,
+            computed_in: None,
             note: Some(note.to_string()),
         }
     }
@@ -169,7 +183,12 @@ impl ValidationReport {
         if staged {
             header.push("stage rows");
         }
-        header.extend(["target rows", "checksum (source)", "result"]);
+        header.extend([
+            "target rows",
+            "checksum (source)",
+            "computed in (source / target)",
+            "result",
+        ]);
         table.set_header(header);
         for s in &self.steps {
             let rows = |side: &Option<Side>| {
@@ -187,6 +206,16 @@ impl ValidationReport {
                     .and_then(|x| x.checksum.as_deref())
                     .map_or("-", |c| &c[..c.len().min(16)]),
             ));
+            let computed_in = |side: &Option<Side>| {
+                side.as_ref()
+                    .and_then(|x| x.computed_in.clone())
+                    .unwrap_or_else(|| "-".into())
+            };
+            row.push(Cell::new(format!(
+                "{} / {}",
+                computed_in(&s.source),
+                computed_in(&s.target)
+            )));
             row.push(Cell::new(&s.result));
             table.add_row(row);
         }

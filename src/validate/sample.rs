@@ -22,7 +22,7 @@ use crate::run::session::step_error;
 #[derive(Debug, Clone)]
 pub struct SampledRow {
     pub key: String,
-    pub hash: u128,
+    pub hash: u64,
     pub row: String,
 }
 
@@ -190,7 +190,7 @@ pub fn differences(source: Vec<SampledRow>, target: Vec<SampledRow>, limit: usiz
 mod tests {
     use super::*;
 
-    fn row(key: &str, hash: u128, text: &str) -> SampledRow {
+    fn row(key: &str, hash: u64, text: &str) -> SampledRow {
         SampledRow {
             key: key.into(),
             hash,

@@ -1,5 +1,6 @@
 //! barge's integration tests: one binary, a module per area.
 
+mod checksums;
 mod common;
 mod cross;
 mod demo;

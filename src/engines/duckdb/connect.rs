@@ -448,6 +448,14 @@ impl SqlSource for DuckDbConnection {
         !data_type.is_floating()
     }
 
+    fn canonical_text(&self, sql: &str, data_type: &DataType) -> Option<String> {
+        super::checksum::canonical_text(sql, data_type)
+    }
+
+    fn checksum_aggregate(&self, values: &[String]) -> Option<String> {
+        Some(super::checksum::checksum_aggregate(values))
+    }
+
     fn query(&self, sql: &str, schema: SchemaRef) -> EngineResult<BatchIter> {
         source::query(self, sql, schema)
     }

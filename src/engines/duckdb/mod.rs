@@ -6,10 +6,12 @@
 //! - `connect.rs`: opening files (one database per file and process), the
 //!   [`DuckDbConnection`] (`Connection` + `SqlSource`)
 //! - `source.rs`: streaming queries
+//! - `checksum.rs`: content checksums computed by DuckDB (validation)
 //! - `sink.rs`: the batch writer (Appender, staging table for upsert/ignore)
 //! - `introspect.rs`: tables, keys, foreign keys and indexes as a catalog
 //! - `types.rs`: Arrow → DuckDB column types
 
+mod checksum;
 mod connect;
 mod introspect;
 mod sink;

@@ -525,6 +525,14 @@ impl SqlSource for MySqlConnection {
         false
     }
 
+    fn canonical_text(&self, sql: &str, data_type: &DataType) -> Option<String> {
+        super::checksum::canonical_text(sql, data_type)
+    }
+
+    fn checksum_aggregate(&self, values: &[String]) -> Option<String> {
+        Some(super::checksum::checksum_aggregate(values))
+    }
+
     fn query(&self, sql: &str, schema: SchemaRef) -> EngineResult<BatchIter> {
         run_query(self, sql, schema)
     }

@@ -18,6 +18,7 @@
 //! A connection's tables live in its URL's database (the default schema);
 //! `conn.otherdb.t` reads a table of another database on the same server.
 
+pub mod checksum;
 pub mod connect;
 pub mod introspect;
 pub mod sink;

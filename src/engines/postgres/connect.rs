@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use tokio_postgres::{Client, Config, NoTls};
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -396,13 +396,19 @@ impl SqlSource for PostgresConnection {
 
     /// Text compares by collation in PostgreSQL and by bytes in DataFusion,
     /// and a `Utf8` column may be a uuid or json underneath: no pushdown.
-    fn compares_like_datafusion(&self, data_type: &datafusion::arrow::datatypes::DataType) -> bool {
+    fn compares_like_datafusion(&self, data_type: &DataType) -> bool {
         !matches!(
             data_type,
-            datafusion::arrow::datatypes::DataType::Utf8
-                | datafusion::arrow::datatypes::DataType::Float32
-                | datafusion::arrow::datatypes::DataType::Float64
+            DataType::Utf8 | DataType::Float32 | DataType::Float64
         )
+    }
+
+    fn canonical_text(&self, sql: &str, data_type: &DataType) -> Option<String> {
+        super::checksum::canonical_text(sql, data_type)
+    }
+
+    fn checksum_aggregate(&self, values: &[String]) -> Option<String> {
+        Some(super::checksum::checksum_aggregate(values))
     }
 
     fn query(&self, sql: &str, schema: SchemaRef) -> EngineResult<BatchIter> {

@@ -15,6 +15,7 @@
 //! - [`types`]: the one table mapping PostgreSQL types to Arrow and back.
 //! - [`tls`]: the rustls connector for each `sslmode`.
 
+pub mod checksum;
 pub mod connect;
 pub mod copy_binary;
 pub mod introspect;

@@ -46,6 +46,22 @@ pub trait SqlSource: Send + Sync + std::fmt::Debug {
     ) -> bool {
         true
     }
+    /// The canonical text of content checksums (`validate::checksum`) of
+    /// the value `sql`, which barge reads as `data_type`, computed by the
+    /// engine; `None` when the engine cannot write it exactly as barge does
+    /// (the checksum is then computed in barge).
+    fn canonical_text(
+        &self,
+        _sql: &str,
+        _data_type: &datafusion::arrow::datatypes::DataType,
+    ) -> Option<String> {
+        None
+    }
+    /// The aggregate giving `<rows>:<sum of row hashes>` over rows whose
+    /// column texts ([`Self::canonical_text`]) are `values`.
+    fn checksum_aggregate(&self, _values: &[String]) -> Option<String> {
+        None
+    }
     /// Whether the engine runs `FULL JOIN` (pushed-down joins use it).
     fn supports_full_join(&self) -> bool {
         true

@@ -33,6 +33,7 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use super::filter::{column_sql, comparable, literal, predicate_sql, ResolveColumn};
 use super::{expr_to_sql, SqlScanExec, SqlSource, SqlTable};
+use crate::validate::aggregate::CHECKSUM_FUNCTION;
 
 /// Replaces every largest single-connection sub-plan holding a join or an
 /// aggregate with a scan of one query run by that connection's engine.
@@ -378,8 +379,8 @@ fn groups_like_datafusion(data_type: &DataType, engine: &dyn SqlSource) -> bool 
     !data_type.is_floating() && comparable(data_type, engine)
 }
 
-/// `count`, integer `sum`, and `min`/`max` of comparable non-boolean columns, without
-/// FILTER or ORDER BY.
+/// `count`, integer `sum`, `min`/`max` of comparable non-boolean columns,
+/// without FILTER or ORDER BY, and the content checksum.
 fn aggregate_sql(expr: &Expr, resolve: ResolveColumn, engine: &dyn SqlSource) -> Option<String> {
     let Expr::AggregateFunction(AggregateFunction {
         func,
@@ -402,6 +403,18 @@ fn aggregate_sql(expr: &Expr, resolve: ResolveColumn, engine: &dyn SqlSource) ->
     let name = func.name();
     match (name, args.as_slice()) {
         ("count", []) if !distinct => Some("COUNT(*)".into()),
+        // The content checksum, when the engine writes every column's
+        // canonical text exactly as barge does.
+        (CHECKSUM_FUNCTION, [_, ..]) if !distinct => {
+            let values = args
+                .iter()
+                .map(|arg| {
+                    let (sql, data_type) = column_sql(arg, resolve)?;
+                    engine.canonical_text(&sql, &data_type)
+                })
+                .collect::<Option<Vec<_>>>()?;
+            engine.checksum_aggregate(&values)
+        }
         ("count", [Expr::Literal(v, _)]) if !distinct && !v.is_null() => Some("COUNT(*)".into()),
         ("count", [arg]) => {
             let (sql, data_type) = column_sql(arg, resolve)?;
