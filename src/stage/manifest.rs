@@ -13,8 +13,13 @@ use crate::error::Error;
 /// The manifest's file name inside `DIR/<run_id>/`.
 pub const MANIFEST_FILE: &str = "manifest.json";
 
-/// Version of the manifest format this barge writes and reads.
-pub const MANIFEST_FORMAT: u32 = 1;
+/// Version of the manifest format this barge writes. Format 1 differs only
+/// in its checksums (BLAKE3 over a binary encoding): its runs still replay,
+/// but their checksums cannot be compared with today's.
+pub const MANIFEST_FORMAT: u32 = 2;
+
+/// The oldest manifest format this barge reads.
+const OLDEST_FORMAT: u32 = 1;
 
 /// A staged run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,9 +111,9 @@ impl Manifest {
                 path.display()
             ))
         })?;
-        if manifest.format != MANIFEST_FORMAT {
+        if !(OLDEST_FORMAT..=MANIFEST_FORMAT).contains(&manifest.format) {
             return Err(Error::Usage(format!(
-                "{} has manifest format {}; this barge reads format {MANIFEST_FORMAT}",
+                "{} has manifest format {}; this barge reads formats {OLDEST_FORMAT} to {MANIFEST_FORMAT}",
                 path.display(),
                 manifest.format
             )));
@@ -128,6 +133,12 @@ impl Manifest {
         let json = serde_json::to_string_pretty(self).map_err(|e| io(std::io::Error::other(e)))?;
         std::fs::write(&temp, json + "\n").map_err(io)?;
         std::fs::rename(&temp, &path).map_err(io)
+    }
+
+    /// Whether the checksums in this manifest are computed as today's barge
+    /// computes them.
+    pub fn checksums_comparable(&self) -> bool {
+        self.format == MANIFEST_FORMAT
     }
 
     /// The step named `name`.

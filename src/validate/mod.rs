@@ -81,6 +81,10 @@ pub async fn validate_pipeline(
     for step in steps {
         let staged = match (&manifest, &run_dir) {
             (Some(m), Some(dir)) => Some(match m.step(&step.name) {
+                Some(_) if !m.checksums_comparable() => Some(Side::missing(&format!(
+                    "staged by an earlier barge (manifest format {}), whose checksums are computed differently; stage the run again to compare it",
+                    m.format
+                ))),
                 Some(s) => Some(staged_side(dir, s).await),
                 None => None,
             }),

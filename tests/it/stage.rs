@@ -221,6 +221,24 @@ fn stage_validate_passes_then_catches_every_corruption() {
         "{}",
         tampered.stdout
     );
+
+    // A run staged by an earlier barge (manifest format 1, other checksums)
+    // is read, but not compared as if its checksums were today's.
+    let manifest_path = run_dir.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest_path).unwrap();
+    std::fs::write(
+        &manifest_path,
+        text.replace("\"format\": 2", "\"format\": 1"),
+    )
+    .unwrap();
+    let old = validate(dir.path(), &[]);
+    old.assert_fails(1, &["dst.t"]);
+    assert!(
+        old.stdout
+            .contains("staged by an earlier barge (manifest format 1)"),
+        "{}",
+        old.stdout
+    );
 }
 
 #[test]
