@@ -32,6 +32,7 @@ use crate::engines::{Connection, TableName, TargetSpec, WriteMode};
 use crate::error::{describe_datafusion, EngineError, Error};
 use crate::plan::order::{add_edges_without_cycles, dependencies, levels};
 use crate::stage::manifest::{SourceQuery, StagedColumn};
+use crate::stage::tee::TeeResult;
 use crate::stage::{stage_dir, step_dir_name, Stage, StagedStep, StepTee};
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::SessionContext;
@@ -569,7 +570,11 @@ async fn execute_step(
                 .prepare_target(&target, &output, false)
                 .await
                 .map_err(engine_error)?;
-            let loaded = load(ctx, step, &connection, &select, &output, &target, progress).await;
+            let rows = LoadRows {
+                select: &select,
+                chunk: None,
+            };
+            let loaded = load(ctx, step, &connection, rows, &output, &target, progress).await;
             if swap && loaded.is_err() {
                 // The old table is untouched; the half-loaded shadow goes.
                 let _ = connection.drop_shadow(&target.table).await;
@@ -663,19 +668,30 @@ fn shadow_of(table: &TableName) -> TableName {
     )
 }
 
-/// Streams the rows of `select` into the prepared `target` and commits them
+/// What a load reads: the step's SELECT, or one chunk of it.
+#[derive(Clone, Copy)]
+struct LoadRows<'a> {
+    select: &'a str,
+    /// The chunk's index (its staged file is `part-<index>.parquet`), or
+    /// `None` for a step loaded at once.
+    chunk: Option<usize>,
+}
+
+/// Streams the rows of `rows` into the prepared `target` and commits them
 /// (one transaction, or a temp file renamed at the end). Stages them too
-/// when the run is staged. Counts go to `progress`.
+/// when the run is staged, and returns what was staged. Counts go to
+/// `progress`.
 async fn load(
     ctx: &StepContext<'_>,
     step: &StepConfig,
     connection: &Arc<dyn Connection>,
-    select: &str,
+    rows: LoadRows<'_>,
     output: &SchemaRef,
     target: &TargetSpec,
     progress: &Arc<StepProgress>,
-) -> Result<(), Error> {
+) -> Result<Option<TeeResult>, Error> {
     let (session, stage, options) = (ctx.session, ctx.stage, ctx.options);
+    let select = rows.select;
     let engine_error = |e: EngineError| step_error(step, e.to_string(), None);
     let schema_provider = session.target_schema(&step.target).ok_or_else(|| {
         step_error(
@@ -701,7 +717,14 @@ async fn load(
         .map_err(engine_error)?;
     let table_name = target.table.name.clone();
     let target_schema_for_hint = target_schema.clone();
-    let tee = stage.map(|s| StepTee::new(s.run_dir(), &step_dir_name(&step.name), columns.clone()));
+    let tee = stage.map(|s| {
+        StepTee::new(
+            s.run_dir(),
+            &step_dir_name(&step.name),
+            rows.chunk.unwrap_or(0),
+            columns.clone(),
+        )
+    });
     let key = key_columns(step, output, &columns);
     let journal_tee = ctx.journal.and_then(|j| j.tee(step, &key));
     let rejects = StepRejects::for_step(step, &ctx.rejects_dir, columns.clone());
@@ -777,7 +800,12 @@ async fn load(
             if result.is_err() {
                 tee.discard();
             }
-            stage.record(entry).map(Some)
+            match rows.chunk {
+                None => stage.record(entry).map(|_| tee.result()),
+                // A chunk that failed is loaded again or fails the step.
+                Some(_) if result.is_ok() => stage.record_chunk(entry).map(|_| tee.result()),
+                Some(_) => Ok(None),
+            }
         }
         _ => Ok(None),
     };
@@ -798,7 +826,7 @@ async fn load(
             .flatten();
         step_error(step, message, hint)
     })?;
-    staged.map_err(|e| step_error(step, e.to_string(), None))?;
+    let staged = staged.map_err(|e| step_error(step, e.to_string(), None))?;
     if let Some(journal) = ctx.journal {
         let before = journal.before_path(step);
         journal.record(
@@ -808,7 +836,7 @@ async fn load(
             before.exists().then_some(before.as_path()),
         )?;
     }
-    Ok(())
+    Ok(staged)
 }
 
 /// The step's key columns as the target spells them.
@@ -885,7 +913,22 @@ fn staged_step(
     tee: &StepTee,
     loaded: bool,
 ) -> StagedStep {
-    let result = tee.result().filter(|_| loaded);
+    staged_entry(
+        step,
+        select,
+        sent_to_sources,
+        tee.result().filter(|_| loaded),
+    )
+}
+
+/// The manifest entry of `step`, whose staged rows are `result` (`None`:
+/// the step failed).
+fn staged_entry(
+    step: &StepConfig,
+    select: &str,
+    sent_to_sources: &[(String, String)],
+    result: Option<TeeResult>,
+) -> StagedStep {
     StagedStep {
         name: step.name.clone(),
         target: step.target.to_string(),
@@ -911,7 +954,12 @@ fn staged_step(
             .map(|r| r.checksum.hex())
             .unwrap_or_default(),
         files: result.as_ref().map(|r| r.files.clone()).unwrap_or_default(),
-        status: if result.is_some() { "staged" } else { "failed" }.to_string(),
+        status: if result.is_some() {
+            crate::stage::manifest::STAGED
+        } else {
+            "failed"
+        }
+        .to_string(),
     }
 }
 

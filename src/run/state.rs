@@ -58,6 +58,20 @@ pub struct Chunk {
     pub done: bool,
     /// Rows the chunk wrote, once done.
     pub rows: u64,
+    /// Where a staged run staged the chunk, once done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staged: Option<StagedChunk>,
+}
+
+/// A done chunk's staged file, so that a resumed staged run lists it in its
+/// manifest beside the chunks it stages itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedChunk {
+    /// The Parquet file (absolute).
+    pub file: std::path::PathBuf,
+    pub rows: u64,
+    /// Its content checksum (hex).
+    pub checksum: String,
 }
 
 /// The chunks of a chunked step.

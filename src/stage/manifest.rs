@@ -57,10 +57,38 @@ pub struct StagedStep {
     pub rows: u64,
     /// Order-independent content checksum (see `validate::checksum`), hex.
     pub checksum: String,
-    /// Parquet files, relative to the run's directory.
+    /// Parquet files, relative to the run's directory (a resumed chunked
+    /// step lists the chunks an earlier run staged as `../<run_id>/...`).
     pub files: Vec<PathBuf>,
-    /// `staged`, or `failed` (then the files are removed).
+    /// `staged`; `failed` (then the files are removed); `incomplete`: a
+    /// chunked step some of whose chunks are not staged (still loading, the
+    /// run stopped, or an earlier run loaded them without staging).
     pub status: String,
+}
+
+/// Status of a staged step whose every row is staged.
+pub const STAGED: &str = "staged";
+/// Status of a chunked step not every chunk of which is staged.
+pub const INCOMPLETE: &str = "incomplete";
+
+impl StagedStep {
+    /// Adds the rows and files of `other`, more chunks of the same step.
+    pub fn absorb(&mut self, other: StagedStep) {
+        self.rows += other.rows;
+        self.checksum = add_checksums(&self.checksum, &other.checksum);
+        self.files.extend(other.files);
+        self.source_queries.extend(other.source_queries);
+        if self.schema.is_empty() {
+            self.schema = other.schema;
+        }
+    }
+}
+
+/// The checksum of two sets of rows, from theirs (hex; see
+/// `validate::checksum`: sums modulo 2^64).
+pub fn add_checksums(a: &str, b: &str) -> String {
+    let parse = |h: &str| u64::from_str_radix(h, 16).unwrap_or(0);
+    format!("{:016x}", parse(a).wrapping_add(parse(b)))
 }
 
 /// A query sent to a source connection.

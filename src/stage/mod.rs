@@ -70,30 +70,59 @@ impl Stage {
 
     /// Records a finished step and rewrites the manifest.
     pub fn record(&self, step: StagedStep) -> Result<(), Error> {
+        self.update(|manifest| {
+            manifest.steps.retain(|s| s.name != step.name);
+            manifest.steps.push(step);
+        })
+    }
+
+    /// Records one more chunk of a chunked step (its entry stays
+    /// `incomplete` until [`Stage::complete`]) and rewrites the manifest.
+    pub fn record_chunk(&self, mut chunk: StagedStep) -> Result<(), Error> {
+        self.update(
+            |manifest| match manifest.steps.iter_mut().find(|s| s.name == chunk.name) {
+                Some(entry) => entry.absorb(chunk),
+                None => {
+                    chunk.status = manifest::INCOMPLETE.to_string();
+                    manifest.steps.push(chunk);
+                }
+            },
+        )
+    }
+
+    /// Marks a chunked step wholly staged, unless `missing` chunks (loaded
+    /// by an earlier run that did not stage) are not.
+    pub fn complete(&self, step: &str, missing: usize) -> Result<(), Error> {
+        self.update(|manifest| {
+            if let Some(entry) = manifest.steps.iter_mut().find(|s| s.name == step) {
+                if missing == 0 {
+                    entry.status = manifest::STAGED.to_string();
+                }
+            }
+        })
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Manifest)) -> Result<(), Error> {
         let mut manifest = self
             .manifest
             .lock()
             .map_err(|_| Error::Usage("the stage manifest lock is poisoned".into()))?;
-        manifest.steps.retain(|s| s.name != step.name);
-        manifest.steps.push(step);
+        change(&mut manifest);
         manifest.write(&self.run_dir)
     }
 
     /// Marks the run finished, orders the steps as `order` lists them, and
     /// rewrites the manifest.
     pub fn finish(&self, finished_at: &str, order: &[String]) -> Result<(), Error> {
-        let mut manifest = self
-            .manifest
-            .lock()
-            .map_err(|_| Error::Usage("the stage manifest lock is poisoned".into()))?;
-        manifest.finished_at = Some(finished_at.to_string());
-        manifest.steps.sort_by_key(|s| {
-            order
-                .iter()
-                .position(|o| *o == s.name)
-                .unwrap_or(usize::MAX)
-        });
-        manifest.write(&self.run_dir)
+        self.update(|manifest| {
+            manifest.finished_at = Some(finished_at.to_string());
+            manifest.steps.sort_by_key(|s| {
+                order
+                    .iter()
+                    .position(|o| *o == s.name)
+                    .unwrap_or(usize::MAX)
+            });
+        })
     }
 }
 

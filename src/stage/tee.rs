@@ -21,8 +21,11 @@ use crate::validate::checksum::{Checksum, RowHasher};
 /// buffered row group stays a few tens of MiB.
 const ROW_GROUP_ROWS: usize = 128 * 1024;
 
-/// Name of the (single) staged file of a step.
-pub const PART_FILE: &str = "part-00000.parquet";
+/// Name of a staged file: `part-00000.parquet` for a step loaded at once,
+/// one per chunk (by chunk index) for a chunked step.
+pub fn part_file(part: usize) -> String {
+    format!("part-{part:05}.parquet")
+}
 
 /// What a step's staging produced.
 #[derive(Debug, Clone)]
@@ -42,6 +45,7 @@ pub struct TeeResult {
 pub struct StepTee {
     run_dir: PathBuf,
     dir_name: String,
+    file_name: String,
     columns: Vec<String>,
     /// Sum the content checksum (staging); the journal's key files need none.
     sums: bool,
@@ -49,11 +53,13 @@ pub struct StepTee {
 }
 
 impl StepTee {
-    /// Staging into `run_dir/dir_name/` of target columns `columns`.
-    pub fn new(run_dir: &Path, dir_name: &str, columns: Vec<String>) -> Arc<Self> {
+    /// Staging into `run_dir/dir_name/part-<part>.parquet` of target
+    /// columns `columns`.
+    pub fn new(run_dir: &Path, dir_name: &str, part: usize, columns: Vec<String>) -> Arc<Self> {
         Arc::new(Self {
             run_dir: run_dir.to_path_buf(),
             dir_name: dir_name.to_string(),
+            file_name: part_file(part),
             columns,
             sums: true,
             result: Mutex::new(None),
@@ -66,6 +72,7 @@ impl StepTee {
         Arc::new(Self {
             run_dir: run_dir.to_path_buf(),
             dir_name: dir_name.to_string(),
+            file_name: part_file(0),
             columns,
             sums: false,
             result: Mutex::new(None),
@@ -76,7 +83,7 @@ impl StepTee {
     /// the staging thread.
     pub fn open(self: &Arc<Self>, sink_schema: &SchemaRef) -> EngineResult<TeeWriter> {
         let dir = self.run_dir.join(&self.dir_name);
-        let path = dir.join(PART_FILE);
+        let path = dir.join(&self.file_name);
         let error = |message: String| EngineError::Stage {
             path: path.clone(),
             message,
@@ -119,9 +126,12 @@ impl StepTee {
         self.result.lock().ok().and_then(|r| r.clone())
     }
 
-    /// The step's directory, removed when its load failed.
+    /// The file, removed when its load failed (and the step's directory
+    /// when nothing else is in it).
     pub fn discard(&self) {
-        let _ = std::fs::remove_dir_all(self.run_dir.join(&self.dir_name));
+        let dir = self.run_dir.join(&self.dir_name);
+        let _ = std::fs::remove_file(dir.join(&self.file_name));
+        let _ = std::fs::remove_dir(dir);
     }
 }
 
@@ -186,7 +196,7 @@ impl TeeWriter {
         let result = TeeResult {
             rows: self.checksum.rows,
             checksum: self.checksum.clone(),
-            files: vec![PathBuf::from(&self.tee.dir_name).join(PART_FILE)],
+            files: vec![PathBuf::from(&self.tee.dir_name).join(&self.tee.file_name)],
             schema: self.schema.clone(),
         };
         if let Ok(mut slot) = self.tee.result.lock() {

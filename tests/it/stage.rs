@@ -422,3 +422,99 @@ fn stage_empty_directory_in_the_pipeline_is_refused_at_its_line() {
     barge(dir.path(), &["run", "p.toml"])
         .assert_fails(2, &["p.toml:4", "[defaults].stage is empty"]);
 }
+
+#[test]
+fn stage_chunked_step_resumed_after_a_crash_validates_and_replays_whole() {
+    let src = pg_db("stage_c_src");
+    let dst = pg_db("stage_c_dst");
+    let fresh = pg_db("stage_c_fresh");
+    pg_exec(
+        &src,
+        "CREATE TABLE t (id bigint PRIMARY KEY, v text, amount numeric(10,2));
+         INSERT INTO t SELECT g, CASE WHEN g % 7 = 0 THEN NULL ELSE 'v' || g END, g / 100.0
+         FROM generate_series(1, 5000) g;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "p.toml",
+        &format!(
+            r#"
+name = "chunked_audit"
+[connections.src]
+url = "{src}"
+[connections.dst]
+url = "{dst}"
+[defaults]
+stage = "staging"
+[[step]]
+name = "people"
+target = "dst.t"
+key = ["id"]
+mode = "truncate"
+chunk_rows = 1000
+sql = "SELECT id, v, amount FROM src.t"
+"#
+        ),
+    );
+    // The first run dies after two chunks are committed and checkpointed.
+    let crashed = crate::common::barge_with_env(
+        dir.path(),
+        &["run", "p.toml"],
+        &[("BARGE_FAILPOINT", "chunk_saved:2")],
+    );
+    assert_ne!(crashed.code, 0, "{}", crashed.stderr);
+    let resumed = barge(dir.path(), &["run", "p.toml"]);
+    resumed.assert_ok();
+    assert!(resumed.stdout.contains("resumed:"), "{}", resumed.stdout);
+
+    // The resumed run's manifest lists the two chunks the first run staged
+    // (in its directory) and the three it staged itself.
+    let mut manifests: Vec<serde_json::Value> = std::fs::read_dir(dir.path().join("staging"))
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            serde_json::from_str(&std::fs::read_to_string(e.path().join("manifest.json")).unwrap())
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(manifests.len(), 2);
+    manifests.sort_by_key(|m| m["started_at"].as_str().unwrap().to_string());
+    assert_eq!(manifests[0]["steps"][0]["status"], "incomplete");
+    let step = &manifests[1]["steps"][0];
+    assert_eq!(step["status"], "staged", "{step:#}");
+    assert_eq!(step["rows"], 5000);
+    let files: Vec<&str> = step["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(files.len(), 5, "{files:?}");
+    assert_eq!(files.iter().filter(|f| f.starts_with("../")).count(), 2);
+
+    let good = barge(dir.path(), &["validate", "p.toml", "--json", "v.json"]);
+    good.assert_ok();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("v.json")).unwrap()).unwrap();
+    assert_eq!(report["steps"][0]["result"], "match", "{report:#}");
+    assert_eq!(report["steps"][0]["stage"]["rows"], 5000);
+
+    // Replay reads every chunk's file, wherever it was staged.
+    let run_dir = dir
+        .path()
+        .join("staging")
+        .join(manifests[1]["run_id"].as_str().unwrap());
+    barge(
+        dir.path(),
+        &["replay", run_dir.to_str().unwrap(), "--to", &fresh, "-q"],
+    )
+    .assert_ok();
+    let content = |url: &str| {
+        pg_rows(
+            url,
+            "SELECT count(*), md5(string_agg(id || ':' || coalesce(v, '-') || ':' || amount, ',' ORDER BY id)) FROM t",
+        )
+    };
+    assert_eq!(content(&fresh), content(&src));
+}

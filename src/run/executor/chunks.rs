@@ -13,9 +13,11 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::prelude::SessionContext;
 
+use std::path::Path;
+
 use super::{
     check_counts, count_rows, load, quote, replaces_through_shadow, retrying, shadow_of,
-    target_spec, StepContext, StepDone,
+    staged_entry, target_spec, LoadRows, StepContext, StepDone,
 };
 use crate::config::StepConfig;
 use crate::engines::{Connection, EngineKind, TableName, TargetSpec, WriteMode};
@@ -23,7 +25,10 @@ use crate::error::{describe_datafusion, Error};
 use crate::run::failpoint;
 use crate::run::progress::StepProgress;
 use crate::run::session::step_error;
-use crate::run::state::{Chunk, ChunkPlan};
+use crate::run::state::{Chunk, ChunkPlan, StagedChunk};
+use crate::stage::tee::TeeResult;
+use crate::stage::Stage;
+use crate::validate::checksum::Checksum;
 
 /// Loads `step` chunk by chunk. `None` when the step has no rows (it then
 /// runs as an ordinary load, which creates its table).
@@ -51,12 +56,6 @@ pub(super) async fn run_chunked(
         return Err(fail(
             "chunked steps do not set refused rows aside yet".into(),
             "set max_rejects = 0 on the step, or chunk_rows = 0 to load it in one transaction",
-        ));
-    }
-    if ctx.stage.is_some() {
-        return Err(fail(
-            "chunked steps are not staged yet".into(),
-            "run without --stage / [defaults].stage, or set chunk_rows = 0 on the step",
         ));
     }
     let column = chunk_column(step, output)?;
@@ -96,6 +95,12 @@ pub(super) async fn run_chunked(
         }
     };
     let load_table = TableName::new(step.target.table.schema.as_deref(), &plan.load_table);
+    // Done chunks whose rows no staged file holds (an earlier run that did
+    // not stage loaded them).
+    let unstaged = match ctx.stage {
+        Some(stage) => stage_done_chunks(stage, step, select, &plan)?,
+        None => 0,
+    };
     let earlier: u64 = plan.chunks.iter().filter(|c| c.done).map(|c| c.rows).sum();
     let earlier_chunks = plan.done();
     progress.bar().set_length(plan.rows.saturating_sub(earlier));
@@ -145,7 +150,7 @@ pub(super) async fn run_chunked(
         );
         let before = progress.written();
         let mut attempts = 0;
-        retrying(ctx, step, progress, || {
+        let staged = retrying(ctx, step, progress, || {
             attempts += 1;
             let again = attempts > 1 && reloads;
             let delete = &delete;
@@ -160,34 +165,43 @@ pub(super) async fn run_chunked(
                         .await
                         .map_err(engine_error)?;
                 }
-                load(
-                    ctx,
-                    step,
-                    connection,
-                    chunk_select,
-                    output,
-                    target,
-                    progress,
-                )
-                .await
+                let rows = LoadRows {
+                    select: chunk_select,
+                    chunk: Some(index),
+                };
+                load(ctx, step, connection, rows, output, target, progress).await
             }
         })
         .await?;
         failpoint::hit("chunk_committed");
         let rows = progress.written() - before;
+        let staged = ctx.stage.zip(staged).map(|(stage, r)| StagedChunk {
+            file: std::path::absolute(stage.run_dir())
+                .unwrap_or_default()
+                .join(r.files.first().cloned().unwrap_or_default()),
+            rows: r.rows,
+            checksum: r.checksum.hex(),
+        });
         plan.chunks[index].done = true;
         plan.chunks[index].rows = rows;
+        plan.chunks[index].staged = staged.clone();
         if let Some(state) = ctx.state {
             state.update(step, |s| {
                 if let Some(saved) = &mut s.chunks {
                     saved.chunks[index].done = true;
                     saved.chunks[index].rows = rows;
+                    saved.chunks[index].staged = staged;
                 }
             })?;
         }
         failpoint::hit("chunk_saved");
     }
     check_counts(step, progress)?;
+    if let Some(stage) = ctx.stage {
+        stage
+            .complete(&step.name, unstaged)
+            .map_err(|e| step_error(step, e.to_string(), None))?;
+    }
     if load_table != step.target.table {
         statements.extend(
             connection
@@ -303,6 +317,66 @@ async fn bounds(
     }))
 }
 
+/// Lists the chunks of `plan` done by earlier runs in this run's manifest
+/// (their staged files stay where those runs put them); returns how many of
+/// them no staged file holds.
+fn stage_done_chunks(
+    stage: &Stage,
+    step: &StepConfig,
+    select: &str,
+    plan: &ChunkPlan,
+) -> Result<usize, Error> {
+    let done: Vec<&Chunk> = plan.chunks.iter().filter(|c| c.done).collect();
+    let staged: Vec<&StagedChunk> = done.iter().filter_map(|c| c.staged.as_ref()).collect();
+    let unstaged = done.len() - staged.len();
+    let Some(first) = staged.first() else {
+        return Ok(unstaged);
+    };
+    let fail = |message: String| step_error(step, message, None);
+    let schema = {
+        use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let file = std::fs::File::open(&first.file).map_err(|e| {
+            fail(format!(
+                "cannot open {}, staged by an earlier run: {e}",
+                first.file.display()
+            ))
+        })?;
+        ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| fail(format!("cannot read {}: {e}", first.file.display())))?
+            .schema()
+            .clone()
+    };
+    let mut checksum = Checksum::default();
+    for chunk in &staged {
+        let sum = u64::from_str_radix(&chunk.checksum, 16).unwrap_or_default();
+        checksum.merge(chunk.rows, sum);
+    }
+    let here = std::path::absolute(stage.run_dir()).unwrap_or_default();
+    let files = staged.iter().map(|c| relative_to(&c.file, &here)).collect();
+    let earlier = TeeResult {
+        rows: checksum.rows,
+        checksum,
+        files,
+        schema,
+    };
+    stage
+        .record_chunk(staged_entry(step, select, &[], Some(earlier)))
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(unstaged)
+}
+
+/// `file` relative to the run directory `run_dir` when both are in the same
+/// stage directory (`../<run_id>/...`), else as it is.
+fn relative_to(file: &Path, run_dir: &Path) -> std::path::PathBuf {
+    match run_dir
+        .parent()
+        .and_then(|stage_dir| file.strip_prefix(stage_dir).ok())
+    {
+        Some(inside) => Path::new("..").join(inside),
+        None => file.to_path_buf(),
+    }
+}
+
 /// Even value ranges holding about `chunk_rows` rows each (exactly so for
 /// dense keys), plus a chunk of the NULLs when there are any.
 fn split(bounds: &Bounds, chunk_rows: u64) -> Vec<Chunk> {
@@ -320,6 +394,7 @@ fn split(bounds: &Bounds, chunk_rows: u64) -> Vec<Chunk> {
                 nulls: false,
                 done: false,
                 rows: 0,
+                staged: None,
             });
             lo = hi + 1;
         }
@@ -331,6 +406,7 @@ fn split(bounds: &Bounds, chunk_rows: u64) -> Vec<Chunk> {
             nulls: true,
             done: false,
             rows: 0,
+            staged: None,
         });
     }
     chunks
@@ -373,6 +449,7 @@ async fn refuse_rows_in_range(
         nulls: false,
         done: false,
         rows: 0,
+        staged: None,
     };
     let existing = count_rows(
         &ctx,
@@ -439,6 +516,7 @@ mod tests {
             nulls: false,
             done: false,
             rows: 0,
+            staged: None,
         };
         assert_eq!(
             range_condition("\"id\"", &chunk),
