@@ -212,13 +212,14 @@ fn put_int(buffer: &mut Vec<u8>, value: impl itoa::Integer) {
 /// The exact number `mantissa * 10^-scale`, with trailing fractional zeros
 /// and a bare point stripped.
 fn put_decimal(buffer: &mut Vec<u8>, scratch: &mut String, mantissa: i128, scale: i32) {
+    let mut digits = itoa::Buffer::new();
+    // 64-bit digits are several times faster to write than 128-bit ones.
+    let digits = match u64::try_from(mantissa.unsigned_abs()) {
+        Ok(small) => digits.format(small),
+        Err(_) => digits.format(mantissa.unsigned_abs()),
+    };
     put_with(buffer, scratch, |s| {
-        decimal_text(
-            s,
-            mantissa < 0,
-            itoa::Buffer::new().format(mantissa.unsigned_abs()),
-            scale,
-        )
+        decimal_text(s, mantissa < 0, digits, scale)
     })
 }
 
@@ -277,26 +278,41 @@ fn civil(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// `value` in decimal, zero-padded to `width` digits (without `write!`:
+/// this runs for every date and timestamp checksummed).
+fn push_padded(out: &mut String, value: u64, width: usize) {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(value);
+    out.extend(std::iter::repeat_n('0', width.saturating_sub(digits.len())));
+    out.push_str(digits);
+}
+
 fn write_date(out: &mut String, days: i64) {
     let (y, m, d) = civil(days);
-    let _ = write!(out, "{y:04}-{m:02}-{d:02}");
+    if y < 0 {
+        out.push('-');
+    }
+    push_padded(out, y.unsigned_abs(), 4);
+    out.push('-');
+    push_padded(out, u64::from(m), 2);
+    out.push('-');
+    push_padded(out, u64::from(d), 2);
 }
 
 /// `HH:MM:SS.ffffff`, or nine fractional digits when there are nanoseconds.
 fn write_time(out: &mut String, nanos_of_day: i64) {
-    let secs = nanos_of_day.div_euclid(1_000_000_000);
-    let nanos = nanos_of_day.rem_euclid(1_000_000_000);
-    let _ = write!(
-        out,
-        "{:02}:{:02}:{:02}.",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    );
+    let secs = nanos_of_day.div_euclid(1_000_000_000) as u64;
+    let nanos = nanos_of_day.rem_euclid(1_000_000_000) as u64;
+    push_padded(out, secs / 3600, 2);
+    out.push(':');
+    push_padded(out, secs / 60 % 60, 2);
+    out.push(':');
+    push_padded(out, secs % 60, 2);
+    out.push('.');
     if nanos % 1000 == 0 {
-        let _ = write!(out, "{:06}", nanos / 1000);
+        push_padded(out, nanos / 1000, 6);
     } else {
-        let _ = write!(out, "{nanos:09}");
+        push_padded(out, nanos, 9);
     }
 }
 

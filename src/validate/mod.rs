@@ -31,7 +31,9 @@ pub use self::report::{Side, StepValidation, ValidationReport};
 use crate::config::{Pipeline, StepConfig};
 use crate::error::{describe_datafusion, Error};
 use crate::run::executor::{quote, step_context, step_select, target_columns};
+use crate::run::rejects;
 use crate::run::session::{output_schema, source_queries, step_error, Session};
+use crate::run::state::StateFile;
 use crate::stage::manifest::{runs_of, Manifest, StagedStep};
 
 /// Options of `barge validate`.
@@ -77,8 +79,30 @@ pub async fn validate_pipeline(
             .collect::<Result<_, _>>()?,
     };
     let session = Session::open(pipeline).await?;
+    // The run whose rejects count: the staged run compared with, else the
+    // run that last loaded each step.
+    let state = StateFile::read(&StateFile::path_for(pipeline))
+        .ok()
+        .flatten();
     let mut results = Vec::new();
     for step in steps {
+        let run = match &manifest {
+            Some(m) => Some(m.run_id.as_str()),
+            None => state
+                .as_ref()
+                .and_then(|s| s.steps.get(&step.name))
+                .map(|s| s.run_id.as_str()),
+        };
+        let rejected = match run {
+            Some(run) => {
+                rejected_side(&rejects::file_of(
+                    &rejects::run_dir(pipeline, run),
+                    &step.name,
+                ))
+                .await
+            }
+            None => None,
+        };
         let staged = match (&manifest, &run_dir) {
             (Some(m), Some(dir)) => Some(match m.step(&step.name) {
                 Some(_) if !m.checksums_comparable() => Some(Side::missing(&format!(
@@ -90,7 +114,7 @@ pub async fn validate_pipeline(
             }),
             _ => None,
         };
-        results.push(validate_step(&session, step, staged, options.sample).await);
+        results.push(validate_step(&session, step, staged, rejected, options.sample).await);
     }
     session.discard_created();
     Ok(ValidationReport {
@@ -135,7 +159,7 @@ async fn staged_side(run_dir: &Path, step: &StagedStep) -> Side {
         return Side::missing(&format!("step {} in this run", step.status));
     }
     let files: Vec<PathBuf> = step.files.iter().map(|f| run_dir.join(f)).collect();
-    let summed = tokio::task::spawn_blocking(move || checksum_files(&files)).await;
+    let summed = tokio::task::spawn_blocking(move || checksum_files(&files, 0)).await;
     match summed {
         Ok(Ok(checksum)) if checksum.rows == step.rows && checksum.hex() == step.checksum => {
             Side::of(checksum.rows, checksum.hex())
@@ -152,8 +176,27 @@ async fn staged_side(run_dir: &Path, step: &StagedStep) -> Side {
     }
 }
 
-/// The content checksum of Parquet files, summed as staging sums them.
-fn checksum_files(files: &[PathBuf]) -> Result<Checksum, String> {
+/// The rows a step's load set aside (its rejects file, when there is one):
+/// the target holds the source's rows less these.
+async fn rejected_side(path: &Path) -> Option<Side> {
+    if !path.is_file() {
+        return None;
+    }
+    let files = vec![path.to_path_buf()];
+    // barge_error and barge_row, then the row's columns as sent.
+    let summed = tokio::task::spawn_blocking(move || checksum_files(&files, 2)).await;
+    let mut side = match summed {
+        Ok(Ok(checksum)) => Side::of(checksum.rows, checksum.hex()),
+        Ok(Err(e)) => Side::missing(&format!("cannot read the rejects file: {e}")),
+        Err(e) => Side::missing(&format!("cannot read the rejects file: {e}")),
+    };
+    side.computed_in = Some(path.display().to_string());
+    Some(side)
+}
+
+/// The content checksum of Parquet files (their columns after the first
+/// `skip`), summed as staging sums them.
+fn checksum_files(files: &[PathBuf], skip: usize) -> Result<Checksum, String> {
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let mut sum = Checksum::default();
     let mut hasher = RowHasher::default();
@@ -164,9 +207,10 @@ fn checksum_files(files: &[PathBuf]) -> Result<Checksum, String> {
             .map_err(|e| format!("{}: {e}", path.display()))?;
         for batch in reader {
             let batch = batch.map_err(|e| format!("{}: {e}", path.display()))?;
-            let all: Vec<usize> = (0..batch.num_columns()).collect();
+            let columns: Vec<usize> =
+                (skip.min(batch.num_columns())..batch.num_columns()).collect();
             hasher
-                .add_batch(&mut sum, &batch, &all, &[])
+                .add_batch(&mut sum, &batch, &columns, &[])
                 .map_err(|e| format!("{}: {e}", path.display()))?;
         }
     }
@@ -177,9 +221,11 @@ async fn validate_step(
     session: &Session,
     step: &StepConfig,
     staged: StagedSide,
+    rejected: Option<Side>,
     sample: usize,
 ) -> StepValidation {
     let mut result = StepValidation::new(step);
+    result.rejected = rejected;
     result.stage = match staged {
         None => None,
         Some(None) => Some(Side::missing("not staged in this run")),

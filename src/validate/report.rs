@@ -52,6 +52,24 @@ impl Side {
         }
     }
 
+    /// This side's rows less `other`'s (checksums are sums modulo 2^64).
+    fn less(&self, other: &Side) -> Side {
+        let sum = |c: &Option<String>| {
+            c.as_deref()
+                .and_then(|h| u64::from_str_radix(h, 16).ok())
+                .unwrap_or(0)
+        };
+        Side {
+            rows: self.rows.zip(other.rows).map(|(a, b)| a.saturating_sub(b)),
+            checksum: Some(format!(
+                "{:016x}",
+                sum(&self.checksum).wrapping_sub(sum(&other.checksum))
+            )),
+            computed_in: None,
+            note: None,
+        }
+    }
+
     fn agrees(&self, other: &Side) -> bool {
         self.rows.is_some() && self.rows == other.rows && self.checksum == other.checksum
     }
@@ -66,6 +84,11 @@ pub struct StepValidation {
     pub source: Option<Side>,
     /// `None` when the run was not staged.
     pub stage: Option<Side>,
+    /// Rows the load set aside (`max_rejects`), from its rejects file
+    /// (named in `computed_in`): the target should hold the source's rows
+    /// less these.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<Side>,
     pub target: Option<Side>,
     /// `match` or `mismatch` (or `error`, with `error` set).
     pub result: String,
@@ -83,6 +106,7 @@ impl StepValidation {
             table: step.target.to_string(),
             source: None,
             stage: None,
+            rejected: None,
             target: None,
             result: String::new(),
             differences: Vec::new(),
@@ -105,14 +129,28 @@ impl StepValidation {
             return;
         };
         let mut differences = Vec::new();
-        if source.rows != target.rows {
+        let (expected, less) = match &self.rejected {
+            Some(rejected) if rejected.rows.is_some() => (
+                source.less(rejected),
+                format!(" less {} rejected", show(rejected.rows)),
+            ),
+            Some(rejected) => {
+                differences.push(format!(
+                    "rejects: {}",
+                    rejected.note.as_deref().unwrap_or("unreadable")
+                ));
+                (source.clone(), String::new())
+            }
+            None => (source.clone(), String::new()),
+        };
+        if expected.rows != target.rows {
             differences.push(format!(
-                "rows: source {}, target {}",
+                "rows: source {}{less}, target {}",
                 show(source.rows),
                 show(target.rows)
             ));
-        } else if source.checksum != target.checksum {
-            differences.push("content: source and target checksums differ".to_string());
+        } else if expected.checksum != target.checksum {
+            differences.push(format!("content: source{less} and target checksums differ"));
         }
         if let Some(stage) = &self.stage {
             match &stage.note {
@@ -195,7 +233,15 @@ impl ValidationReport {
                 Cell::new(side.as_ref().map_or("-".into(), |x| show(x.rows)))
                     .set_alignment(CellAlignment::Right)
             };
-            let mut row = vec![Cell::new(&s.step), Cell::new(&s.table), rows(&s.source)];
+            let source_rows = match s.rejected.as_ref().and_then(|r| r.rows) {
+                Some(rejected) => Cell::new(format!(
+                    "{} ({rejected} rejected)",
+                    s.source.as_ref().map_or("-".into(), |x| show(x.rows))
+                ))
+                .set_alignment(CellAlignment::Right),
+                None => rows(&s.source),
+            };
+            let mut row = vec![Cell::new(&s.step), Cell::new(&s.table), source_rows];
             if staged {
                 row.push(rows(&s.stage));
             }

@@ -497,3 +497,45 @@ fn rejects_duckdb_targets_refuse_max_rejects_naming_the_step() {
         3
     );
 }
+
+#[test]
+fn rejects_validate_expects_the_source_less_the_rejected_rows() {
+    let dst = pg_db("rejects_validate");
+    pg_exec(
+        &dst,
+        "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL,
+                             qty bigint CHECK (qty >= 0), parent_id bigint);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let steps = format!(
+        "[[step]]\nname = \"items\"\ntarget = \"dst.items\"\nsql = \"{}\"\n",
+        items_sql(false)
+    );
+    let pipeline = pipeline(dir.path(), &dst, &steps);
+    // --validate right after the load: the two refused rows are accounted for.
+    let run = barge(dir.path(), &["run", &pipeline, "--validate"]);
+    run.assert_ok();
+    assert!(run.stdout.contains("(2 rejected)"), "{}", run.stdout);
+
+    let validate = || barge(dir.path(), &["validate", &pipeline, "--json", "v.json"]);
+    let report = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("v.json")).unwrap()).unwrap()
+    };
+    validate().assert_ok();
+    let step = &report()["steps"][0];
+    assert_eq!(step["result"], "match", "{step:#}");
+    assert_eq!(step["source"]["rows"], ROWS);
+    assert_eq!(step["rejected"]["rows"], 2);
+    assert_eq!(step["target"]["rows"], ROWS - 2);
+
+    // One more row missing, or a changed value, is still a mismatch.
+    pg_exec(&dst, "DELETE FROM items WHERE id = 7");
+    validate().assert_fails(1, &["dst.items", "less 2 rejected"]);
+    pg_exec(
+        &dst,
+        "INSERT INTO items VALUES (7, 'n7', 7, 1); UPDATE items SET qty = 0 WHERE id = 8",
+    );
+    validate().assert_fails(1, &["dst.items", "checksums differ"]);
+    pg_exec(&dst, "UPDATE items SET qty = 8 WHERE id = 8");
+    validate().assert_ok();
+}
