@@ -309,7 +309,7 @@ fn write_time(out: &mut String, nanos_of_day: i64) {
     out.push(':');
     push_padded(out, secs % 60, 2);
     out.push('.');
-    if nanos % 1000 == 0 {
+    if nanos.is_multiple_of(1000) {
         push_padded(out, nanos / 1000, 6);
     } else {
         push_padded(out, nanos, 9);
