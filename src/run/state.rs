@@ -273,8 +273,10 @@ pub fn now() -> String {
     chrono::Utc::now().to_rfc3339()
 }
 
-/// Digest of the pipeline's params (names and values), so the state of
-/// `--set customer_ids=4` is not the state of `--set customer_ids=5`.
+/// Digest of the pipeline's params (names and values) and of where its
+/// connections point, so the state of `--set customer_ids=4` is not the
+/// state of `--set customer_ids=5`, nor that of the same pipeline writing
+/// `out/x.duckdb` in another working directory.
 fn params_digest(pipeline: &Pipeline) -> String {
     let mut hasher = blake3::Hasher::new();
     hasher.update(pipeline.name.as_bytes());
@@ -283,6 +285,22 @@ fn params_digest(pipeline: &Pipeline) -> String {
         hasher.update(name.as_bytes());
         hasher.update(&(value.len() as u64).to_le_bytes());
         hasher.update(value.as_bytes());
+    }
+    // Where the connections point: a relative database file or directory
+    // is another one from another working directory, so its run is another
+    // run (passwords are left out of the URLs).
+    for connection in &pipeline.connections {
+        let url = connection.display_url();
+        let place = match crate::engines::local_path(&url) {
+            Some(path) if path.is_relative() => std::path::absolute(&path)
+                .map(|p| p.display().to_string())
+                .unwrap_or(url),
+            _ => url,
+        };
+        for part in [&connection.name, &place] {
+            hasher.update(&(part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
     }
     hasher.finalize().to_hex().to_string()
 }

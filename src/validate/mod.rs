@@ -335,8 +335,8 @@ async fn compare(session: &Session, step: &StepConfig, sample: usize) -> Result<
     let ctx = step_context(session, step);
     ctx.register_udaf(checksum_udaf());
     let (source, target) = futures::try_join!(
-        aggregate_checksum(&ctx, step, &sides.source_checksum_sql),
-        aggregate_checksum(&ctx, step, &sides.target_checksum_sql),
+        side_checksum(&ctx, step, &sides.source_checksum_sql, &sides.source_sql),
+        side_checksum(&ctx, step, &sides.target_checksum_sql, &sides.target_sql),
     )?;
     let mut samples = Vec::new();
     if sample > 0 && source.checksum != target.checksum {
@@ -358,6 +358,29 @@ async fn compare(session: &Session, step: &StepConfig, sample: usize) -> Result<
         target,
         samples,
     })
+}
+
+/// The checksum of one side: `checksum_sql` (pushed into the engine where
+/// it can be), else, should the engine refuse it (an older server without
+/// a function it uses), the rows of `sql` summed in barge.
+async fn side_checksum(
+    ctx: &SessionContext,
+    step: &StepConfig,
+    checksum_sql: &str,
+    sql: &str,
+) -> Result<Computed, Error> {
+    match aggregate_checksum(ctx, step, checksum_sql).await {
+        Ok(computed) => Ok(computed),
+        Err(e) => {
+            tracing::warn!(step = %step.name, error = %e, "checksum in the engine failed; summing the rows in barge");
+            let mut checksum = fold(ctx, step, sql, &[]).await?;
+            checksum.buckets = None;
+            Ok(Computed {
+                checksum,
+                computed_in: "barge".into(),
+            })
+        }
+    }
 }
 
 /// Runs `sql`, a `barge_checksum(...)` query, and reads its one value;
