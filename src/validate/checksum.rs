@@ -212,15 +212,46 @@ fn put_int(buffer: &mut Vec<u8>, value: impl itoa::Integer) {
 /// The exact number `mantissa * 10^-scale`, with trailing fractional zeros
 /// and a bare point stripped.
 fn put_decimal(buffer: &mut Vec<u8>, scratch: &mut String, mantissa: i128, scale: i32) {
+    if let (Ok(small), 0..=18) = (i64::try_from(mantissa), scale) {
+        return put_small_decimal(buffer, small, scale as usize);
+    }
     let mut digits = itoa::Buffer::new();
-    // 64-bit digits are several times faster to write than 128-bit ones.
-    let digits = match u64::try_from(mantissa.unsigned_abs()) {
-        Ok(small) => digits.format(small),
-        Err(_) => digits.format(mantissa.unsigned_abs()),
-    };
+    let digits = digits.format(mantissa.unsigned_abs());
     put_with(buffer, scratch, |s| {
         decimal_text(s, mantissa < 0, digits, scale)
     })
+}
+
+/// [`put_decimal`] of a 64-bit mantissa and a scale up to 18, the common
+/// case, written on the stack (it runs for every decimal checksummed).
+fn put_small_decimal(buffer: &mut Vec<u8>, mantissa: i64, scale: usize) {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(mantissa.unsigned_abs()).as_bytes();
+    // Sign, up to 19 integer digits or "0", point, up to 18 fraction digits.
+    let mut text = [0u8; 40];
+    let mut n = 0;
+    let mut push = |bytes: &[u8]| {
+        text[n..n + bytes.len()].copy_from_slice(bytes);
+        n += bytes.len();
+    };
+    if mantissa == 0 {
+        return put_text(buffer, b"0");
+    }
+    if mantissa < 0 {
+        push(b"-");
+    }
+    let (int, frac) = digits.split_at(digits.len().saturating_sub(scale));
+    push(if int.is_empty() { b"0" } else { int });
+    let leading = scale - frac.len();
+    let frac = &frac[..frac.iter().rposition(|&d| d != b'0').map_or(0, |i| i + 1)];
+    if !frac.is_empty() {
+        push(b".");
+        for _ in 0..leading {
+            push(b"0");
+        }
+        push(frac);
+    }
+    put_text(buffer, &text[..n]);
 }
 
 /// Writes `-`? `digits * 10^-scale` normalised.
@@ -657,6 +688,43 @@ mod tests {
             ]),
             ["1:1N3:a:b"]
         );
+    }
+
+    #[test]
+    fn small_decimals_match_the_general_path() {
+        let mantissas = [
+            0i64,
+            1,
+            -1,
+            5,
+            10,
+            -100,
+            12_345,
+            1_000_000_007,
+            -98_765_432_100,
+            i64::MAX,
+            i64::MIN + 1,
+        ];
+        for m in mantissas {
+            for scale in 0..=18usize {
+                let mut fast = Vec::new();
+                put_small_decimal(&mut fast, m, scale);
+                let mut general = String::new();
+                decimal_text(
+                    &mut general,
+                    m < 0,
+                    &m.unsigned_abs().to_string(),
+                    scale as i32,
+                );
+                let mut expected = Vec::new();
+                put_text(&mut expected, general.as_bytes());
+                assert_eq!(
+                    String::from_utf8(fast).unwrap(),
+                    String::from_utf8(expected).unwrap(),
+                    "{m} scale {scale}"
+                );
+            }
+        }
     }
 
     #[test]
