@@ -193,7 +193,10 @@ fn put_null(buffer: &mut Vec<u8>) {
 
 /// `<bytes>:<text>`.
 fn put_text(buffer: &mut Vec<u8>, text: &[u8]) {
-    buffer.extend_from_slice(itoa::Buffer::new().format(text.len()).as_bytes());
+    let mut len = itoa::Buffer::new();
+    let len = len.format(text.len()).as_bytes();
+    buffer.reserve(len.len() + 1 + text.len());
+    buffer.extend_from_slice(len);
     buffer.push(b':');
     buffer.extend_from_slice(text);
 }

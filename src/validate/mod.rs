@@ -155,7 +155,12 @@ type StagedSide = Option<Option<Side>>;
 /// staged file changed or damaged since the run shows, not only the
 /// manifest's figures.
 async fn staged_side(run_dir: &Path, step: &StagedStep) -> Side {
-    if step.status != "staged" {
+    if step.status == crate::stage::manifest::INCOMPLETE {
+        return Side::missing(
+            "not every chunk of the step is staged (the run stopped, or an earlier run loaded chunks without --stage)",
+        );
+    }
+    if step.status != crate::stage::manifest::STAGED {
         return Side::missing(&format!("step {} in this run", step.status));
     }
     let files: Vec<PathBuf> = step.files.iter().map(|f| run_dir.join(f)).collect();

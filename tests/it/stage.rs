@@ -464,6 +464,15 @@ sql = "SELECT id, v, amount FROM src.t"
         &[("BARGE_FAILPOINT", "chunk_saved:2")],
     );
     assert_ne!(crashed.code, 0, "{}", crashed.stderr);
+    let partial = barge(dir.path(), &["validate", "p.toml"]);
+    partial.assert_fails(1, &["dst.t"]);
+    assert!(
+        partial
+            .stdout
+            .contains("not every chunk of the step is staged"),
+        "{}",
+        partial.stdout
+    );
     let resumed = barge(dir.path(), &["run", "p.toml"]);
     resumed.assert_ok();
     assert!(resumed.stdout.contains("resumed:"), "{}", resumed.stdout);

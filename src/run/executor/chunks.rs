@@ -7,13 +7,12 @@
 //! loaded again, so nothing lands twice; `insert_ignore` and `upsert`
 //! chunks are reloaded as they are (a reload changes nothing).
 
+use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::prelude::SessionContext;
-
-use std::path::Path;
 
 use super::{
     check_counts, count_rows, load, quote, replaces_through_shadow, retrying, shadow_of,
@@ -319,7 +318,8 @@ async fn bounds(
 
 /// Lists the chunks of `plan` done by earlier runs in this run's manifest
 /// (their staged files stay where those runs put them); returns how many of
-/// them no staged file holds.
+/// them no staged file holds (loaded by a run that did not stage, or their
+/// file is gone).
 fn stage_done_chunks(
     stage: &Stage,
     step: &StepConfig,
@@ -327,7 +327,11 @@ fn stage_done_chunks(
     plan: &ChunkPlan,
 ) -> Result<usize, Error> {
     let done: Vec<&Chunk> = plan.chunks.iter().filter(|c| c.done).collect();
-    let staged: Vec<&StagedChunk> = done.iter().filter_map(|c| c.staged.as_ref()).collect();
+    let staged: Vec<&StagedChunk> = done
+        .iter()
+        .filter_map(|c| c.staged.as_ref())
+        .filter(|s| s.file.is_file())
+        .collect();
     let unstaged = done.len() - staged.len();
     let Some(first) = staged.first() else {
         return Ok(unstaged);
