@@ -164,41 +164,25 @@ impl TeeWriter {
         }
     }
 
-    /// Stages one batch (of the sink's schema): its checksum is summed on a
-    /// second thread while the Parquet writer encodes it.
+    /// Stages one batch (of the sink's schema).
     pub fn write(&mut self, batch: &RecordBatch) -> EngineResult<()> {
         let projected = batch.project(&self.indices).map_err(|e| self.error(e))?;
-        let path = &self.path;
+        if self.tee.sums {
+            let all: Vec<usize> = (0..projected.num_columns()).collect();
+            self.hasher
+                .add_batch(&mut self.checksum, &projected, &all, &[])
+                .map_err(|e| self.error(e))?;
+        } else {
+            self.checksum.rows += projected.num_rows() as u64;
+        }
         let writer = self.writer.as_mut().ok_or_else(|| EngineError::Stage {
-            path: path.clone(),
+            path: self.path.clone(),
             message: "the staged file is closed".into(),
         })?;
-        let (hasher, checksum) = (&mut self.hasher, &mut self.checksum);
-        let (summed, written) = if self.tee.sums {
-            std::thread::scope(|scope| {
-                let summing = scope.spawn(|| {
-                    let all: Vec<usize> = (0..projected.num_columns()).collect();
-                    hasher
-                        .add_batch(checksum, &projected, &all, &[])
-                        .map(|_| ())
-                        .map_err(|e| e.to_string())
-                });
-                let written = writer.write(&projected);
-                let summed = summing
-                    .join()
-                    .unwrap_or_else(|_| Err("the checksum thread panicked".into()));
-                (summed, written)
-            })
-        } else {
-            checksum.rows += projected.num_rows() as u64;
-            (Ok(()), writer.write(&projected))
-        };
-        let error = |message: String| EngineError::Stage {
-            path: path.clone(),
-            message,
-        };
-        summed.map_err(error)?;
-        written.map_err(|e| error(e.to_string()))
+        writer.write(&projected).map_err(|e| EngineError::Stage {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })
     }
 
     /// Closes the file; the result is kept for the step's manifest entry.
