@@ -46,6 +46,8 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use md5::{Digest, Md5};
 
+use crate::engines::sqlite::types::civil_from_days;
+
 /// Number of key buckets a [`Checksum`] keeps when asked to (see
 /// [`Checksum::with_buckets`]): differing buckets narrow down where rows differ.
 pub const BUCKETS: usize = 1024;
@@ -297,21 +299,6 @@ fn put_float(buffer: &mut Vec<u8>, scratch: &mut String, value: f64) {
     })
 }
 
-/// Civil date of a day count since 1970-01-01.
-fn civil(days: i64) -> (i64, u32, u32) {
-    // Howard Hinnant's days_from_civil, inverted.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 /// `value` in decimal, zero-padded to `width` digits (without `write!`:
 /// this runs for every date and timestamp checksummed).
 fn push_padded(out: &mut String, value: u64, width: usize) {
@@ -322,7 +309,7 @@ fn push_padded(out: &mut String, value: u64, width: usize) {
 }
 
 fn write_date(out: &mut String, days: i64) {
-    let (y, m, d) = civil(days);
+    let (y, m, d) = civil_from_days(days);
     if y < 0 {
         out.push('-');
     }

@@ -19,9 +19,13 @@ pub mod report;
 pub mod sample;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
@@ -396,13 +400,7 @@ async fn aggregate_checksum(
     step: &StepConfig,
     sql: &str,
 ) -> Result<Computed, Error> {
-    let df_error = |e: datafusion::error::DataFusionError| {
-        step_error(
-            step,
-            format!("{} (while running `{sql}`)", describe_datafusion(&e)),
-            None,
-        )
-    };
+    let df_error = running_error(step, sql);
     let df = ctx.sql(sql).await.map_err(df_error)?;
     let plan = df.clone().create_physical_plan().await.map_err(df_error)?;
     let computed_in = match source_queries(&plan).as_slice() {
@@ -415,15 +413,8 @@ async fn aggregate_checksum(
     let value = batches
         .iter()
         .find(|b| b.num_rows() > 0)
-        .and_then(|b| {
-            datafusion::arrow::compute::cast(
-                b.column(0),
-                &datafusion::arrow::datatypes::DataType::Utf8,
-            )
-            .ok()
-        })
+        .and_then(|b| cast(b.column(0), &DataType::Utf8).ok())
         .and_then(|c| {
-            use datafusion::arrow::array::{Array, AsArray};
             let c = c.as_string::<i32>();
             (!c.is_null(0)).then(|| c.value(0).to_string())
         });
@@ -445,8 +436,22 @@ async fn aggregate_checksum(
     })
 }
 
+/// A DataFusion error of `step` while running `sql`, as barge reports it.
+fn running_error<'a>(
+    step: &'a StepConfig,
+    sql: &'a str,
+) -> impl Fn(datafusion::error::DataFusionError) -> Error + Copy + 'a {
+    move |e| {
+        step_error(
+            step,
+            format!("{} (while running `{sql}`)", describe_datafusion(&e)),
+            None,
+        )
+    }
+}
+
 /// Whether DataFusion aggregates anything in `plan`.
-fn aggregates(plan: &std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> bool {
+fn aggregates(plan: &Arc<dyn ExecutionPlan>) -> bool {
     plan.name() == "AggregateExec" || plan.children().into_iter().any(aggregates)
 }
 
@@ -482,13 +487,7 @@ pub(crate) async fn stream(
     step: &StepConfig,
     sql: &str,
 ) -> Result<SendableRecordBatchStream, Error> {
-    let df_error = |e: datafusion::error::DataFusionError| {
-        step_error(
-            step,
-            format!("{} (while running `{sql}`)", describe_datafusion(&e)),
-            None,
-        )
-    };
+    let df_error = running_error(step, sql);
     ctx.sql(sql)
         .await
         .map_err(df_error)?
