@@ -44,6 +44,12 @@ pub enum Command {
     /// Load a target from a staged run (DIR/<run_id>) without touching the source.
     Replay(ReplayArgs),
     /// Compare each step's source, stage and target: row counts and content checksums.
+    ///
+    /// The checksums run inside PostgreSQL, MySQL/MariaDB and DuckDB when a
+    /// side reads one such connection and its column types allow (one row
+    /// crosses the wire), else barge sums the streamed rows. Rows a run set
+    /// aside (max_rejects) are expected to be missing from the target.
+    /// Exits 1 naming every table that differs.
     Validate(ValidateArgs),
     /// Show the state of a pipeline's last run: each step's status, rows and chunks.
     Status(StatusArgs),
