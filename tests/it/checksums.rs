@@ -197,3 +197,38 @@ INSERT INTO t VALUES
     assert_eq!(report["steps"][0]["result"], "mismatch");
     assert_eq!(report["steps"][0]["target"]["computed_in"], "dst");
 }
+
+#[test]
+fn checksums_computed_by_postgres_and_duckdb_agree() {
+    let src = pg_db("ck_pd_src");
+    pg_exec(
+        &src,
+        r#"
+CREATE TABLE t (id bigint PRIMARY KEY, b boolean, n numeric(12,3), s text, by bytea, d date, ts timestamp(6));
+INSERT INTO t VALUES
+ (1, true, 1.500, 'é 😀', '\x00ff'::bytea, '2024-02-29', '2024-02-29 12:00:00.5'),
+ (2, false, -0.250, '', ''::bytea, '1000-01-01', '1000-01-01 00:00:00'),
+ (3, NULL, NULL, NULL, NULL, NULL, NULL);
+"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    pipeline(
+        dir.path(),
+        &src,
+        "duckdb://out/t.duckdb",
+        &[("t", "SELECT * FROM src.t")],
+    );
+    barge(dir.path(), &["run", "p.toml", "-q"]).assert_ok();
+    let (outcome, report) = validate(dir.path());
+    outcome.assert_ok();
+    assert_step(&report, 0, "src", "dst");
+
+    let conn = duckdb::Connection::open(dir.path().join("out/t.duckdb")).unwrap();
+    conn.execute_batch("UPDATE t SET s = 'e' WHERE id = 1")
+        .unwrap();
+    drop(conn);
+    let (outcome, report) = validate(dir.path());
+    outcome.assert_fails(1, &["validation failed", "dst.t"]);
+    assert_eq!(report["steps"][0]["result"], "mismatch");
+    assert_eq!(report["steps"][0]["target"]["computed_in"], "dst");
+}
