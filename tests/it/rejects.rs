@@ -84,8 +84,8 @@ fn report_steps(dir: &Path) -> Vec<(String, u64, u64, u64, Option<String>)> {
         .collect()
 }
 
-/// The refused rows of a rejects file, by `barge_row`: (the row's columns
-/// as text, the reason).
+/// The refused rows of a rejects file, by their first column (an id): (the
+/// row's columns as text, the reason).
 fn rejected(path: &Path, columns: &[&str]) -> Vec<(Vec<Option<String>>, String)> {
     let batch = read_parquet(path);
     let schema = batch.schema();
@@ -94,7 +94,9 @@ fn rejected(path: &Path, columns: &[&str]) -> Vec<(Vec<Option<String>>, String)>
     let mut indices = vec![0, 1];
     indices.extend(columns.iter().map(|c| schema.index_of(c).expect("column")));
     let mut rows: Vec<Vec<Option<String>>> = batch_rows(&batch.project(&indices).unwrap());
-    rows.sort_by_key(|r| r[1].as_deref().unwrap_or("0").parse::<u64>().unwrap_or(0));
+    // By the first column (the id): barge_row is the row's place in the
+    // step's output, whose order a parallel read does not fix.
+    rows.sort_by_key(|r| r[2].as_deref().unwrap_or("0").parse::<i64>().unwrap_or(0));
     rows.into_iter()
         .map(|mut r| {
             let reason = r.remove(0).unwrap_or_default();
