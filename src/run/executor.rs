@@ -954,6 +954,7 @@ fn staged_entry(
             .map(|r| r.checksum.hex())
             .unwrap_or_default(),
         files: result.as_ref().map(|r| r.files.clone()).unwrap_or_default(),
+        max_rejects: step.max_rejects,
         status: if result.is_some() {
             crate::stage::manifest::STAGED
         } else {

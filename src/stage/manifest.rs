@@ -48,6 +48,11 @@ pub struct StagedStep {
     pub table_schema: Option<String>,
     pub mode: String,
     pub key: Vec<String>,
+    /// Rows the target may refuse (`max_rejects`): a replay sets aside as
+    /// many, so rows the run's target refused do not fail a replay into a
+    /// database with the same constraints.
+    #[serde(default)]
+    pub max_rejects: u64,
     /// The step's SQL as run by DataFusion.
     pub sql: String,
     /// What each source was sent: `(connection, SQL)`.

@@ -108,7 +108,7 @@ pub fn replay_pipeline(
             partitions: None,
             retry: Default::default(),
             chunk_rows: None,
-            max_rejects: 0,
+            max_rejects: step.max_rejects,
             origin: format!("replay of run {}", manifest.run_id),
         });
     }

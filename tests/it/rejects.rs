@@ -515,9 +515,36 @@ fn rejects_validate_expects_the_source_less_the_rejected_rows() {
     );
     let pipeline = pipeline(dir.path(), &dst, &steps);
     // --validate right after the load: the two refused rows are accounted for.
-    let run = barge(dir.path(), &["run", &pipeline, "--validate"]);
+    let run = barge(
+        dir.path(),
+        &["run", &pipeline, "--validate", "--stage", "st"],
+    );
     run.assert_ok();
     assert!(run.stdout.contains("(2 rejected)"), "{}", run.stdout);
+
+    // The stage holds what the source gave, refused rows included; a replay
+    // into a database with the same constraints sets them aside again, as
+    // the run did (its max_rejects is in the manifest).
+    let fresh = pg_db("rejects_validate_replay");
+    pg_exec(
+        &fresh,
+        "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL,
+                             qty bigint CHECK (qty >= 0), parent_id bigint);",
+    );
+    let run_dir = std::fs::read_dir(dir.path().join("st"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let replay = barge(
+        dir.path(),
+        &["replay", run_dir.to_str().unwrap(), "--to", &fresh],
+    );
+    replay.assert_ok();
+    assert!(replay.stdout.contains("rows rejected"), "{}", replay.stdout);
+    let content = "SELECT count(*), sum(id), sum(qty) FROM items";
+    assert_eq!(pg_rows(&fresh, content), pg_rows(&dst, content));
 
     let validate = || barge(dir.path(), &["validate", &pipeline, "--json", "v.json"]);
     let report = || -> serde_json::Value {
