@@ -189,7 +189,11 @@ fn recipes_schema_evolution_moves_v1_rows_into_the_v2_schema() {
     assert_eq!(
         pg_rows(&v2, "SELECT count(*) FROM orders"),
         vec![vec![s("3000")]]
-    );
+    ); // Validation: steps with map_value and lookups are summed in barge,
+       // the plain orders copy inside both PostgreSQL databases.
+    let validated = run(dir.path(), &["validate", &pipeline], &env);
+    validated.assert_ok();
+    assert!(validated.stdout.contains("v1 / v2"), "{}", validated.stdout);
 }
 
 #[test]
@@ -335,6 +339,41 @@ fn recipes_cross_engine_chains_sqlite_duckdb_postgres_and_parquet() {
         vec![vec![s("2000")]]
     );
     assert_eq!(batch_rows(&read_parquet(&export)), expected_revenue);
+
+    // Validation along the chain: every step matches, the checksums of
+    // DuckDB and PostgreSQL sides computed by those engines, SQLite and
+    // Parquet sides by barge, all the same way.
+    run(
+        dir.path(),
+        &["validate", &pipeline, "--json", "v.json"],
+        &env,
+    )
+    .assert_ok();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("v.json")).unwrap()).unwrap();
+    let computed: Vec<(String, String, String)> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            assert_eq!(s["result"], "match", "{s:#}");
+            let at = |side: &str| s[side]["computed_in"].as_str().unwrap_or("").to_string();
+            (
+                s["step"].as_str().unwrap().to_string(),
+                at("source"),
+                at("target"),
+            )
+        })
+        .collect();
+    let expect = |step: &str, source: &str, target: &str| {
+        assert!(
+            computed.contains(&(step.into(), source.into(), target.into())),
+            "{computed:?}"
+        )
+    };
+    expect("customers_to_duckdb", "barge", "lake");
+    expect("customers_to_postgres", "lake", "prod");
+    expect("revenue_export", "barge", "barge");
 }
 
 // --- customer_subset: MariaDB -> MariaDB ---------------------------------------
@@ -681,6 +720,8 @@ fn recipes_stable_ids_remaps_every_key_the_same_way_on_every_run() {
             "{table} after a rerun"
         );
     }
+    // Every remapped table validates against the step's SQL run again.
+    run(dir.path(), &["validate", &pipeline], &env).assert_ok();
 }
 
 // --- v1_to_v2_users: teachers, parents, students -> users + roles -------------------
