@@ -39,6 +39,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             run: report.staged_in.as_ref().map(|_| report.run_id.clone()),
             sample: 5,
             steps: args.steps.clone(),
+            quiet: args.exec.quiet,
         };
         let validation = validate_pipeline(&pipeline, &options).await?;
         super::validate::finish(&validation, None, args.exec.quiet)?;

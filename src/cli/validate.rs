@@ -15,6 +15,7 @@ pub async fn validate(args: ValidateArgs) -> Result<(), Error> {
         run: args.run.clone(),
         sample: args.sample,
         steps: args.steps.clone(),
+        quiet: args.quiet,
     };
     let report = validate_pipeline(&pipeline, &options).await?;
     finish(&report, args.json.as_deref(), args.quiet)

@@ -28,6 +28,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
+use indicatif::ProgressBar;
 
 use self::aggregate::{checksum_udaf, CHECKSUM_FUNCTION};
 use self::checksum::{Checksum, RowHasher};
@@ -52,6 +53,8 @@ pub struct ValidateOptions {
     pub sample: usize,
     /// Only these steps.
     pub steps: Option<Vec<String>>,
+    /// No spinner while steps are compared.
+    pub quiet: bool,
 }
 
 /// Validates every (selected) step of `pipeline`.
@@ -89,7 +92,21 @@ pub async fn validate_pipeline(
         .ok()
         .flatten();
     let mut results = Vec::new();
-    for step in steps {
+    let total = steps.len();
+    for (i, step) in steps.into_iter().enumerate() {
+        // On a terminal only (indicatif draws nothing elsewhere).
+        let spinner = if options.quiet {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new_spinner()
+        };
+        spinner.set_message(format!(
+            "validating step {} ({} of {total}): {}",
+            step.name,
+            i + 1,
+            step.target
+        ));
+        spinner.enable_steady_tick(std::time::Duration::from_millis(120));
         let run = match &manifest {
             Some(m) => Some(m.run_id.as_str()),
             None => state
@@ -119,6 +136,7 @@ pub async fn validate_pipeline(
             _ => None,
         };
         results.push(validate_step(&session, step, staged, rejected, options.sample).await);
+        spinner.finish_and_clear();
     }
     session.discard_created();
     Ok(ValidationReport {
