@@ -9,6 +9,7 @@ use datafusion::arrow::datatypes::Schema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::validate::checksum::Checksum;
 
 /// The manifest's file name inside `DIR/<run_id>/`.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -92,8 +93,8 @@ impl StagedStep {
 /// The checksum of two sets of rows, from theirs (hex; see
 /// `validate::checksum`: sums modulo 2^64).
 pub fn add_checksums(a: &str, b: &str) -> String {
-    let parse = |h: &str| u64::from_str_radix(h, 16).unwrap_or(0);
-    format!("{:016x}", parse(a).wrapping_add(parse(b)))
+    let sum = Checksum::sum_of_hex(a).wrapping_add(Checksum::sum_of_hex(b));
+    format!("{sum:016x}")
 }
 
 /// A query sent to a source connection.

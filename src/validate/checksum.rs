@@ -76,6 +76,11 @@ impl Checksum {
         format!("{:016x}", self.sum)
     }
 
+    /// The sum a [`Checksum::hex`] spells (0 when it spells none).
+    pub fn sum_of_hex(hex: &str) -> u64 {
+        u64::from_str_radix(hex, 16).unwrap_or(0)
+    }
+
     /// Adds rows whose hashes are `rows` and whose bucket hashes are `keys`
     /// (the same as `rows` when there is no key).
     pub fn add(&mut self, rows: &[u64], keys: &[u64]) {

@@ -7,6 +7,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, Table};
 use serde::Serialize;
 
+use super::checksum::Checksum;
 use super::sample::RowDiff;
 use crate::config::StepConfig;
 use crate::error::Error;
@@ -54,11 +55,7 @@ impl Side {
 
     /// This side's rows less `other`'s (checksums are sums modulo 2^64).
     fn less(&self, other: &Side) -> Side {
-        let sum = |c: &Option<String>| {
-            c.as_deref()
-                .and_then(|h| u64::from_str_radix(h, 16).ok())
-                .unwrap_or(0)
-        };
+        let sum = |c: &Option<String>| c.as_deref().map_or(0, Checksum::sum_of_hex);
         Side {
             rows: self.rows.zip(other.rows).map(|(a, b)| a.saturating_sub(b)),
             checksum: Some(format!(

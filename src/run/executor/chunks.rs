@@ -352,8 +352,7 @@ fn stage_done_chunks(
     };
     let mut checksum = Checksum::default();
     for chunk in &staged {
-        let sum = u64::from_str_radix(&chunk.checksum, 16).unwrap_or_default();
-        checksum.merge(chunk.rows, sum);
+        checksum.merge(chunk.rows, Checksum::sum_of_hex(&chunk.checksum));
     }
     let here = std::path::absolute(stage.run_dir()).unwrap_or_default();
     let files = staged.iter().map(|c| relative_to(&c.file, &here)).collect();
