@@ -23,6 +23,10 @@ pub fn canonical_text(sql: &str, data_type: &DataType) -> Option<String> {
         DataType::Timestamp(TimeUnit::Microsecond, None) => {
             format!("strftime({sql}, '%Y-%m-%d %H:%M:%S.%f')")
         }
+        // The instant in UTC, whatever the session's TimeZone.
+        DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => {
+            format!("strftime(make_timestamp(epoch_us({sql})), '%Y-%m-%d %H:%M:%S.%f')")
+        }
         _ => return None,
     })
 }
