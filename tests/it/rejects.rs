@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::common::{barge, batch_rows, read_parquet, write_file};
+use crate::common::{barge, batch_rows, read_parquet, sqlite_rows, write_file};
 use crate::servers::{mysql_db, mysql_exec, mysql_rows, pg_db, pg_exec, pg_rows};
 
 /// Rows of the `items` step: 1..=ROWS, three batches' worth.
@@ -157,6 +157,37 @@ fn run_and_check_items(
     steps
 }
 
+/// The `items` step (see [`items_sql`]) and an `upsert` step into `table`
+/// over ids 1..=9 whose `column` is `bad` for id 3 (a value the target
+/// refuses), NULL for id 5, and `good` for the rest.
+fn items_and_upsert_steps(
+    with_fk: bool,
+    table: &str,
+    column: &str,
+    bad: &str,
+    good: &str,
+) -> String {
+    format!(
+        r#"
+[[step]]
+target = "dst.items"
+sql = "{items}"
+
+[[step]]
+target = "dst.{table}"
+mode = "upsert"
+key = ["id"]
+sql = """
+SELECT value AS id,
+       CASE WHEN value = 3 THEN {bad} WHEN value = 5 THEN NULL
+            ELSE {good} END AS {column}
+FROM src.nums WHERE value <= 9
+"""
+"#,
+        items = items_sql(with_fk)
+    )
+}
+
 /// What the `items` table should hold after the load: the rows that were
 /// not refused, plus the row 42 that was there before.
 fn expected_items(refused: &[u64]) -> (u64, u64) {
@@ -179,25 +210,7 @@ fn rejects_postgres_sets_refused_rows_aside_with_reasons_and_lands_the_rest() {
          INSERT INTO tags VALUES (1, '00000000-0000-0000-0000-000000000000');",
     );
     let dir = tempfile::tempdir().unwrap();
-    let steps = format!(
-        r#"
-[[step]]
-target = "dst.items"
-sql = "{}"
-
-[[step]]
-target = "dst.tags"
-mode = "upsert"
-key = ["id"]
-sql = """
-SELECT value AS id,
-       CASE WHEN value = 3 THEN 'not-a-uuid' WHEN value = 5 THEN NULL
-            ELSE uid END AS tag
-FROM src.nums WHERE value <= 9
-"""
-"#,
-        items_sql(true)
-    );
+    let steps = items_and_upsert_steps(true, "tags", "tag", "'not-a-uuid'", "uid");
     let pipeline = pipeline(dir.path(), &dst, &steps);
     let steps = run_and_check_items(
         dir.path(),
@@ -257,25 +270,7 @@ fn rejects_mariadb_sets_refused_rows_aside_with_reasons_and_lands_the_rest() {
          INSERT INTO tags VALUES (1, 'x');",
     );
     let dir = tempfile::tempdir().unwrap();
-    let steps = format!(
-        r#"
-[[step]]
-target = "dst.items"
-sql = "{}"
-
-[[step]]
-target = "dst.tags"
-mode = "upsert"
-key = ["id"]
-sql = """
-SELECT value AS id,
-       CASE WHEN value = 3 THEN 'much-too-long' WHEN value = 5 THEN NULL
-            ELSE label END AS tag
-FROM src.nums WHERE value <= 9
-"""
-"#,
-        items_sql(true)
-    );
+    let steps = items_and_upsert_steps(true, "tags", "tag", "'much-too-long'", "label");
     let pipeline = pipeline(dir.path(), &dst, &steps);
     let steps = run_and_check_items(
         dir.path(),
@@ -327,30 +322,6 @@ fn sqlite_exec(path: &Path, sql: &str) {
     conn.execute_batch(sql).expect("sqlite sql");
 }
 
-fn sqlite_rows(path: &Path, sql: &str) -> Vec<Vec<Option<String>>> {
-    let conn = rusqlite::Connection::open(path).expect("open sqlite");
-    let mut stmt = conn.prepare(sql).expect("prepare");
-    let n = stmt.column_count();
-    stmt.query_map([], |row| {
-        (0..n)
-            .map(|i| {
-                Ok(match row.get_ref(i)? {
-                    rusqlite::types::ValueRef::Null => None,
-                    rusqlite::types::ValueRef::Integer(v) => Some(v.to_string()),
-                    rusqlite::types::ValueRef::Real(v) => Some(v.to_string()),
-                    rusqlite::types::ValueRef::Text(t) => {
-                        Some(String::from_utf8_lossy(t).into_owned())
-                    }
-                    rusqlite::types::ValueRef::Blob(b) => Some(format!("{b:?}")),
-                })
-            })
-            .collect()
-    })
-    .expect("query")
-    .collect::<Result<_, _>>()
-    .expect("rows")
-}
-
 #[test]
 fn rejects_sqlite_sets_refused_rows_aside_with_reasons_and_lands_the_rest() {
     let dir = tempfile::tempdir().unwrap();
@@ -363,24 +334,12 @@ fn rejects_sqlite_sets_refused_rows_aside_with_reasons_and_lands_the_rest() {
          CREATE TABLE scores (id INTEGER PRIMARY KEY, score REAL NOT NULL);
          INSERT INTO scores VALUES (1, 0.5);",
     );
-    let steps = format!(
-        r#"
-[[step]]
-target = "dst.items"
-sql = "{}"
-
-[[step]]
-target = "dst.scores"
-mode = "upsert"
-key = ["id"]
-sql = """
-SELECT value AS id,
-       CASE WHEN value = 3 THEN CAST('NaN' AS DOUBLE) WHEN value = 5 THEN NULL
-            ELSE CAST(value AS DOUBLE) / 2 END AS score
-FROM src.nums WHERE value <= 9
-"""
-"#,
-        items_sql(false)
+    let steps = items_and_upsert_steps(
+        false,
+        "scores",
+        "score",
+        "CAST('NaN' AS DOUBLE)",
+        "CAST(value AS DOUBLE) / 2",
     );
     let pipeline = pipeline(dir.path(), &format!("sqlite://{}", db.display()), &steps);
     let steps = run_and_check_items(
