@@ -8,20 +8,19 @@
 
 use std::path::Path;
 
-use crate::common::{barge, write_file};
+use crate::common::{barge, src_dst_pipeline};
 use crate::servers::{mysql_db, mysql_exec, pg_db, pg_exec};
 
-/// A pipeline copying `sql` from `src` into table `t` of `dst`.
+/// `p.toml`: one `replace` step per `(table, sql)`, from `src` into table
+/// `table` of `dst`.
 fn pipeline(dir: &Path, src: &str, dst: &str, steps: &[(&str, &str)]) {
-    let mut text = format!(
-        "name = \"checksums\"\n[connections.src]\nurl = \"{src}\"\n[connections.dst]\nurl = \"{dst}\"\n"
-    );
-    for (table, sql) in steps {
-        text.push_str(&format!(
-            "\n[[step]]\nname = \"{table}\"\ntarget = \"dst.{table}\"\nmode = \"replace\"\nsql = \"{sql}\"\n"
-        ));
-    }
-    write_file(dir, "p.toml", &text);
+    let steps: String = steps
+        .iter()
+        .map(|(table, sql)| {
+            format!("\n[[step]]\nname = \"{table}\"\ntarget = \"dst.{table}\"\nmode = \"replace\"\nsql = \"{sql}\"\n")
+        })
+        .collect();
+    src_dst_pipeline(dir, "p.toml", src, dst, &steps);
 }
 
 /// `barge validate --json`: the report.

@@ -129,6 +129,18 @@ pub fn batch_rows(
         .collect()
 }
 
+/// Writes pipeline file `name` into `dir`: connections `src` and `dst` at
+/// those URLs, then `body` (steps, defaults, a subset); returns its path.
+pub fn src_dst_pipeline(dir: &Path, name: &str, src: &str, dst: &str, body: &str) -> String {
+    write_file(
+        dir,
+        name,
+        &format!(
+            "\n[connections.src]\nurl = \"{src}\"\n\n[connections.dst]\nurl = \"{dst}\"\n{body}"
+        ),
+    )
+}
+
 /// Rows of a SQLite query, each value as text (NULL as `None`).
 pub fn sqlite_rows(path: &Path, sql: &str) -> Vec<Vec<Option<String>>> {
     let conn = rusqlite::Connection::open(path).expect("open sqlite");

@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{barge, read_parquet, write_file};
+use crate::common::{barge, read_parquet, src_dst_pipeline, write_file};
 use crate::servers::{mysql_db, mysql_exec, mysql_rows, pg_db, pg_exec, pg_rows, PG};
 
 #[test]
@@ -117,25 +117,19 @@ sql = "SELECT id, v FROM src.t"
 }
 
 fn replace_pipeline(dir: &std::path::Path, src: &str, dst: &str) -> String {
-    write_file(
+    src_dst_pipeline(
         dir,
         "replace.toml",
-        &format!(
-            r#"
-[connections.src]
-url = "{src}"
-
-[connections.dst]
-url = "{dst}"
-
+        src,
+        dst,
+        r#"
 [[step]]
 target = "dst.t"
 mode = "replace"
 key = ["id"]
 retries = 0
 sql = "SELECT id, CAST(v AS INT) AS v FROM src.t"
-"#
-        ),
+"#,
     )
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{barge, barge_with_env, write_file};
+use crate::common::{barge, barge_with_env, src_dst_pipeline, write_file};
 use crate::servers::{mysql_db, mysql_exec, mysql_rows, pg_db, pg_exec, pg_rows};
 
 /// Count and an order-independent digest of `t` (id, v) in PostgreSQL.
@@ -486,17 +486,12 @@ fn resume_a_server_connection_killed_mid_chunk_is_retried_and_the_run_completes(
     let dst = pg_db("resume_terminated_dst");
     let dst_db = dst.rsplit('/').next().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let pipeline = write_file(
+    let pipeline = src_dst_pipeline(
         dir.path(),
         "p.toml",
-        &format!(
-            r#"
-[connections.src]
-url = "{src}"
-
-[connections.dst]
-url = "{dst}"
-
+        &src,
+        &dst,
+        r#"
 [defaults]
 retry_max_seconds = 1
 
@@ -507,8 +502,7 @@ mode = "replace"
 key = "id"
 chunk_rows = 40000
 sql = "SELECT id, upper(v) AS v FROM src.t"
-"#
-        ),
+"#,
     );
     let mut child = spawn_barge(dir.path(), &["run", &pipeline]);
     // The server ends barge's load connection (as a restart would) once
@@ -557,25 +551,19 @@ fn resume_sigint_during_a_replace_keeps_the_old_table_and_drops_the_shadow() {
     );
     let dst_db = dst.rsplit('/').next().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let pipeline = write_file(
+    let pipeline = src_dst_pipeline(
         dir.path(),
         "p.toml",
-        &format!(
-            r#"
-[connections.src]
-url = "{src}"
-
-[connections.dst]
-url = "{dst}"
-
+        &src,
+        &dst,
+        r#"
 [[step]]
 name = "copy_t"
 target = "dst.t"
 mode = "replace"
 key = "id"
 sql = "SELECT id, upper(v) AS v FROM src.t"
-"#
-        ),
+"#,
     );
     let mut child = spawn_barge(dir.path(), &["run", "-q", &pipeline]);
     // Interrupt once rows are flowing into the shadow table.

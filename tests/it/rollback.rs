@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::common::{barge, barge_with_env, write_file};
+use crate::common::{barge, barge_with_env, src_dst_pipeline, write_file};
 use crate::servers::{mysql_db, mysql_exec, mysql_rows, pg_db, pg_exec};
 
 fn run_id(stdout: &str) -> String {
@@ -49,17 +49,12 @@ fn rollback_after_insert_ignore_removes_only_the_runs_rows_children_first() {
     };
     let original = target_rows(&dst);
     let dir = tempfile::tempdir().unwrap();
-    let pipeline = write_file(
+    let pipeline = src_dst_pipeline(
         dir.path(),
         "p.toml",
-        &format!(
-            r#"
-[connections.src]
-url = "{src}"
-
-[connections.dst]
-url = "{dst}"
-
+        &src,
+        &dst,
+        r#"
 [[step]]
 name = "orders"
 target = "dst.orders"
@@ -79,8 +74,7 @@ name = "summary"
 target = "dst.summary"
 mode = "replace"
 sql = "SELECT customer_id, sum(amount) AS total FROM src.orders GROUP BY customer_id"
-"#
-        ),
+"#,
     );
     let run = barge(dir.path(), &["run", &pipeline]);
     run.assert_ok();

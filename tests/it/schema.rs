@@ -2,7 +2,7 @@
 //! `barge copy` into keyed targets in foreign-key order, `--naming`, and
 //! `barge schema diff`, on the real servers and temp files.
 
-use crate::common::{barge, write_file};
+use crate::common::{barge, src_dst_pipeline};
 use crate::servers::{mysql_db, mysql_exec, mysql_rows, pg_db, pg_exec, pg_rows};
 
 /// A PascalCase MySQL schema with every constraint kind: auto-increment,
@@ -571,17 +571,12 @@ fn schema_pipeline_steps_load_parents_before_children_of_enforced_fks() {
     let dir = tempfile::tempdir().unwrap();
     // The child's step comes first in the file and reads nothing the
     // parent's step writes: only the target's foreign key orders them.
-    let pipeline = write_file(
+    let pipeline = src_dst_pipeline(
         dir.path(),
         "p.toml",
-        &format!(
-            r#"
-[connections.src]
-url = "{src}"
-
-[connections.dst]
-url = "{dst}"
-
+        &src,
+        &dst,
+        r#"
 [defaults]
 mode = "append"
 
@@ -592,8 +587,7 @@ sql = "SELECT id, author_id, title FROM src.books"
 [[step]]
 target = "dst.authors"
 sql = "SELECT id, name FROM src.authors"
-"#
-        ),
+"#,
     );
     let plan = barge(dir.path(), &["plan", &pipeline]);
     plan.assert_ok();
@@ -618,17 +612,12 @@ fn schema_plan_prints_the_type_plan_of_each_step() {
     );
     mysql_exec(&dst, "CREATE TABLE small (id INT PRIMARY KEY)");
     let dir = tempfile::tempdir().unwrap();
-    let pipeline = write_file(
+    let pipeline = src_dst_pipeline(
         dir.path(),
         "p.toml",
-        &format!(
-            r#"
-[connections.src]
-url = "{src}"
-
-[connections.dst]
-url = "{dst}"
-
+        &src,
+        &dst,
+        r#"
 [[step]]
 target = "dst.events"
 sql = "SELECT id, amount, at FROM src.events"
@@ -636,8 +625,7 @@ sql = "SELECT id, amount, at FROM src.events"
 [[step]]
 target = "dst.small"
 sql = "SELECT id FROM src.events"
-"#
-        ),
+"#,
     );
     let plan = barge(dir.path(), &["plan", &pipeline]);
     plan.assert_ok();

@@ -8,7 +8,7 @@
 //! must hold exactly the rows hand-written SQL computes on the source, and
 //! every foreign key of the target must resolve.
 
-use crate::common::{barge, batch_rows, read_parquet, write_file};
+use crate::common::{barge, batch_rows, read_parquet, src_dst_pipeline, write_file};
 use crate::servers::{mysql_db, mysql_exec, mysql_rows, pg_db, pg_exec, pg_rows};
 
 /// The source schema; the same text runs on PostgreSQL and MariaDB.
@@ -262,20 +262,15 @@ fn postgres_to_sqlite_subset_copies_reference_tables_whole_when_confirmed() {
     let db = dir.path().join("dst.sqlite");
     let dst = format!("sqlite://{}", db.display());
     barge(dir.path(), &["schema", "copy", &src, &dst]).assert_ok();
-    let pipeline = write_file(
+    let pipeline = src_dst_pipeline(
         dir.path(),
         "subset.toml",
-        &format!(
-            r#"
-[connections.src]
-url = "{src}"
-
-[connections.dst]
-url = "{dst}"
-
+        &src,
+        &dst,
+        r#"
 [subset]
 root = "src.customer"
-where = "id IN (${{customer_ids}})"
+where = "id IN (${customer_ids})"
 confirm_rows = 5
 skip = ["public.audit_log", "tag"]
 
@@ -284,8 +279,7 @@ target = "dst.setting"
 key = "k"
 mode = "insert_ignore"
 sql = "SELECT k, upper(v) AS v FROM src.setting"
-"#
-        ),
+"#,
     );
     let set = "--set=customer_ids=1,2";
 
@@ -373,24 +367,18 @@ fn skip_large_copies_only_the_referenced_rows_of_large_reference_tables() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("dst.sqlite");
     let dst = format!("sqlite://{}", db.display());
-    let pipeline = write_file(
+    let pipeline = src_dst_pipeline(
         dir.path(),
         "subset.toml",
-        &format!(
-            r#"
-[connections.src]
-url = "{src}"
-
-[connections.dst]
-url = "{dst}"
-
+        &src,
+        &dst,
+        r#"
 [subset]
 root = "src.customer"
 where = "id IN (1, 2)"
 confirm_rows = 6
 skip_large = true
-"#
-        ),
+"#,
     );
     barge(dir.path(), &["run", &pipeline]).assert_ok();
     // employee (8 rows) and order_item's product... only what is referenced;
@@ -597,24 +585,18 @@ fn postgres_to_mysql_subset_loads_into_enforced_foreign_keys() {
     let dst = mysql_db("subset_my_dst");
     let dir = tempfile::tempdir().expect("temp dir");
     barge(dir.path(), &["schema", "copy", &src, &dst]).assert_ok();
-    let pipeline = write_file(
+    let pipeline = src_dst_pipeline(
         dir.path(),
         "subset.toml",
-        &format!(
-            r#"
-[connections.src]
-url = "{src}"
-
-[connections.dst]
-url = "{dst}"
-
+        &src,
+        &dst,
+        r#"
 [subset]
 root = "src.customer"
 where = "id IN (1, 2)"
 reference = "needed"
 skip = ["audit_log"]
-"#
-        ),
+"#,
     );
     barge(dir.path(), &["run", &pipeline]).assert_ok();
     for table in FILTERED
