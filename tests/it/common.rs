@@ -141,6 +141,27 @@ pub fn src_dst_pipeline(dir: &Path, name: &str, src: &str, dst: &str, body: &str
     )
 }
 
+/// Rows of a DuckDB query, each value as text (NULL as `None`); every
+/// column must be cast to VARCHAR in `sql`.
+pub fn duckdb_rows(path: &Path, sql: &str) -> Vec<Vec<Option<String>>> {
+    let conn = duckdb::Connection::open(path).expect("open duckdb");
+    let mut stmt = conn.prepare(sql).expect("prepare");
+    let rows = stmt
+        .query_map([], |r| {
+            let mut row = Vec::new();
+            let mut i = 0;
+            while let Ok(v) = r.get::<_, Option<String>>(i) {
+                row.push(v);
+                i += 1;
+            }
+            Ok(row)
+        })
+        .expect("query")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("rows");
+    rows
+}
+
 /// Rows of a SQLite query, each value as text (NULL as `None`).
 pub fn sqlite_rows(path: &Path, sql: &str) -> Vec<Vec<Option<String>>> {
     let conn = rusqlite::Connection::open(path).expect("open sqlite");

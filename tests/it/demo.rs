@@ -2,29 +2,11 @@
 //! Parquet export. Every target table is read back and compared with the
 //! source, row by row.
 
-use crate::common::{barge, batch_rows, read_parquet, repo, sqlite_rows, workdir_with_shop};
+use crate::common::{
+    barge, batch_rows, duckdb_rows, read_parquet, repo, sqlite_rows, workdir_with_shop,
+};
 
 type Row = Vec<Option<String>>;
-
-/// Rows of a DuckDB query; every column must be cast to VARCHAR in `sql`.
-fn duckdb_rows(path: &std::path::Path, sql: &str) -> Vec<Row> {
-    let conn = duckdb::Connection::open(path).expect("open duckdb");
-    let mut stmt = conn.prepare(sql).expect("prepare");
-    let rows = stmt
-        .query_map([], |r| {
-            let mut row = Vec::new();
-            let mut i = 0;
-            while let Ok(v) = r.get::<_, Option<String>>(i) {
-                row.push(v);
-                i += 1;
-            }
-            Ok(row)
-        })
-        .expect("query")
-        .collect::<Result<Vec<_>, _>>()
-        .expect("rows");
-    rows
-}
 
 fn s(v: &str) -> Option<String> {
     Some(v.to_string())

@@ -1,7 +1,7 @@
 //! The transform functions and `[functions]` macros in real pipelines:
 //! SQLite shop -> DuckDB and SQLite targets, rows read back.
 
-use crate::common::{barge, barge_with_env, workdir_with_shop, write_file};
+use crate::common::{barge, barge_with_env, duckdb_rows, workdir_with_shop, write_file};
 
 const SALT: &str = "test-salt-3f9c";
 
@@ -71,18 +71,6 @@ UNION ALL SELECT 3, normalize_phone('12', 'US')
 
 const STATUS_CSV: &str = "from,to\nNEW,1\nPAID,2\nSHIPPED,3\nDELIVERED,4\nCANCELLED,9\n";
 
-fn duckdb_strings(path: &std::path::Path, sql: &str) -> Vec<Vec<Option<String>>> {
-    let conn = duckdb::Connection::open(path).expect("open duckdb");
-    let mut stmt = conn.prepare(sql).expect("prepare");
-    let n = stmt.column_count();
-    stmt.query_map([], |r| {
-        (0..n).map(|i| r.get::<_, Option<String>>(i)).collect()
-    })
-    .expect("query")
-    .collect::<Result<_, _>>()
-    .expect("rows")
-}
-
 #[test]
 fn functions_and_macros_move_rows_with_their_relationships() {
     let dir = workdir_with_shop();
@@ -91,7 +79,7 @@ fn functions_and_macros_move_rows_with_their_relationships() {
     barge_with_env(dir.path(), &["run", &p, "--quiet"], &[("BARGE_SALT", SALT)]).assert_ok();
 
     let people = dir.path().join("out/people.duckdb");
-    let rows = duckdb_strings(
+    let rows = duckdb_rows(
         &people,
         "SELECT customer_id, name, first, last, email, email_hash, masked_email, password_hash, loud \
          FROM customers ORDER BY name",
@@ -147,7 +135,7 @@ fn functions_and_macros_move_rows_with_their_relationships() {
         assert!([1, 2, 3, 4, 9].contains(status));
     }
 
-    let phones = duckdb_strings(&people, "SELECT e164 FROM phones ORDER BY n");
+    let phones = duckdb_rows(&people, "SELECT e164 FROM phones ORDER BY n");
     assert_eq!(
         phones,
         vec![
@@ -159,7 +147,7 @@ fn functions_and_macros_move_rows_with_their_relationships() {
 
     // A rerun gives the same keys (and, under the same salt, the same hashes).
     barge_with_env(dir.path(), &["run", &p, "--quiet"], &[("BARGE_SALT", SALT)]).assert_ok();
-    let again = duckdb_strings(
+    let again = duckdb_rows(
         &people,
         "SELECT customer_id, email_hash, masked_email FROM customers ORDER BY name",
     );

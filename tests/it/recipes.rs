@@ -7,7 +7,9 @@
 
 use std::path::Path;
 
-use crate::common::{barge, barge_with_env, batch_rows, read_parquet, repo, sqlite_rows, Outcome};
+use crate::common::{
+    barge, barge_with_env, batch_rows, duckdb_rows, read_parquet, repo, sqlite_rows, Outcome,
+};
 use crate::servers::{mysql_db, mysql_exec, mysql_rows, pg_db, pg_exec, pg_rows};
 
 type Row = Vec<Option<String>>;
@@ -216,26 +218,6 @@ fn recipes_schema_evolution_refuses_an_unmapped_status_and_names_it() {
 }
 
 // --- cross_engine: SQLite -> DuckDB -> PostgreSQL -> Parquet -----------------
-
-/// Rows of a DuckDB query; every column must be cast to VARCHAR in `sql`.
-fn duckdb_rows(path: &Path, sql: &str) -> Vec<Row> {
-    let conn = duckdb::Connection::open(path).expect("open duckdb");
-    let mut stmt = conn.prepare(sql).expect("prepare");
-    let rows = stmt
-        .query_map([], |r| {
-            let mut row = Vec::new();
-            let mut i = 0;
-            while let Ok(v) = r.get::<_, Option<String>>(i) {
-                row.push(v);
-                i += 1;
-            }
-            Ok(row)
-        })
-        .expect("query")
-        .collect::<Result<Vec<_>, _>>()
-        .expect("rows");
-    rows
-}
 
 /// Per-order totals computed in SQLite, in cents (SQLite stores the
 /// DECIMAL(10,2) prices as REAL), printed with two decimals.
