@@ -114,14 +114,10 @@ pub async fn validate_pipeline(
                 .and_then(|s| s.steps.get(&step.name))
                 .map(|s| s.run_id.as_str()),
         };
-        let rejected = match run {
-            Some(run) => {
-                rejected_side(&rejects::file_of(
-                    &rejects::run_dir(pipeline, run),
-                    &step.name,
-                ))
-                .await
-            }
+        let rejects_file =
+            run.map(|run| rejects::file_of(&rejects::run_dir(pipeline, run), &step.name));
+        let rejected = match &rejects_file {
+            Some(path) => rejected_side(path).await,
             None => None,
         };
         let staged = match (&manifest, &run_dir) {
@@ -135,7 +131,11 @@ pub async fn validate_pipeline(
             }),
             _ => None,
         };
-        results.push(validate_step(&session, step, staged, rejected, options.sample).await);
+        let mut result = validate_step(&session, step, staged, rejected, options.sample).await;
+        if result.rejected.is_some() {
+            result.rejects_file = rejects_file.map(|p| p.display().to_string());
+        }
+        results.push(result);
         spinner.finish_and_clear();
     }
     session.discard_created();
@@ -186,19 +186,17 @@ async fn staged_side(run_dir: &Path, step: &StagedStep) -> Side {
         return Side::missing(&format!("step {} in this run", step.status));
     }
     let files: Vec<PathBuf> = step.files.iter().map(|f| run_dir.join(f)).collect();
-    let summed = tokio::task::spawn_blocking(move || checksum_files(&files, 0)).await;
-    match summed {
-        Ok(Ok(checksum)) if checksum.rows == step.rows && checksum.hex() == step.checksum => {
+    match sum_files(files, 0).await {
+        Ok(checksum) if checksum.rows == step.rows && checksum.hex() == step.checksum => {
             Side::of(checksum.rows, checksum.hex())
         }
-        Ok(Ok(checksum)) => Side::missing(&format!(
+        Ok(checksum) => Side::missing(&format!(
             "the staged files hold {} rows (checksum {}) where the manifest says {} rows (checksum {}): they changed after the run",
             checksum.rows,
             checksum.hex(),
             step.rows,
             step.checksum
         )),
-        Ok(Err(e)) => Side::missing(&format!("cannot read the staged files: {e}")),
         Err(e) => Side::missing(&format!("cannot read the staged files: {e}")),
     }
 }
@@ -209,16 +207,20 @@ async fn rejected_side(path: &Path) -> Option<Side> {
     if !path.is_file() {
         return None;
     }
-    let files = vec![path.to_path_buf()];
     // barge_error and barge_row, then the row's columns as sent.
-    let summed = tokio::task::spawn_blocking(move || checksum_files(&files, 2)).await;
-    let mut side = match summed {
-        Ok(Ok(checksum)) => Side::of(checksum.rows, checksum.hex()),
-        Ok(Err(e)) => Side::missing(&format!("cannot read the rejects file: {e}")),
+    let mut side = match sum_files(vec![path.to_path_buf()], 2).await {
+        Ok(checksum) => Side::of(checksum.rows, checksum.hex()),
         Err(e) => Side::missing(&format!("cannot read the rejects file: {e}")),
     };
-    side.computed_in = Some(path.display().to_string());
+    side.computed_in = Some("barge".into());
     Some(side)
+}
+
+/// [`checksum_files`] on a blocking thread.
+async fn sum_files(files: Vec<PathBuf>, skip: usize) -> Result<Checksum, String> {
+    tokio::task::spawn_blocking(move || checksum_files(&files, skip))
+        .await
+        .map_err(|e| e.to_string())?
 }
 
 /// The content checksum of Parquet files (their columns after the first

@@ -81,11 +81,12 @@ pub struct StepValidation {
     pub source: Option<Side>,
     /// `None` when the run was not staged.
     pub stage: Option<Side>,
-    /// Rows the load set aside (`max_rejects`), from its rejects file
-    /// (named in `computed_in`): the target should hold the source's rows
-    /// less these.
+    /// Rows the load set aside (`max_rejects`), from `rejects_file`: the
+    /// target should hold the source's rows less these.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejected: Option<Side>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejects_file: Option<String>,
     pub target: Option<Side>,
     /// `match` or `mismatch` (or `error`, with `error` set).
     pub result: String,
@@ -104,6 +105,7 @@ impl StepValidation {
             source: None,
             stage: None,
             rejected: None,
+            rejects_file: None,
             target: None,
             result: String::new(),
             differences: Vec::new(),

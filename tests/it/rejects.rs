@@ -514,6 +514,12 @@ fn rejects_validate_expects_the_source_less_the_rejected_rows() {
     assert_eq!(step["result"], "match", "{step:#}");
     assert_eq!(step["source"]["rows"], ROWS);
     assert_eq!(step["rejected"]["rows"], 2);
+    assert!(
+        step["rejects_file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("/items.parquet")),
+        "{step:#}"
+    );
     assert_eq!(step["target"]["rows"], ROWS - 2);
 
     // One more row missing, or a changed value, is still a mismatch.
