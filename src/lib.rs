@@ -7,14 +7,21 @@
 //! writer ([`run`]). [`schema`] introspects, plans types for, copies and
 //! diffs database schemas.
 
+pub mod checksum;
 pub mod cli;
 pub mod config;
+pub mod copy;
+pub mod dates;
 pub mod engines;
 pub mod error;
+pub mod ident;
+pub mod model;
 pub mod plan;
+pub mod records;
 pub mod redact;
 pub mod run;
 pub mod schema;
+pub mod session;
 pub mod stage;
 pub mod subset;
 pub mod validate;

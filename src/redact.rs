@@ -1,33 +1,39 @@
-//! Keeps secrets out of everything barge prints or writes.
+//! Keeps secrets out of everything barge prints or writes. A leaf.
+//!
+//! Two layers:
+//!
+//! - **By form** ([`redact_url`], [`redact_text`]): the password of a URL
+//!   whatever its characters (raw `/ @ ? # %` or percent-encoded: everything
+//!   between `user:` and the last `@` is hidden), `password=` (and `pwd=`,
+//!   `passwd=`, `pass=`, `secret=`, `token=`) parameters of URLs and
+//!   keyword/value DSN strings (`host=db password='a b'`).
+//! - **By value** ([`register`], [`scrub`]): every secret the process knows
+//!   (the connections' passwords in their raw, percent-decoded and
+//!   percent-encoded forms, secret params, the salt) is replaced by `***` in
+//!   any text, wherever it appears: applied to every message, log line, state
+//!   file, journal, manifest and report barge writes. Secrets shorter than
+//!   [`MIN_SCRUBBED`] characters are hidden by form only (replacing a
+//!   one-letter password everywhere would garble every message).
 
-/// Replaces the password of a URL (`scheme://user:password@host`) with `***`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let (authority, tail) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let Some(at) = authority.rfind('@') else {
-        return url.to_string();
-    };
-    let userinfo = &authority[..at];
-    let host = &authority[at + 1..];
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
-        None => url.to_string(),
-    }
-}
+use std::collections::BTreeMap;
+use std::sync::RwLock;
 
-/// The password of a URL (`scheme://user:password@host`), when it has one.
-pub fn url_password(url: &str) -> Option<&str> {
-    let (_, rest) = url.split_once("://")?;
-    let authority = rest.split('/').next()?;
-    let at = authority.rfind('@')?;
-    let (_, password) = authority[..at].split_once(':')?;
-    (!password.is_empty()).then_some(password)
-}
+/// What a hidden secret is shown as.
+pub const HIDDEN: &str = "***";
+
+/// Shortest secret [`scrub`] replaces wherever it appears.
+pub const MIN_SCRUBBED: usize = 4;
+
+/// Names of URL and DSN parameters whose value is a secret.
+const SECRET_KEYS: [&str; 7] = [
+    "password",
+    "passwd",
+    "pwd",
+    "pass",
+    "secret",
+    "token",
+    "sslpassword",
+];
 
 /// Words in a param's name that mark its value as a secret.
 const SECRET_WORDS: [&str; 7] = [
@@ -40,26 +46,225 @@ const SECRET_WORDS: [&str; 7] = [
     "private_key",
 ];
 
+/// The secrets [`scrub`] removes, longest first.
+static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Replaces the password of a URL (`scheme://user:password@host...`) and
+/// its secret parameters (`?password=...`) with `***`; a text without
+/// `://` is read as a keyword/value DSN (`host=db password=x`).
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return redact_keywords(url);
+    };
+    // The userinfo ends at the last `@`: a raw password may hold `/`, `?`,
+    // `#` and `@` itself. A query holding `@` hides more than needed,
+    // never less.
+    let rest = match rest.rfind('@') {
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _password)) => format!("{user}:{HIDDEN}@{}", &rest[at + 1..]),
+            None => rest.to_string(),
+        },
+        None => rest.to_string(),
+    };
+    redact_keywords(&format!("{scheme}://{rest}"))
+}
+
+/// Hides the values of secret keywords (`password=...`) in URL queries and
+/// DSN strings: up to the next `&`, `;`, `#` or blank, or the closing quote
+/// of a quoted value.
+fn redact_keywords(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(found) = lower[from..].find('=') {
+        let eq = from + found;
+        from = eq + 1;
+        let name_start = lower[..eq]
+            .trim_end()
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .map_or(0, |i| i + 1);
+        let name = lower[name_start..eq].trim();
+        if !SECRET_KEYS.contains(&name) || eq < copied {
+            continue;
+        }
+        let value_start = eq + 1 + (text[eq + 1..].len() - text[eq + 1..].trim_start().len());
+        let value_end = match text[value_start..].chars().next() {
+            Some(q @ ('\'' | '"')) => text[value_start + 1..]
+                .find(q)
+                .map_or(text.len(), |i| value_start + 1 + i + 1),
+            _ => text[value_start..]
+                .find(|c: char| matches!(c, '&' | ';' | '#') || c.is_whitespace())
+                .map_or(text.len(), |i| value_start + i),
+        };
+        if value_end == value_start {
+            continue;
+        }
+        out.push_str(&text[copied..value_start]);
+        out.push_str(HIDDEN);
+        copied = value_end;
+        from = value_end;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// The password of a URL (`scheme://user:password@host`), when it has one,
+/// as written (maybe percent-encoded).
+pub fn url_password(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
+    let at = rest.rfind('@')?;
+    let (_, password) = rest[..at].split_once(':')?;
+    (!password.is_empty()).then_some(password)
+}
+
+/// The secrets a URL holds: its password (as written and percent-decoded)
+/// and the values of its secret parameters.
+pub fn url_secrets(url: &str) -> Vec<String> {
+    let mut secrets = Vec::new();
+    if let Some(password) = url_password(url) {
+        secrets.push(password.to_string());
+        secrets.push(percent_decode(password));
+    }
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    for pair in query.split(['&', ';']) {
+        if let Some((name, value)) = pair.split_once('=') {
+            if SECRET_KEYS.contains(&name.trim().to_ascii_lowercase().as_str()) && !value.is_empty()
+            {
+                let value = value.split('#').next().unwrap_or(value);
+                secrets.push(value.to_string());
+                secrets.push(percent_decode(value));
+            }
+        }
+    }
+    secrets.sort();
+    secrets.dedup();
+    secrets
+}
+
+/// `%XX` escapes decoded (invalid escapes kept as they are).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Every byte but unreserved characters as `%XX` (how a password is
+/// written in a URL when encoded).
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Makes [`scrub`] hide `secret` (and its percent-encoded, lower-case
+/// percent-encoded and JSON-escaped forms) from now on.
+pub fn register(secret: &str) {
+    if secret.chars().count() < MIN_SCRUBBED {
+        return;
+    }
+    let encoded = percent_encode(secret);
+    let forms = [
+        secret.to_string(),
+        encoded.clone(),
+        encoded.to_ascii_lowercase(),
+        json_escaped(secret),
+    ];
+    let Ok(mut secrets) = SECRETS.write() else {
+        return;
+    };
+    for form in forms {
+        if form.chars().count() >= MIN_SCRUBBED && !secrets.contains(&form) {
+            secrets.push(form);
+        }
+    }
+    // Longest first, so a secret holding another is replaced whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+}
+
+/// Registers the secrets of `url` (see [`url_secrets`]).
+pub fn register_url(url: &str) {
+    for secret in url_secrets(url) {
+        register(&secret);
+    }
+}
+
+/// `text` as a JSON string's content.
+fn json_escaped(text: &str) -> String {
+    let quoted = serde_json::to_string(text).unwrap_or_default();
+    quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or(&quoted)
+        .to_string()
+}
+
+/// `text` fit to print or store: every registered secret replaced by `***`,
+/// and every URL and DSN keyword in it redacted by form.
+pub fn scrub(text: &str) -> String {
+    let mut out = text.to_string();
+    if let Ok(secrets) = SECRETS.read() {
+        for secret in secrets.iter() {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), HIDDEN);
+            }
+        }
+    }
+    redact_text(&out)
+}
+
+/// Redacts by form every URL (`scheme://...` up to a blank or a quote) and
+/// secret keyword (`password=...`) in free text.
+pub fn redact_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(found) = rest.find("://") {
+        let start = rest[..found]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-')))
+            .map_or(0, |i| i + 1);
+        let end = rest[found..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '\'' | '"' | '`' | '<' | '>'))
+            .map_or(rest.len(), |i| found + i);
+        out.push_str(&redact_keywords(&rest[..start]));
+        out.push_str(&redact_url(&rest[start..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(&redact_keywords(rest));
+    out
+}
+
 /// Params fit to print or store: the value of a param whose name says it is a
-/// secret (password, secret, token, ...), or that equals the password of a
-/// connection URL, is `***`; URLs keep everything but their password.
+/// secret (password, secret, token, ...), or that holds one of `passwords`
+/// (the connections' passwords), is `***`; URLs keep everything but their
+/// password.
 pub fn redact_params(
-    params: &std::collections::BTreeMap<String, String>,
-    connections: &[crate::config::ConnectionConfig],
-) -> std::collections::BTreeMap<String, String> {
-    use secrecy::ExposeSecret;
-    let passwords: Vec<&str> = connections
-        .iter()
-        .filter_map(|c| url_password(c.url.expose_secret()))
-        .collect();
+    params: &BTreeMap<String, String>,
+    passwords: &[&str],
+) -> BTreeMap<String, String> {
     params
         .iter()
         .map(|(name, value)| {
-            let lower = name.to_ascii_lowercase();
-            let secret = SECRET_WORDS.iter().any(|w| lower.contains(w))
-                || passwords.iter().any(|p| value.contains(p));
-            let shown = if secret {
-                "***".to_string()
+            let shown = if is_secret_param(name, value, passwords) {
+                HIDDEN.to_string()
             } else {
                 redact_url(value)
             };
@@ -68,17 +273,21 @@ pub fn redact_params(
         .collect()
 }
 
+/// Whether a param is a secret: its name says so, or its value holds a
+/// connection's password.
+pub fn is_secret_param(name: &str, value: &str, passwords: &[&str]) -> bool {
+    let lower = name.to_ascii_lowercase();
+    SECRET_WORDS.iter().any(|w| lower.contains(w))
+        || passwords.iter().any(|p| !p.is_empty() && value.contains(p))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{redact_params, redact_url, url_password};
+    use super::*;
 
     #[test]
     fn params_lose_their_secrets() {
-        let connections = vec![crate::config::ConnectionConfig {
-            name: "src".into(),
-            url: "postgres://bob:hunter2@db/x".to_string().into(),
-            read_only: true,
-        }];
+        let passwords = [url_password("postgres://bob:hunter2@db/x").unwrap_or_default()];
         let params = [
             ("customer_ids", "1,2"),
             ("db_password", "anything"),
@@ -89,7 +298,7 @@ mod tests {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let shown = redact_params(&params, &connections);
+        let shown = redact_params(&params, &passwords);
         assert_eq!(shown["customer_ids"], "1,2");
         assert_eq!(shown["db_password"], "***");
         assert_eq!(shown["API_TOKEN"], "***");
@@ -113,5 +322,37 @@ mod tests {
             redact_url("mysql://root@127.0.0.1/x"),
             "mysql://root@127.0.0.1/x"
         );
+    }
+
+    #[test]
+    fn passwords_with_url_characters_are_hidden_whole() {
+        let raw = "postgres://bob:p/a@s?s#w%rd@db:5432/shop";
+        assert_eq!(redact_url(raw), "postgres://bob:***@db:5432/shop");
+        assert_eq!(url_password(raw), Some("p/a@s?s#w%rd"));
+        let encoded = "postgres://bob:p%2Fa%40s%3Fs%23w%25rd@db/shop";
+        assert_eq!(redact_url(encoded), "postgres://bob:***@db/shop");
+        assert!(url_secrets(encoded).contains(&"p/a@s?s#w%rd".to_string()));
+        assert_eq!(
+            redact_url("postgres://db/shop?user=bob&password=s3cret&sslmode=disable"),
+            "postgres://db/shop?user=bob&password=***&sslmode=disable"
+        );
+        assert_eq!(
+            redact_url("host=db user=bob password='a b c' dbname=shop"),
+            "host=db user=bob password=*** dbname=shop"
+        );
+        assert_eq!(
+            redact_text("cannot open postgres://bob:x/y@db/s: refused; dsn host=h pwd=zz"),
+            "cannot open postgres://bob:***@db/s: refused; dsn host=h pwd=***"
+        );
+    }
+
+    #[test]
+    fn registered_secrets_leave_every_text() {
+        register("Sup3r/S@cr#t%");
+        let text = "a message naming Sup3r/S@cr#t% and Sup3r%2FS%40cr%23t%25 and \"Sup3r/S@cr#t%\"";
+        assert_eq!(scrub(text), "a message naming *** and *** and \"***\"");
+        // Short secrets are hidden by form only.
+        register("ab");
+        assert_eq!(scrub("tab"), "tab");
     }
 }

@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::LoadOptions;
-use crate::engines::WriteMode;
 use crate::error::Error;
+use crate::model::WriteMode;
 use crate::run::StepStatus;
 
 /// Move tables between databases as streaming SQL pipelines.

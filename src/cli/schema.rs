@@ -1,37 +1,10 @@
 //! `barge schema copy FROM TO` and `barge schema diff FROM TO`.
 
-use std::sync::Arc;
-
 use super::{SchemaCopyArgs, SchemaDiffArgs};
-use crate::engines::{self, Connection, EngineKind, OpenOptions};
+use crate::copy::{kind_of_url, open};
 use crate::error::Error;
 use crate::redact::redact_url;
 use crate::schema::copy::{select_tables, SchemaCopy};
-
-/// Opens `url` as connection `name`, for reading only or as a target.
-pub(super) async fn open(
-    name: &str,
-    url: &str,
-    target: bool,
-) -> Result<Arc<dyn Connection>, Error> {
-    Ok(engines::open(
-        name,
-        url,
-        &OpenOptions {
-            read_only: !target,
-            create: target,
-        },
-    )
-    .await?)
-}
-
-/// Whether barge can create tables with keys in this engine.
-pub(super) fn is_database(kind: EngineKind) -> bool {
-    matches!(
-        kind,
-        EngineKind::Postgres | EngineKind::MySql | EngineKind::Sqlite | EngineKind::DuckDb
-    )
-}
 
 pub async fn copy(args: SchemaCopyArgs) -> Result<(), Error> {
     let source = open("src", &args.from, false).await?;
@@ -44,7 +17,7 @@ pub async fn copy(args: SchemaCopyArgs) -> Result<(), Error> {
         )));
     }
     let target_kind = kind_of_url(&args.to)?;
-    if !is_database(target_kind) {
+    if !target_kind.is_database() {
         return Err(Error::Usage(format!(
             "schema copy needs a database target, and {} is {target_kind}\n  hint: use barge copy to write files",
             redact_url(&args.to)
@@ -117,28 +90,6 @@ pub async fn copy(args: SchemaCopyArgs) -> Result<(), Error> {
         println!("copied {} routine(s)", routines.len());
     }
     Ok(())
-}
-
-/// The engine a URL names, without connecting.
-pub(super) fn kind_of_url(url: &str) -> Result<EngineKind, Error> {
-    let lower = url.to_ascii_lowercase();
-    let scheme = lower.split_once("://").map(|(s, _)| s).unwrap_or("");
-    Ok(match scheme {
-        "postgres" | "postgresql" => EngineKind::Postgres,
-        "mysql" | "mariadb" => EngineKind::MySql,
-        "sqlite" => EngineKind::Sqlite,
-        "duckdb" => EngineKind::DuckDb,
-        "parquet" => EngineKind::Parquet,
-        "csv" => EngineKind::Csv,
-        _ if lower.trim_end_matches('/').ends_with(".parquet") => EngineKind::Parquet,
-        _ if lower.trim_end_matches('/').ends_with(".csv") => EngineKind::Csv,
-        _ => {
-            return Err(Error::Usage(format!(
-            "unsupported URL '{}'\n  hint: use postgres://, mysql://, sqlite://PATH, duckdb://PATH",
-            redact_url(url)
-        )))
-        }
-    })
 }
 
 pub async fn diff(args: SchemaDiffArgs) -> Result<(), Error> {

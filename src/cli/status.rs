@@ -6,7 +6,7 @@ use comfy_table::{Cell, CellAlignment, Table};
 use super::StatusArgs;
 use crate::config::load_pipeline;
 use crate::error::Error;
-use crate::run::state::{StateFile, StepPhase, StepState};
+use crate::records::state::{StateFile, StepPhase, StepState};
 
 pub fn status(args: StatusArgs) -> Result<(), Error> {
     let pipeline = load_pipeline(&args.pipeline, &args.params.load_options())?;
@@ -44,7 +44,7 @@ pub fn status(args: StatusArgs) -> Result<(), Error> {
             table.add_row(vec![Cell::new(&step.name), Cell::new("not run")]);
             continue;
         };
-        let changed = s.definition != crate::run::state::definition_digest(step);
+        let changed = s.definition != crate::records::state::definition_digest(step);
         table.add_row(row(&step.name, s, changed));
     }
     // A [subset]'s steps are derived when a run starts, so the file does

@@ -2,12 +2,10 @@
 //! interpolation and validation ([`load`]), and the resolved [`Pipeline`] the
 //! executor runs.
 
-mod error;
 mod interpolate;
 mod load;
 pub mod model;
 
-pub use error::ConfigError;
 pub use load::{load_pipeline, LoadOptions};
 
 use std::collections::BTreeMap;
@@ -15,7 +13,7 @@ use std::path::PathBuf;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::engines::{TableName, WriteMode};
+use crate::model::{TableName, WriteMode};
 
 /// A pipeline ready to run: every `${VAR}` resolved, every reference checked.
 #[derive(Debug, Clone)]
@@ -116,6 +114,15 @@ impl Pipeline {
 
     pub fn connection(&self, name: &str) -> Option<&ConnectionConfig> {
         self.connections.iter().find(|c| c.name == name)
+    }
+
+    /// The passwords of the connections' URLs, to keep out of what is
+    /// printed or stored (see [`crate::redact`]).
+    pub fn passwords(&self) -> Vec<&str> {
+        self.connections
+            .iter()
+            .filter_map(|c| crate::redact::url_password(c.url.expose_secret()))
+            .collect()
     }
 }
 

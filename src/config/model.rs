@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::engines::WriteMode;
+use crate::model::WriteMode;
 
 /// A pipeline file.
 #[derive(Debug, Deserialize)]

@@ -17,11 +17,11 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
+use super::hooks::LoadHooks;
 use super::sink::WriterSink;
-use super::{Connection, TableName, TargetSpec};
+use super::Connection;
 use crate::error::EngineResult;
-use crate::run::progress::StepProgress;
-use crate::stage::StepTee;
+use crate::model::{TableName, TargetSpec};
 
 /// Registers `connection` as catalog `NAME` and as schema `NAME` of the
 /// default catalog. Returns its schemas so targets can be registered on them.
@@ -195,41 +195,26 @@ pub struct TargetTable {
     target: TargetSpec,
     schema: SchemaRef,
     source: Option<Arc<dyn TableProvider>>,
-    progress: Arc<StepProgress>,
-    tees: Vec<Arc<StepTee>>,
-    rejects: Option<Arc<crate::run::rejects::StepRejects>>,
+    hooks: LoadHooks,
 }
 
 impl TargetTable {
+    /// `target` of `schema`, read through `source` (when the table exists)
+    /// and written through a [`WriterSink`] driven by `hooks`.
     pub fn new(
         connection: Arc<dyn Connection>,
         target: TargetSpec,
         schema: SchemaRef,
         source: Option<Arc<dyn TableProvider>>,
-        progress: Arc<StepProgress>,
+        hooks: LoadHooks,
     ) -> Self {
         Self {
             connection,
             target,
             schema,
             source,
-            progress,
-            tees: vec![],
-            rejects: None,
+            hooks,
         }
-    }
-
-    /// Also writes what is written through `tees` (the stage, the rollback
-    /// journal; see [`crate::stage`]).
-    pub fn with_tees(mut self, tees: Vec<Arc<StepTee>>) -> Self {
-        self.tees = tees;
-        self
-    }
-
-    /// Sets refused rows aside through `rejects` (see [`crate::run::rejects`]).
-    pub fn with_rejects(mut self, rejects: Option<Arc<crate::run::rejects::StepRejects>>) -> Self {
-        self.rejects = rejects;
-        self
     }
 }
 
@@ -278,10 +263,8 @@ impl TableProvider for TargetTable {
             self.connection.clone(),
             self.target.clone(),
             self.schema.clone(),
-            self.progress.clone(),
-        )
-        .with_tees(self.tees.clone())
-        .with_rejects(self.rejects.clone());
+            self.hooks.clone(),
+        );
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
 }

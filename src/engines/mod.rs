@@ -8,8 +8,10 @@
 
 pub mod arrow_bridge;
 pub mod catalog;
+pub mod dialect;
 pub mod duckdb;
 pub mod files;
+pub mod hooks;
 pub mod mysql;
 pub mod postgres;
 pub mod sink;
@@ -25,109 +27,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
 
 use crate::error::{EngineError, EngineResult};
-
-/// Which engine a connection talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EngineKind {
-    Sqlite,
-    DuckDb,
-    Parquet,
-    Csv,
-    Postgres,
-    MySql,
-}
-
-impl fmt::Display for EngineKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            EngineKind::Sqlite => "sqlite",
-            EngineKind::DuckDb => "duckdb",
-            EngineKind::Parquet => "parquet",
-            EngineKind::Csv => "csv",
-            EngineKind::Postgres => "postgres",
-            EngineKind::MySql => "mysql",
-        })
-    }
-}
-
-/// A table inside a connection: an optional schema and a name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TableName {
-    pub schema: Option<String>,
-    pub name: String,
-}
-
-impl TableName {
-    pub fn new(schema: Option<&str>, name: &str) -> Self {
-        Self {
-            schema: schema.map(str::to_string),
-            name: name.to_string(),
-        }
-    }
-}
-
-impl fmt::Display for TableName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.schema {
-            Some(s) => write!(f, "{s}.{}", self.name),
-            None => f.write_str(&self.name),
-        }
-    }
-}
-
-/// How a step writes into its target table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WriteMode {
-    /// Create the table when missing, then insert.
-    #[default]
-    Append,
-    /// Drop the table when it exists, create it anew, insert.
-    Replace,
-    /// Create the table when missing, else delete its rows; then insert.
-    Truncate,
-    /// Fail when the table already exists.
-    ErrorIfExists,
-    /// Insert, skipping rows whose key is already present.
-    InsertIgnore,
-    /// Insert, updating rows whose key is already present.
-    Upsert,
-}
-
-impl WriteMode {
-    /// Modes that need the step's `key`.
-    pub fn needs_key(self) -> bool {
-        matches!(self, WriteMode::InsertIgnore | WriteMode::Upsert)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WriteMode::Append => "append",
-            WriteMode::Replace => "replace",
-            WriteMode::Truncate => "truncate",
-            WriteMode::ErrorIfExists => "error_if_exists",
-            WriteMode::InsertIgnore => "insert_ignore",
-            WriteMode::Upsert => "upsert",
-        }
-    }
-}
-
-impl fmt::Display for WriteMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What a step writes: the target table, how, and on which key.
-#[derive(Debug, Clone)]
-pub struct TargetSpec {
-    pub table: TableName,
-    pub mode: WriteMode,
-    /// Key columns (for `insert_ignore`/`upsert`; also the primary key of a created table).
-    pub key: Vec<String>,
-    /// Load with the target's foreign-key checks off, for the load's session only.
-    pub disable_fk_checks: bool,
-}
+use crate::model::{EngineKind, TableName, TargetSpec};
 
 /// Batches read from a source, produced on a blocking thread.
 pub type BatchIter = Box<dyn Iterator<Item = EngineResult<RecordBatch>> + Send>;
@@ -210,14 +110,11 @@ pub trait Connection: Send + Sync + fmt::Debug {
     /// Quotes an identifier in this engine's SQL (for statements the run
     /// sends through [`Connection::execute_statement`]).
     fn sql_ident(&self, ident: &str) -> String {
-        format!("\"{}\"", ident.replace('"', "\"\""))
+        dialect(self.kind()).quote_ident(ident)
     }
     /// `schema.table` quoted in this engine's SQL.
     fn sql_table(&self, table: &TableName) -> String {
-        match &table.schema {
-            Some(s) => format!("{}.{}", self.sql_ident(s), self.sql_ident(&table.name)),
-            None => self.sql_ident(&table.name),
-        }
+        dialect(self.kind()).quote_table(table)
     }
     /// Schema that `conn.table` resolves to (`main` for SQLite and DuckDB).
     fn default_schema(&self) -> &str;
@@ -272,7 +169,8 @@ pub trait Connection: Send + Sync + fmt::Debug {
     /// Loads the rows of `queries`, run on `source`, into the prepared
     /// `target`'s `columns` without decoding them into Arrow, when both
     /// engines share a wire format and every column's form fits (PostgreSQL
-    /// binary COPY). `schema` is what the queries return. `None` when this
+    /// binary COPY). `schema` is what the queries return; counts and the
+    /// moment before the commit go to `observer`. `None` when this
     /// connection cannot: the step then runs through Arrow.
     async fn load_through(
         &self,
@@ -281,7 +179,7 @@ pub trait Connection: Send + Sync + fmt::Debug {
         _schema: &SchemaRef,
         _target: &TargetSpec,
         _columns: &[String],
-        _progress: &Arc<crate::run::progress::StepProgress>,
+        _observer: &Arc<dyn hooks::LoadObserver>,
     ) -> EngineResult<Option<u64>> {
         Ok(None)
     }
@@ -292,7 +190,7 @@ pub trait Connection: Send + Sync + fmt::Debug {
     }
     /// Stored functions and procedures of the connection's schema, for a
     /// copy into the same engine (PostgreSQL, MySQL/MariaDB).
-    async fn routines(&self) -> EngineResult<Vec<crate::schema::Routine>> {
+    async fn routines(&self) -> EngineResult<Vec<crate::model::catalog::Routine>> {
         Err(EngineError::unsupported(
             self.name(),
             format!(
@@ -304,19 +202,23 @@ pub trait Connection: Send + Sync + fmt::Debug {
     /// The connection's tables with their columns, keys, foreign keys,
     /// indexes and row estimates, and its views (see [`crate::schema`]).
     /// Engines without constraints (files) give tables and columns only.
-    async fn introspect(&self) -> EngineResult<crate::schema::Catalog> {
+    async fn introspect(&self) -> EngineResult<crate::model::catalog::Catalog> {
         let mut tables = Vec::new();
         for name in self.list_tables().await? {
             let Some(schema) = self.table_schema(&name).await? else {
                 continue;
             };
-            tables.push(crate::schema::Table {
+            tables.push(crate::model::catalog::Table {
                 row_estimate: self.row_count(&name).await?,
                 columns: schema
                     .fields()
                     .iter()
                     .map(|f| {
-                        crate::schema::Column::from_arrow(f.name(), f.data_type(), f.is_nullable())
+                        crate::model::catalog::Column::from_arrow(
+                            f.name(),
+                            f.data_type(),
+                            f.is_nullable(),
+                        )
                     })
                     .collect(),
                 name,
@@ -326,7 +228,7 @@ pub trait Connection: Send + Sync + fmt::Debug {
                 indexes: vec![],
             });
         }
-        Ok(crate::schema::Catalog {
+        Ok(crate::model::catalog::Catalog {
             engine: self.kind(),
             tables,
             views: vec![],
@@ -371,6 +273,19 @@ pub trait Connection: Send + Sync + fmt::Debug {
     }
 }
 
+/// The dialect of `kind`: what its SQL and type table say about creating
+/// tables (see [`dialect::Dialect`]).
+pub fn dialect(kind: EngineKind) -> &'static dyn dialect::Dialect {
+    match kind {
+        EngineKind::Postgres => &postgres::types::PostgresDialect,
+        EngineKind::MySql => &mysql::types::MySqlDialect,
+        EngineKind::Sqlite => &sqlite::types::SqliteDialect,
+        EngineKind::DuckDb => &duckdb::types::DuckDbDialect,
+        EngineKind::Parquet => &files::types::FileDialect(EngineKind::Parquet),
+        EngineKind::Csv => &files::types::FileDialect(EngineKind::Csv),
+    }
+}
+
 /// How a connection is opened.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OpenOptions {
@@ -381,46 +296,54 @@ pub struct OpenOptions {
     pub create: bool,
 }
 
-/// Opens the connection `name` from its URL, choosing the engine by scheme:
-/// `sqlite://PATH`, `duckdb://PATH`, `parquet://PATH`, `csv://PATH`,
-/// `postgres://USER:PASS@HOST:PORT/DB`, `mysql://USER:PASS@HOST:PORT/DB`, or a
-/// plain path (or glob) ending in `.parquet` / `.csv`.
+/// The engine a URL names, by its scheme (`postgres://`, `postgresql://`,
+/// `mysql://`, `mariadb://`, `sqlite://`, `duckdb://`, `parquet://`,
+/// `csv://`) or, without one, by a path (or glob) ending in `.parquet` /
+/// `.csv`; without connecting.
+pub fn kind_of_url(url: &str) -> Option<EngineKind> {
+    let lower = url.to_ascii_lowercase();
+    Some(match lower.split_once("://") {
+        Some((scheme, _)) => match scheme {
+            "postgres" | "postgresql" => EngineKind::Postgres,
+            "mysql" | "mariadb" => EngineKind::MySql,
+            "sqlite" => EngineKind::Sqlite,
+            "duckdb" => EngineKind::DuckDb,
+            "parquet" => EngineKind::Parquet,
+            "csv" => EngineKind::Csv,
+            _ => return None,
+        },
+        None if lower.trim_end_matches('/').ends_with(".parquet") => EngineKind::Parquet,
+        None if lower.trim_end_matches('/').ends_with(".csv") => EngineKind::Csv,
+        None => return None,
+    })
+}
+
+/// Opens the connection `name` from its URL, choosing the engine by
+/// [`kind_of_url`]: `sqlite://PATH`, `duckdb://PATH`, `parquet://PATH`,
+/// `csv://PATH`, `postgres://USER:PASS@HOST:PORT/DB`,
+/// `mysql://USER:PASS@HOST:PORT/DB`, or a plain path (or glob) ending in
+/// `.parquet` / `.csv`.
 pub async fn open(
     name: &str,
     url: &str,
     options: &OpenOptions,
 ) -> EngineResult<Arc<dyn Connection>> {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((s, r)) => (s.to_ascii_lowercase(), r.to_string()),
-        None => {
-            let lower = url.to_ascii_lowercase();
-            let trimmed = lower.trim_end_matches('/');
-            if trimmed.ends_with(".parquet") {
-                ("parquet".to_string(), url.to_string())
-            } else if trimmed.ends_with(".csv") {
-                ("csv".to_string(), url.to_string())
-            } else {
-                return Err(EngineError::UnsupportedUrl {
-                    connection: name.to_string(),
-                    url: crate::redact::redact_url(url),
-                });
-            }
-        }
-    };
-    if options.create && matches!(scheme.as_str(), "sqlite" | "duckdb") {
-        create_parent_dir(name, &rest)?;
+    let kind = kind_of_url(url).ok_or_else(|| EngineError::UnsupportedUrl {
+        connection: name.to_string(),
+        url: crate::redact::redact_url(url),
+    })?;
+    let path = url.split_once("://").map_or(url, |(_, rest)| rest);
+    if options.create && matches!(kind, EngineKind::Sqlite | EngineKind::DuckDb) {
+        create_parent_dir(name, path)?;
     }
-    match scheme.as_str() {
-        "sqlite" => sqlite::SqliteConnection::open(name, &rest, options),
-        "duckdb" => duckdb::DuckDbConnection::open(name, &rest, options),
-        "parquet" => files::FileConnection::open(name, &rest, EngineKind::Parquet, options),
-        "csv" => files::FileConnection::open(name, &rest, EngineKind::Csv, options),
-        "postgres" | "postgresql" => postgres::PostgresConnection::open(name, url, options).await,
-        "mysql" | "mariadb" => mysql::MySqlConnection::open(name, url, options).await,
-        _ => Err(EngineError::UnsupportedUrl {
-            connection: name.to_string(),
-            url: crate::redact::redact_url(url),
-        }),
+    match kind {
+        EngineKind::Sqlite => sqlite::SqliteConnection::open(name, path, options),
+        EngineKind::DuckDb => duckdb::DuckDbConnection::open(name, path, options),
+        EngineKind::Parquet | EngineKind::Csv => {
+            files::FileConnection::open(name, path, kind, options)
+        }
+        EngineKind::Postgres => postgres::PostgresConnection::open(name, url, options).await,
+        EngineKind::MySql => mysql::MySqlConnection::open(name, url, options).await,
     }
 }
 

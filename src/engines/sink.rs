@@ -15,67 +15,52 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::StreamExt;
 
-use super::{Connection, TargetSpec};
-use crate::run::progress::StepProgress;
-use crate::run::rejects::StepRejects;
-use crate::stage::StepTee;
+use super::hooks::LoadHooks;
+use super::Connection;
+use crate::model::TargetSpec;
 
 /// Batches in flight between DataFusion and an engine's writer thread.
 const CHANNEL_BATCHES: usize = 2;
 
-/// Writes a step's output into its target through the connection's writer.
+/// Writes a step's output into its target through the connection's writer,
+/// driven through `hooks` (see [`super::hooks`]).
 pub struct WriterSink {
     connection: Arc<dyn Connection>,
     target: TargetSpec,
     schema: SchemaRef,
-    progress: Arc<StepProgress>,
-    tees: Vec<Arc<StepTee>>,
-    rejects: Option<Arc<StepRejects>>,
+    hooks: LoadHooks,
 }
 
 impl WriterSink {
+    /// A sink of batches of `schema` into `target`. With a reject policy
+    /// (`max_rejects` > 0) batches are written one savepoint each, and the
+    /// sink takes NULL in every column: DataFusion's own NOT NULL check
+    /// would fail the whole step, where the target refuses the row.
     pub fn new(
         connection: Arc<dyn Connection>,
         target: TargetSpec,
         schema: SchemaRef,
-        progress: Arc<StepProgress>,
+        hooks: LoadHooks,
     ) -> Self {
-        Self {
-            connection,
-            target,
-            schema,
-            progress,
-            tees: vec![],
-            rejects: None,
-        }
-    }
-
-    /// Also writes every batch through `tees` (the stage, the rollback
-    /// journal), on a thread of their own.
-    pub fn with_tees(mut self, tees: Vec<Arc<StepTee>>) -> Self {
-        self.tees = tees;
-        self
-    }
-
-    /// Sets the rows the target refuses aside through `rejects`
-    /// (`max_rejects` > 0): batches are written one savepoint each.
-    /// The sink then takes NULL in every column: DataFusion's own NOT NULL
-    /// check would fail the whole step, where the target refuses the row.
-    pub fn with_rejects(mut self, rejects: Option<Arc<StepRejects>>) -> Self {
-        if rejects.is_some() {
-            let fields: Vec<_> = self
-                .schema
+        let schema = if hooks.rejects.is_some() {
+            let fields: Vec<_> = schema
                 .fields()
                 .iter()
                 .map(|f| f.as_ref().clone().with_nullable(true))
                 .collect();
-            self.schema = Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(
+            Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(
                 fields,
-                self.schema.metadata().clone(),
-            ));
+                schema.metadata().clone(),
+            ))
+        } else {
+            schema
+        };
+        Self {
+            connection,
+            target,
+            schema,
+            hooks,
         }
-        self.rejects = rejects;
-        self
     }
 }
 
@@ -118,13 +103,13 @@ impl DataSink for WriterSink {
         let connection = self.connection.clone();
         let target = self.target.clone();
         let schema = self.schema.clone();
-        let progress = self.progress.clone();
-        let rejects = self.rejects.clone();
+        let observer = self.hooks.observer.clone();
+        let rejects = self.hooks.rejects.clone();
         let writer_thread = tokio::task::spawn_blocking(move || -> Result<u64> {
-            let (mut writer, mut set_aside) = match &rejects {
+            let (mut writer, mut set_aside) = match rejects {
                 Some(rejects) => (
                     connection.open_isolating_writer(&target, schema.clone())?,
-                    Some(rejects.open(&schema, progress.clone())?),
+                    Some(rejects.open(&schema, observer.clone())?),
                 ),
                 None => (connection.open_writer(&target, schema)?, None),
             };
@@ -136,10 +121,10 @@ impl DataSink for WriterSink {
                             Some(set_aside) => set_aside.write(writer.as_mut(), &batch)?,
                             None => writer.write(&batch)?,
                         };
-                        progress.add_read(batch.num_rows() as u64);
+                        observer.rows_read(batch.num_rows() as u64);
                     }
                     None => {
-                        crate::run::failpoint::hit("before_commit");
+                        observer.before_commit();
                         // The rejects file is complete before the target commits.
                         if let Some(set_aside) = set_aside.take() {
                             set_aside.finish()?;
@@ -156,16 +141,16 @@ impl DataSink for WriterSink {
 
         // Staging and the rollback journal: the same batches to Parquet
         // files, beside the load.
-        let (tee_tx, tee_thread) = if self.tees.is_empty() {
+        let (tee_tx, tee_thread) = if self.hooks.tees.is_empty() {
             (None, None)
         } else {
             let (tee_tx, mut tee_rx) =
                 tokio::sync::mpsc::channel::<Option<RecordBatch>>(CHANNEL_BATCHES);
-            let tees = self.tees.clone();
+            let tees = self.hooks.tees.clone();
             let schema = self.schema.clone();
             let thread = tokio::task::spawn_blocking(move || -> Result<()> {
                 let mut writers = tees
-                    .iter()
+                    .into_iter()
                     .map(|tee| tee.open(&schema))
                     .collect::<crate::error::EngineResult<Vec<_>>>()?;
                 while let Some(message) = tee_rx.blocking_recv() {
@@ -239,7 +224,7 @@ impl DataSink for WriterSink {
         }
         staged?;
         let written = written?;
-        self.progress.add_written(written);
+        self.hooks.observer.rows_written(written);
         Ok(written)
     }
 }

@@ -8,12 +8,12 @@ use datafusion::datasource::empty::EmptyTable;
 
 use super::order::{add_edges_without_cycles, dependencies, levels};
 use crate::config::Pipeline;
-use crate::engines::{TargetSpec, WriteMode};
 use crate::error::{describe_datafusion, Error};
-use crate::run::executor::step_select;
-use crate::run::session::{output_schema, row_estimate, source_queries, step_error, Session};
-use crate::schema::type_plan::{classify, is_database, plan_column};
-use crate::schema::Column;
+use crate::model::catalog::Column;
+use crate::model::{TargetSpec, WriteMode};
+use crate::schema::type_plan::{classify, plan_column};
+use crate::session::step_select;
+use crate::session::{output_schema, row_estimate, source_queries, step_error, Session};
 
 /// The plan of `pipeline` as text. Nothing is written.
 pub async fn explain(pipeline: &Pipeline) -> Result<String, Error> {
@@ -89,7 +89,7 @@ async fn describe(pipeline: &Pipeline, session: &Session) -> Result<String, Erro
             let df_error = |e: datafusion::error::DataFusionError| {
                 step_error(step, describe_datafusion(&e), None)
             };
-            let df = crate::run::executor::step_context(session, step)
+            let df = crate::session::step_context(session, step)
                 .sql(&select)
                 .await
                 .map_err(df_error)?;
@@ -141,7 +141,7 @@ async fn describe(pipeline: &Pipeline, session: &Session) -> Result<String, Erro
                 }
             }
             let existing = connection.table_schema(&target.table).await?;
-            if is_database(connection.kind()) {
+            if connection.kind().is_database() {
                 let _ = writeln!(out, "  type plan:");
                 for f in output.fields() {
                     let (target_type, fidelity, note) = match existing

@@ -10,8 +10,6 @@ pub mod rejects;
 pub mod report;
 pub mod retry;
 pub mod rollback;
-pub mod session;
-pub mod state;
 
 pub use executor::{run_pipeline, RunOptions};
 pub use report::{RunReport, StepReport, StepStatus};

@@ -3,7 +3,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use indicatif::ProgressBar;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::engines::hooks::LoadObserver;
 
 /// Counters of one step, updated by its writer thread.
 #[derive(Debug)]
@@ -70,5 +72,44 @@ impl StepProgress {
 
     pub fn bar(&self) -> &ProgressBar {
         &self.bar
+    }
+}
+
+/// The style of a running step's bar: with a length and an ETA when the
+/// rows to move are known.
+pub fn running_style(known_length: bool) -> ProgressStyle {
+    let template = if known_length {
+        "{spinner} {prefix:<20} [{bar:30}] {human_pos}/{human_len} rows  {rate}  eta {eta}"
+    } else {
+        "{spinner} {prefix:<20} {human_pos} rows  {rate}  {elapsed}"
+    };
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:>10.0} rows/s", state.per_sec());
+            },
+        )
+        .progress_chars("=> ")
+}
+
+/// The step's load reports its counts here; the crash tests' failpoint
+/// `before_commit` is reached through it.
+impl LoadObserver for StepProgress {
+    fn rows_read(&self, rows: u64) {
+        self.add_read(rows);
+    }
+
+    fn rows_written(&self, rows: u64) {
+        self.add_written(rows);
+    }
+
+    fn rows_rejected(&self, rows: u64) {
+        self.add_rejected(rows);
+    }
+
+    fn before_commit(&self) {
+        super::failpoint::hit("before_commit");
     }
 }

@@ -25,29 +25,11 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 
-use super::progress::StepProgress;
-use crate::config::{Pipeline, StepConfig};
+use crate::config::StepConfig;
+use crate::engines::hooks::{LoadObserver, RejectPolicy, RejectWriter};
 use crate::engines::{BatchWriter, Connection};
-use crate::error::{EngineError, EngineResult, Error};
-use crate::stage::step_dir_name;
-
-/// Column of the rejects file holding the target's message.
-pub const ERROR_COLUMN: &str = "barge_error";
-/// Column of the rejects file holding the row's 1-based place in the step's output.
-pub const ROW_COLUMN: &str = "barge_row";
-/// Directory, beside the pipeline file, that runs set refused rows aside in.
-pub const REJECTS_DIR: &str = "rejects";
-
-/// Where a run's rejects files go: `rejects/<run_id>/` beside the pipeline
-/// file (in the working directory for `barge copy`).
-pub fn run_dir(pipeline: &Pipeline, run_id: &str) -> PathBuf {
-    pipeline.dir().join(REJECTS_DIR).join(run_id)
-}
-
-/// The rejects file of `step` in the run's rejects directory.
-pub fn file_of(run_dir: &Path, step: &str) -> PathBuf {
-    run_dir.join(format!("{}.parquet", step_dir_name(step)))
-}
+use crate::error::{EngineError, EngineResult, Error, LoadError};
+use crate::records::rejects::{file_of, ERROR_COLUMN, ROW_COLUMN};
 
 /// Fails before anything runs when a selected step sets `max_rejects` on a
 /// target that cannot set refused rows aside (DuckDB).
@@ -60,7 +42,7 @@ pub fn check_targets(
             continue;
         };
         if let Err(why) = target.isolates_rejects() {
-            return Err(super::session::step_error(
+            return Err(crate::session::step_error(
                 step,
                 format!(
                     "max_rejects = {} on target {}: {why}",
@@ -112,47 +94,56 @@ impl StepRejects {
             let _ = std::fs::remove_dir(dir);
         }
     }
+}
 
+impl RejectPolicy for StepRejects {
     /// Starts setting rows aside for batches of `sink_schema`. Called on
     /// the writer's thread.
-    pub fn open(
-        self: &Arc<Self>,
+    fn open(
+        self: Arc<Self>,
         sink_schema: &SchemaRef,
-        progress: Arc<StepProgress>,
-    ) -> EngineResult<RejectsWriter> {
+        observer: Arc<dyn LoadObserver>,
+    ) -> EngineResult<Box<dyn RejectWriter>> {
         let indices = self
             .columns
             .iter()
             .map(|c| {
-                sink_schema.index_of(c).map_err(|_| EngineError::Rejects {
-                    path: self.path.clone(),
-                    message: format!("the target has no column '{c}'"),
+                sink_schema.index_of(c).map_err(|_| {
+                    rejects_error(&self.path, format!("the target has no column '{c}'"))
                 })
             })
             .collect::<EngineResult<Vec<usize>>>()?;
         for &i in &indices {
             let field = sink_schema.field(i);
             if field.name() == ERROR_COLUMN || field.name() == ROW_COLUMN {
-                return Err(EngineError::Rejects {
-                    path: self.path.clone(),
-                    message: format!(
+                return Err(rejects_error(
+                    &self.path,
+                    format!(
                         "the step writes a column named '{}', which the rejects file uses for itself",
                         field.name()
                     ),
-                });
+                ));
             }
         }
-        Ok(RejectsWriter {
-            rejects: self.clone(),
-            progress,
+        Ok(Box::new(RejectsWriter {
+            rejects: self,
+            observer,
             indices,
             file: None,
             count: 0,
             first: None,
             position: 0,
             finished: false,
-        })
+        }))
     }
+}
+
+/// A failure of the rejects file, passed through the sink (the load is rolled back).
+fn rejects_error(path: &Path, message: impl ToString) -> EngineError {
+    EngineError::driver(LoadError::Rejects {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    })
 }
 
 fn temp_path(path: &Path) -> PathBuf {
@@ -163,9 +154,9 @@ fn temp_path(path: &Path) -> PathBuf {
 
 /// Writes a step's batches through an isolating writer and sets the rows
 /// the target refuses aside. Lives on the writer's thread.
-pub struct RejectsWriter {
+struct RejectsWriter {
     rejects: Arc<StepRejects>,
-    progress: Arc<StepProgress>,
+    observer: Arc<dyn LoadObserver>,
     indices: Vec<usize>,
     /// Opened at the first refused row, with `barge_error`, `barge_row`,
     /// then the step's columns as the batches carry them.
@@ -177,19 +168,30 @@ pub struct RejectsWriter {
     finished: bool,
 }
 
-impl RejectsWriter {
+impl RejectWriter for RejectsWriter {
     /// Writes `batch` through `writer`; returns the rows it wrote. Rows the
     /// target refuses are set aside; one more than `max_rejects` fails.
-    pub fn write(
-        &mut self,
-        writer: &mut dyn BatchWriter,
-        batch: &RecordBatch,
-    ) -> EngineResult<u64> {
+    fn write(&mut self, writer: &mut dyn BatchWriter, batch: &RecordBatch) -> EngineResult<u64> {
         let written = self.isolate(writer, batch, self.position)?;
         self.position += batch.num_rows() as u64;
         Ok(written)
     }
 
+    /// Closes the rejects file, when a row was refused. Called before the
+    /// target commits: a load whose rejects cannot be kept is rolled back.
+    fn finish(mut self: Box<Self>) -> EngineResult<()> {
+        self.finished = true;
+        let Some((file, _)) = self.file.take() else {
+            return Ok(());
+        };
+        let buffered = file.into_inner().map_err(|e| self.error(e))?;
+        buffered.into_inner().map_err(|e| self.error(e.error()))?;
+        let path = &self.rejects.path;
+        std::fs::rename(temp_path(path), path).map_err(|e| self.error(e))
+    }
+}
+
+impl RejectsWriter {
     /// Writes `batch` (whose first row is row `offset` of the step, 0-based);
     /// a refused batch is halved until the refused rows stand alone.
     fn isolate(
@@ -222,10 +224,7 @@ impl RejectsWriter {
     }
 
     fn error(&self, message: impl ToString) -> EngineError {
-        EngineError::Rejects {
-            path: self.rejects.path.clone(),
-            message: message.to_string(),
-        }
+        rejects_error(&self.rejects.path, message)
     }
 
     /// Creates the (temporary) rejects file and its directory. Another
@@ -251,16 +250,16 @@ impl RejectsWriter {
     /// Sets the one-row `row` aside with the target's `message`.
     fn reject(&mut self, row: &RecordBatch, offset: u64, message: String) -> EngineResult<()> {
         self.count += 1;
-        self.progress.add_rejected(1);
+        self.observer.rows_rejected(1);
         if self.first.is_none() {
             self.first = Some(message.clone());
         }
         if self.count > self.rejects.max {
-            return Err(EngineError::TooManyRejects {
+            return Err(EngineError::driver(LoadError::TooManyRejects {
                 target: self.rejects.target.clone(),
                 max: self.rejects.max,
                 first: self.first.clone().unwrap_or_default(),
-            });
+            }));
         }
         if self.file.is_none() {
             // The batches' own types: DataFusion may hand the sink a column
@@ -289,28 +288,10 @@ impl RejectsWriter {
         let Some((file, schema)) = self.file.as_mut() else {
             return Err(self.error("the rejects file is closed"));
         };
-        let record =
-            RecordBatch::try_new(schema.clone(), columns).map_err(|e| EngineError::Rejects {
-                path: self.rejects.path.clone(),
-                message: e.to_string(),
-            })?;
-        file.write(&record).map_err(|e| EngineError::Rejects {
-            path: self.rejects.path.clone(),
-            message: e.to_string(),
-        })
-    }
-
-    /// Closes the rejects file, when a row was refused. Called before the
-    /// target commits: a load whose rejects cannot be kept is rolled back.
-    pub fn finish(mut self) -> EngineResult<()> {
-        self.finished = true;
-        let Some((file, _)) = self.file.take() else {
-            return Ok(());
-        };
-        let buffered = file.into_inner().map_err(|e| self.error(e))?;
-        buffered.into_inner().map_err(|e| self.error(e.error()))?;
         let path = &self.rejects.path;
-        std::fs::rename(temp_path(path), path).map_err(|e| self.error(e))
+        let record =
+            RecordBatch::try_new(schema.clone(), columns).map_err(|e| rejects_error(path, e))?;
+        file.write(&record).map_err(|e| rejects_error(path, e))
     }
 }
 
@@ -320,34 +301,5 @@ impl Drop for RejectsWriter {
             drop(self.file.take());
             let _ = std::fs::remove_file(temp_path(&self.rejects.path));
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rejects_go_beside_the_pipeline_file_one_file_per_step() {
-        let pipeline = Pipeline {
-            name: "p".into(),
-            file: Some(PathBuf::from("/work/pipes/p.toml")),
-            connections: vec![],
-            params: Default::default(),
-            steps: vec![],
-            mappings: Default::default(),
-            stage: None,
-            subset: None,
-            salt: None,
-        };
-        let dir = run_dir(&pipeline, "20261122T000000Z-abc123");
-        assert_eq!(
-            dir,
-            PathBuf::from("/work/pipes/rejects/20261122T000000Z-abc123")
-        );
-        assert_eq!(
-            file_of(&dir, "load users"),
-            PathBuf::from("/work/pipes/rejects/20261122T000000Z-abc123/load_users.parquet")
-        );
     }
 }

@@ -10,11 +10,13 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::journal::{self, JournalStep};
-use super::state::{now, write_atomically, StateFile};
 use crate::config::Pipeline;
-use crate::engines::{Connection, EngineKind, TableName};
+use crate::engines::Connection;
 use crate::error::{describe_datafusion, Error};
+use crate::model::{EngineKind, TableName};
+use crate::records::journal::{self, JournalStep};
+use crate::records::state::StateFile;
+use crate::records::{now, write_atomically};
 
 /// Keys per `DELETE` statement.
 const KEYS_PER_DELETE: usize = 500;
@@ -44,7 +46,7 @@ pub async fn rollback(
             pipeline.name
         )));
     }
-    let session = super::session::Session::open(pipeline).await?;
+    let session = crate::session::Session::open(pipeline).await?;
     let mut done = Vec::new();
     for step in file.steps.iter().rev() {
         let table = TableName::new(step.schema.as_deref(), &step.table);

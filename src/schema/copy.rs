@@ -4,13 +4,14 @@
 
 use std::fmt::Write as _;
 
-use super::ddl::{quote_table, table_ddl, TableDdl};
+use super::ddl::{table_ddl, TableDdl};
 use super::naming::Naming;
 use super::type_plan::{self, TablePlan};
-use super::{same_table, Catalog, Table};
-use crate::engines::{Connection, EngineKind, TableName};
+use crate::engines::{self, Connection};
 use crate::error::Error;
-use crate::plan::order::fk_levels;
+use crate::model::catalog::{same_table, Catalog, Table};
+use crate::model::{EngineKind, TableName};
+use crate::schema::order::fk_levels;
 
 /// The plan of a schema copy.
 #[derive(Debug, Clone)]
@@ -154,7 +155,7 @@ impl SchemaCopy {
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                let before = |fk: &super::ForeignKey| {
+                let before = |fk: &crate::model::catalog::ForeignKey| {
                     ordered[..i]
                         .iter()
                         .any(|o| same_table(&o.name, &fk.referenced))
@@ -246,11 +247,8 @@ impl SchemaCopy {
             if !which.contains(&i) {
                 continue;
             }
-            let table = quote_table(self.target, &self.ddl[i].target);
-            let sql = match self.target {
-                EngineKind::Postgres => format!("DROP TABLE {table} CASCADE"),
-                _ => format!("DROP TABLE {table}"),
-            };
+            let dialect = engines::dialect(self.target);
+            let sql = dialect.drop_table_sql(&dialect.quote_table(&self.ddl[i].target));
             target.execute_statement(&sql).await?;
         }
         Ok(())

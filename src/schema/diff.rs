@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use datafusion::arrow::datatypes::DataType;
 
 use super::type_plan::{classify, Fidelity};
-use super::{Catalog, Column, Table};
+use crate::model::catalog::{Catalog, Column, Table};
 
 /// The marker `barge run` refuses to run.
 pub const TODO_MARKER: &str = "TODO(barge)";
@@ -443,7 +443,7 @@ impl SchemaDiff {
     /// A pipeline moving the data of `FROM` into `TO`'s tables; the URLs
     /// come from `FROM_URL` and `TO_URL` (no secret is written).
     pub fn pipeline(&self, from_url: &str, to_url: &str) -> String {
-        let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        let q = crate::ident::quote;
         let mut out = String::new();
         let _ = writeln!(
             out,

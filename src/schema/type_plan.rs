@@ -18,8 +18,9 @@ use std::fmt;
 
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 
-use super::{Column, Table};
-use crate::engines::{duckdb, mysql, postgres, sqlite, EngineKind};
+use crate::engines::{self, dialect::Dialect};
+use crate::model::catalog::{Column, Table};
+use crate::model::EngineKind;
 
 /// How faithfully a target column holds the source column's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -136,23 +137,24 @@ pub fn plan_column(
     target: EngineKind,
     indexed: bool,
 ) -> ColumnPlan {
+    let dialect = engines::dialect(target);
     let plan = |target_type: String, fidelity: Fidelity, note: Option<String>| ColumnPlan {
         column: column.name.clone(),
         source_type: column.declared.clone(),
         target_type,
-        identity: column.identity && keeps_identity(target, &column.data_type),
+        identity: column.identity && dialect.keeps_identity(&column.data_type),
         fidelity,
         note,
     };
-    if source == Some(target) && column.builtin && is_database(target) {
+    if source == Some(target) && column.builtin && target.is_database() {
         return plan(column.declared.clone(), Fidelity::Exact, None);
     }
-    if let Some(ty) = semantic_type(column, target, indexed) {
+    if let Some(ty) = semantic_type(column, dialect, indexed) {
         return plan(ty, Fidelity::Exact, None);
     }
-    let Some(base) = base_type(&column.data_type, target, indexed) else {
+    let Some(base) = dialect.declared_type(&column.data_type, indexed) else {
         return plan(
-            text_type(target, indexed).to_string(),
+            dialect.text_type(indexed).to_string(),
             Fidelity::Lossy,
             Some(format!(
                 "{target} has no type for {}: stored as text",
@@ -166,11 +168,11 @@ pub fn plan_column(
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
     );
     let (target_type, target_length) = match (is_text, column.length) {
-        (true, Some(n)) => sized_text(target, n, column.fixed_length, indexed),
-        (true, None) => (base.clone(), enforced_length(target, &base)),
+        (true, Some(n)) => dialect.sized_text(n, column.fixed_length, indexed),
+        (true, None) => (base.clone(), dialect.enforced_length(&base)),
         _ => (base.clone(), None),
     };
-    let stored = stored_type(&column.data_type, target, &target_type);
+    let stored = dialect.stored_type(&column.data_type, &target_type);
     let (mut fidelity, mut note) = classify(&column.data_type, &stored);
     if is_text && stored == DataType::Utf8 {
         (fidelity, note) = match (column.length, target_length) {
@@ -190,139 +192,25 @@ pub fn plan_column(
             _ => (fidelity, note),
         };
     }
-    if target == EngineKind::MySql && matches!(column.data_type, DataType::Timestamp(_, Some(_))) {
+    if let Some(why) = dialect.lossy_note(&column.data_type) {
         fidelity = Fidelity::Lossy;
-        note = Some("time zone: MySQL TIMESTAMP holds 1970-2038 only".to_string());
+        note = Some(why);
     }
-    if column.identity && !keeps_identity(target, &column.data_type) && fidelity == Fidelity::Exact
+    if column.identity && !dialect.keeps_identity(&column.data_type) && fidelity == Fidelity::Exact
     {
         note = Some(format!("{target} gets no identity counter"));
     }
     plan(target_type, fidelity, note)
 }
 
-/// Whether `kind` is a database (not a Parquet or CSV file).
-pub fn is_database(kind: EngineKind) -> bool {
-    !matches!(kind, EngineKind::Parquet | EngineKind::Csv)
-}
-
-/// Whether the target keeps an identity column as one (PostgreSQL identity,
-/// MySQL AUTO_INCREMENT, SQLite INTEGER PRIMARY KEY).
-fn keeps_identity(target: EngineKind, data_type: &DataType) -> bool {
-    data_type.is_integer()
-        && matches!(
-            target,
-            EngineKind::Postgres | EngineKind::MySql | EngineKind::Sqlite
-        )
-}
-
 /// `json` and `uuid` keep their meaning across the engines that have them.
-fn semantic_type(column: &Column, target: EngineKind, indexed: bool) -> Option<String> {
+fn semantic_type(column: &Column, target: &dyn Dialect, indexed: bool) -> Option<String> {
     if column.data_type != DataType::Utf8 {
         return None;
     }
-    let ty = match (column.base_type().as_str(), target) {
-        ("json" | "jsonb", EngineKind::Postgres) => "jsonb",
-        ("json" | "jsonb", EngineKind::MySql) if !indexed => "JSON",
-        ("uuid", EngineKind::Postgres) => "uuid",
-        ("uuid", EngineKind::MySql) => "CHAR(36)",
-        _ => return None,
-    };
-    Some(ty.to_string())
-}
-
-/// The target engine's column type for an Arrow type (its `types.rs`).
-pub fn base_type(data_type: &DataType, target: EngineKind, indexed: bool) -> Option<String> {
-    match target {
-        EngineKind::Postgres => postgres::types::natural_type(data_type),
-        EngineKind::MySql => mysql::types::column_type_sql(data_type, indexed),
-        EngineKind::Sqlite => sqlite::types::declared_type(data_type),
-        EngineKind::DuckDb => duckdb::types::duckdb_type(
-            &datafusion::arrow::datatypes::Field::new("c", data_type.clone(), true),
-        )
-        .ok(),
-        EngineKind::Parquet | EngineKind::Csv => Some(data_type.to_string()),
-    }
-}
-
-fn text_type(target: EngineKind, indexed: bool) -> &'static str {
-    match target {
-        EngineKind::Postgres => "text",
-        EngineKind::MySql if indexed => "VARCHAR(255)",
-        EngineKind::MySql => "LONGTEXT",
-        EngineKind::Sqlite => "TEXT",
-        EngineKind::DuckDb => "VARCHAR",
-        EngineKind::Parquet | EngineKind::Csv => "Utf8",
-    }
-}
-
-/// Largest VARCHAR length MySQL takes in utf8mb4 (65,535 bytes a row), and in an index.
-const MYSQL_MAX_VARCHAR: u32 = 16_383;
-const MYSQL_MAX_INDEXED_VARCHAR: u32 = 768;
-
-/// The type of `varchar(n)` / `char(n)` text and the length it enforces.
-fn sized_text(target: EngineKind, n: u32, fixed: bool, indexed: bool) -> (String, Option<u32>) {
-    match target {
-        EngineKind::Postgres if fixed => (format!("char({n})"), Some(n)),
-        EngineKind::Postgres => (format!("varchar({n})"), Some(n)),
-        EngineKind::MySql if fixed && n <= 255 => (format!("CHAR({n})"), Some(n)),
-        EngineKind::MySql if indexed && n > MYSQL_MAX_INDEXED_VARCHAR => (
-            format!("VARCHAR({MYSQL_MAX_INDEXED_VARCHAR})"),
-            Some(MYSQL_MAX_INDEXED_VARCHAR),
-        ),
-        EngineKind::MySql if n <= MYSQL_MAX_VARCHAR => (format!("VARCHAR({n})"), Some(n)),
-        EngineKind::MySql => ("LONGTEXT".to_string(), None),
-        EngineKind::Sqlite => (format!("VARCHAR({n})"), None),
-        EngineKind::DuckDb => ("VARCHAR".to_string(), None),
-        EngineKind::Parquet | EngineKind::Csv => ("Utf8".to_string(), None),
-    }
-}
-
-/// The length a created text type enforces (`VARCHAR(255)` of MySQL keys).
-fn enforced_length(target: EngineKind, declared: &str) -> Option<u32> {
-    if target != EngineKind::MySql {
-        return None;
-    }
-    let upper = declared.to_ascii_uppercase();
-    let inner = upper.strip_prefix("VARCHAR(")?.strip_suffix(')')?;
-    inner.parse().ok()
-}
-
-/// The Arrow type the created target column reads back as: the target's
-/// read table applied to the type its write table created.
-fn stored_type(data_type: &DataType, target: EngineKind, declared: &str) -> DataType {
-    match target {
-        EngineKind::Postgres => {
-            let Some(name) = postgres::types::natural_typname(data_type) else {
-                return DataType::Utf8;
-            };
-            if name == "interval" {
-                return DataType::Duration(TimeUnit::Microsecond);
-            }
-            let typmod = match data_type {
-                DataType::UInt64 => (20 << 16) + 4,
-                DataType::Decimal128(p, s) | DataType::Decimal256(p, s) if *s >= 0 => {
-                    ((i32::from(*p) << 16) | i32::from(*s)) + 4
-                }
-                _ => -1,
-            };
-            postgres::types::arrow_type(&postgres::types::ColumnType {
-                name: name.to_string(),
-                kind: 'b',
-                typmod,
-                declared: declared.to_string(),
-            })
-        }
-        EngineKind::MySql => {
-            let lower = declared.to_ascii_lowercase();
-            let name_end = lower.find(['(', ' ']).unwrap_or(lower.len());
-            mysql::types::arrow_type(&lower[..name_end], &lower, None, None)
-        }
-        EngineKind::Sqlite => sqlite::types::arrow_type(declared),
-        EngineKind::DuckDb => duckdb::types::stored_type(data_type),
-        EngineKind::Parquet => data_type.clone(),
-        EngineKind::Csv => DataType::Utf8,
-    }
+    target
+        .semantic_type(&column.base_type(), indexed)
+        .map(str::to_string)
 }
 
 /// Integer range as (min, max) in i128.

@@ -4,14 +4,14 @@
 //! run can be replayed into another target ([`replay`]) and checked by
 //! `barge validate`.
 
-pub mod manifest;
 pub mod replay;
 pub mod tee;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-pub use manifest::{Manifest, StagedStep};
+use crate::records::manifest::{self, Manifest, StagedStep};
+use crate::records::step_dir_name;
 pub use tee::StepTee;
 
 use crate::config::Pipeline;
@@ -43,7 +43,7 @@ impl Stage {
             run_id: run_id.to_string(),
             started_at: started_at.to_string(),
             finished_at: None,
-            params: crate::redact::redact_params(&pipeline.params, &pipeline.connections),
+            params: crate::redact::redact_params(&pipeline.params, &pipeline.passwords()),
             connections: pipeline
                 .connections
                 .iter()
@@ -124,30 +124,4 @@ impl Stage {
             });
         })
     }
-}
-
-/// A step name as a directory name: path separators and other unsafe
-/// characters become `_`.
-pub fn step_dir_name(step: &str) -> String {
-    let name: String = step
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if name.is_empty() || name.chars().all(|c| c == '.') {
-        "_".to_string()
-    } else {
-        name
-    }
-}
-
-/// The stage directory of a run: `--stage` wins over `[defaults].stage`.
-pub fn stage_dir(flag: Option<&Path>, pipeline: &Pipeline) -> Option<PathBuf> {
-    flag.map(Path::to_path_buf)
-        .or_else(|| pipeline.stage.as_ref().map(PathBuf::from))
 }

@@ -6,11 +6,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::manifest::Manifest;
 use crate::config::{ConnectionConfig, Pipeline, StepConfig, TargetRef};
-use crate::engines::{TableName, WriteMode};
 use crate::error::Error;
-use crate::run::executor::quote;
+use crate::ident::quote;
+use crate::model::{TableName, WriteMode};
+use crate::records::manifest::Manifest;
 
 /// The pipeline that loads `to` from the staged run in `run_dir`: one step
 /// per staged step (or per step of `steps`), in the run's order.

@@ -14,8 +14,9 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 
-use crate::error::{EngineError, EngineResult};
-use crate::validate::checksum::{Checksum, RowHasher};
+use crate::checksum::{Checksum, RowHasher};
+use crate::engines::hooks::{self, BatchTee};
+use crate::error::{EngineError, EngineResult, LoadError};
 
 /// Rows per Parquet row group of staged files: small enough that the writer's
 /// buffered row group stays a few tens of MiB.
@@ -81,13 +82,10 @@ impl StepTee {
 
     /// Opens the step's Parquet file for batches of `sink_schema`. Called on
     /// the staging thread.
-    pub fn open(self: &Arc<Self>, sink_schema: &SchemaRef) -> EngineResult<TeeWriter> {
+    fn open_file(self: Arc<Self>, sink_schema: &SchemaRef) -> EngineResult<StagedFileWriter> {
         let dir = self.run_dir.join(&self.dir_name);
         let path = dir.join(&self.file_name);
-        let error = |message: String| EngineError::Stage {
-            path: path.clone(),
-            message,
-        };
+        let error = |message: String| stage_error(&path, message);
         let indices = self
             .columns
             .iter()
@@ -110,8 +108,8 @@ impl StepTee {
             Some(writer_properties()),
         )
         .map_err(|e| error(e.to_string()))?;
-        Ok(TeeWriter {
-            tee: self.clone(),
+        Ok(StagedFileWriter {
+            tee: self,
             writer: Some(writer),
             path,
             indices,
@@ -135,6 +133,14 @@ impl StepTee {
     }
 }
 
+/// A staging failure, passed through the sink (the load is rolled back).
+fn stage_error(path: &Path, message: impl ToString) -> EngineError {
+    EngineError::driver(LoadError::Stage {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    })
+}
+
 /// Staged files favour the load's speed over their size: LZ4 pages, no
 /// dictionaries (hashing every value costs more CPU than it saves bytes).
 fn writer_properties() -> WriterProperties {
@@ -146,7 +152,7 @@ fn writer_properties() -> WriterProperties {
 }
 
 /// Writes one step's staged file and sums its checksum.
-pub struct TeeWriter {
+pub struct StagedFileWriter {
     tee: Arc<StepTee>,
     writer: Option<ArrowWriter<BufWriter<File>>>,
     path: PathBuf,
@@ -156,16 +162,21 @@ pub struct TeeWriter {
     checksum: Checksum,
 }
 
-impl TeeWriter {
-    fn error(&self, e: impl ToString) -> EngineError {
-        EngineError::Stage {
-            path: self.path.clone(),
-            message: e.to_string(),
-        }
+impl BatchTee for StepTee {
+    fn open(self: Arc<Self>, sink_schema: &SchemaRef) -> EngineResult<Box<dyn hooks::TeeWriter>> {
+        Ok(Box::new(self.open_file(sink_schema)?))
     }
+}
 
+impl StagedFileWriter {
+    fn error(&self, e: impl ToString) -> EngineError {
+        stage_error(&self.path, e)
+    }
+}
+
+impl hooks::TeeWriter for StagedFileWriter {
     /// Stages one batch (of the sink's schema).
-    pub fn write(&mut self, batch: &RecordBatch) -> EngineResult<()> {
+    fn write(&mut self, batch: &RecordBatch) -> EngineResult<()> {
         let projected = batch.project(&self.indices).map_err(|e| self.error(e))?;
         if self.tee.sums {
             let all: Vec<usize> = (0..projected.num_columns()).collect();
@@ -175,18 +186,17 @@ impl TeeWriter {
         } else {
             self.checksum.rows += projected.num_rows() as u64;
         }
-        let writer = self.writer.as_mut().ok_or_else(|| EngineError::Stage {
-            path: self.path.clone(),
-            message: "the staged file is closed".into(),
-        })?;
-        writer.write(&projected).map_err(|e| EngineError::Stage {
-            path: self.path.clone(),
-            message: e.to_string(),
-        })
+        let writer = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| stage_error(&self.path, "the staged file is closed"))?;
+        writer
+            .write(&projected)
+            .map_err(|e| stage_error(&self.path, e))
     }
 
     /// Closes the file; the result is kept for the step's manifest entry.
-    pub fn finish(mut self) -> EngineResult<()> {
+    fn finish(mut self: Box<Self>) -> EngineResult<()> {
         let writer = self
             .writer
             .take()

@@ -4,9 +4,9 @@
 use std::collections::VecDeque;
 
 use crate::config::SubsetFk;
-use crate::schema::Table;
+use crate::model::catalog::Table;
 
-use super::SubsetError;
+use crate::error::SubsetError;
 
 /// Where an edge comes from, for `barge plan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +70,7 @@ pub fn edges(
         for fk in &table.foreign_keys {
             let Some(parent) = tables
                 .iter()
-                .position(|t| crate::schema::same_table(&t.name, &fk.referenced))
+                .position(|t| crate::model::catalog::same_table(&t.name, &fk.referenced))
             else {
                 continue;
             };

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use datafusion::arrow::datatypes::{Decimal128Type, DecimalType};
 use datafusion::common::ScalarValue;
 
-use crate::run::executor::quote;
+use crate::ident::quote;
 
 /// A key: the values of a foreign key's columns in one row.
 pub type Tuple = Vec<ScalarValue>;

@@ -13,8 +13,6 @@
 //! checksum; a sample reads both sides again, keeping only the rows of the
 //! few key buckets whose checksums differ.
 
-pub mod aggregate;
-pub mod checksum;
 pub mod report;
 pub mod sample;
 
@@ -30,16 +28,17 @@ use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use indicatif::ProgressBar;
 
-use self::aggregate::{checksum_udaf, CHECKSUM_FUNCTION};
-use self::checksum::{Checksum, RowHasher};
 pub use self::report::{Side, StepValidation, ValidationReport};
+use crate::checksum::aggregate::{checksum_udaf, CHECKSUM_FUNCTION};
+use crate::checksum::{Checksum, RowHasher};
 use crate::config::{Pipeline, StepConfig};
 use crate::error::{describe_datafusion, Error};
-use crate::run::executor::{quote, step_context, step_select, target_columns};
-use crate::run::rejects;
-use crate::run::session::{output_schema, source_queries, step_error, Session};
-use crate::run::state::StateFile;
-use crate::stage::manifest::{runs_of, Manifest, StagedStep};
+use crate::ident::quote;
+use crate::records::manifest::{runs_of, Manifest, StagedStep};
+use crate::records::rejects;
+use crate::records::state::StateFile;
+use crate::session::{output_schema, source_queries, step_error, Session};
+use crate::session::{step_context, step_select, target_columns};
 
 /// Options of `barge validate`.
 #[derive(Debug, Clone, Default)]
@@ -151,7 +150,7 @@ fn find_manifest(
     pipeline: &Pipeline,
     options: &ValidateOptions,
 ) -> Result<Option<(Manifest, PathBuf)>, Error> {
-    let dir = crate::stage::stage_dir(options.stage.as_deref(), pipeline);
+    let dir = crate::records::stage_dir(options.stage.as_deref(), pipeline);
     match (&options.run, dir) {
         (Some(run), Some(dir)) => {
             let run_dir = dir.join(run);
@@ -177,12 +176,12 @@ type StagedSide = Option<Option<Side>>;
 /// staged file changed or damaged since the run shows, not only the
 /// manifest's figures.
 async fn staged_side(run_dir: &Path, step: &StagedStep) -> Side {
-    if step.status == crate::stage::manifest::INCOMPLETE {
+    if step.status == crate::records::manifest::INCOMPLETE {
         return Side::missing(
             "not every chunk of the step is staged (the run stopped, or an earlier run loaded chunks without --stage)",
         );
     }
-    if step.status != crate::stage::manifest::STAGED {
+    if step.status != crate::records::manifest::STAGED {
         return Side::missing(&format!("step {} in this run", step.status));
     }
     let files: Vec<PathBuf> = step.files.iter().map(|f| run_dir.join(f)).collect();

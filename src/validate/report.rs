@@ -7,8 +7,8 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, Table};
 use serde::Serialize;
 
-use super::checksum::Checksum;
 use super::sample::RowDiff;
+use crate::checksum::Checksum;
 use crate::config::StepConfig;
 use crate::error::Error;
 

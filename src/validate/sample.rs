@@ -13,10 +13,10 @@ use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::checksum::{bucket_of, RowHasher};
+use crate::checksum::{bucket_of, RowHasher};
 use crate::config::StepConfig;
 use crate::error::{describe_datafusion, Error};
-use crate::run::session::step_error;
+use crate::session::step_error;
 
 /// A row of a sampled bucket: its key as text, its hash, its values as text.
 #[derive(Debug, Clone)]

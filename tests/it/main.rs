@@ -6,6 +6,7 @@ mod cross;
 mod demo;
 mod errors;
 mod functions;
+mod layers;
 mod mysql;
 mod postgres;
 mod pushdown;

@@ -101,7 +101,7 @@ fn schema_introspection_reads_mysql_keys_fks_identity_and_views() {
     assert_eq!(title.length, Some(160));
     assert_eq!(
         title.default,
-        Some(barge::schema::DefaultValue::Text("untitled".into()))
+        Some(barge::model::catalog::DefaultValue::Text("untitled".into()))
     );
     assert_eq!(album.column("Price").unwrap().declared, "decimal(10,2)");
     assert_eq!(
@@ -122,7 +122,7 @@ fn schema_introspection_reads_mysql_keys_fks_identity_and_views() {
         (vec!["ArtistId".to_string()], "Artist", Some("CASCADE"))
     );
     let artist = catalog
-        .table(&barge::engines::TableName::new(None, "Artist"))
+        .table(&barge::model::TableName::new(None, "Artist"))
         .unwrap();
     assert_eq!(artist.uniques[0].columns, ["Name"]);
     let note = &catalog.tables[5];

@@ -1,5 +1,5 @@
 //! Content checksums computed by DuckDB: the canonical text of
-//! `validate::checksum` for each type DuckDB writes exactly like barge, and
+//! `crate::checksum` for each type DuckDB writes exactly like barge, and
 //! the aggregate summing the rows' MD5 halves.
 
 use datafusion::arrow::datatypes::{DataType, TimeUnit};

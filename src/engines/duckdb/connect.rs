@@ -23,10 +23,9 @@ use crate::engines::arrow_bridge::schema_from_duckdb;
 use crate::engines::sql::{
     drop_shadow_sql, prepare_sql_target, swap_statements, SqlSource, SqlTable,
 };
-use crate::engines::{
-    BatchIter, BatchWriter, Connection, EngineKind, OpenOptions, TableName, TargetSpec, WriteMode,
-};
+use crate::engines::{BatchIter, BatchWriter, Connection, OpenOptions};
 use crate::error::{EngineError, EngineResult};
+use crate::model::{EngineKind, TableName, TargetSpec, WriteMode};
 
 /// Schema a table name without one resolves to.
 const DEFAULT_SCHEMA: &str = "main";
@@ -601,7 +600,7 @@ impl Connection for DuckDbConnection {
         Ok(statements)
     }
 
-    async fn introspect(&self) -> EngineResult<crate::schema::Catalog> {
+    async fn introspect(&self) -> EngineResult<crate::model::catalog::Catalog> {
         let this = self.clone();
         tokio::task::spawn_blocking(move || super::introspect::introspect(&this))
             .await

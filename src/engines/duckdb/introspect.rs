@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 
 use super::connect::DuckDbConnection;
-use crate::engines::{EngineKind, TableName};
 use crate::error::{EngineError, EngineResult};
-use crate::schema::{Catalog, Column, DefaultValue, ForeignKey, Index, Key, Table};
+use crate::model::catalog::{Catalog, Column, DefaultValue, ForeignKey, Index, Key, Table};
+use crate::model::{EngineKind, TableName};
 
 /// schema, table, column, type, nullable, default, length.
 type ColumnRow = (

@@ -29,11 +29,12 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use super::connect::{DuckDbConnection, Session};
-use super::types::quote_ident;
 use crate::engines::arrow_bridge::{batch_to_duckdb, schema_from_duckdb};
 use crate::engines::sql::SqlSource;
-use crate::engines::{BatchWriter, TableName, TargetSpec, WriteMode};
+use crate::engines::BatchWriter;
 use crate::error::{EngineError, EngineResult};
+use crate::ident::quote;
+use crate::model::{TableName, TargetSpec, WriteMode};
 
 /// Largest DECIMAL precision DuckDB (and Decimal128) holds.
 const MAX_DECIMAL_PRECISION: u8 = 38;
@@ -83,7 +84,7 @@ impl DuckDbWriter {
             let staging = format!("barge_stage_{}", uuid::Uuid::new_v4().simple());
             writer.run(&format!(
                 "CREATE TEMP TABLE {} AS SELECT {} FROM {} LIMIT 0",
-                quote_ident(&staging),
+                quote(&staging),
                 writer.column_list(),
                 writer.quoted_table
             ))?;
@@ -112,7 +113,7 @@ impl DuckDbWriter {
     fn column_list(&self) -> String {
         self.columns
             .iter()
-            .map(|c| quote_ident(c))
+            .map(|c| quote(c))
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -263,7 +264,7 @@ impl DuckDbWriter {
         let mut sql = format!(
             "{verb} INTO {} ({columns}) SELECT {columns} FROM temp.main.{}",
             self.quoted_table,
-            quote_ident(staging)
+            quote(staging)
         );
         if !self.key.is_empty() {
             // One row per key: the last wins for upsert, the first for ignore.
@@ -275,7 +276,7 @@ impl DuckDbWriter {
             let key = self
                 .key
                 .iter()
-                .map(|k| quote_ident(k))
+                .map(|k| quote(k))
                 .collect::<Vec<_>>()
                 .join(", ");
             sql.push_str(&format!(
@@ -401,7 +402,7 @@ impl BatchWriter for DuckDbWriter {
                     };
                     self.error(Some(&sql), message)
                 })? as u64;
-                self.run(&format!("DROP TABLE temp.main.{}", quote_ident(&staging)))?;
+                self.run(&format!("DROP TABLE temp.main.{}", quote(&staging)))?;
                 rows
             }
             None => 0,

@@ -11,8 +11,9 @@ use datafusion::prelude::SessionContext;
 
 use super::DuckDbConnection;
 use crate::engines::sql::SqlSource;
-use crate::engines::{Connection, OpenOptions, TableName, TargetSpec, WriteMode};
+use crate::engines::{Connection, OpenOptions};
 use crate::error::EngineError;
+use crate::model::{TableName, TargetSpec, WriteMode};
 
 fn writable() -> OpenOptions {
     OpenOptions {

@@ -32,8 +32,11 @@
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
-use crate::engines::TableName;
+use crate::engines::dialect::{Dialect, ForeignKeyDdl};
 use crate::error::{EngineError, EngineResult};
+use crate::ident::quote;
+use crate::model::EngineKind;
+use crate::model::TableName;
 
 /// Largest DECIMAL precision DuckDB stores.
 const MAX_DECIMAL_PRECISION: u8 = 38;
@@ -42,7 +45,7 @@ const MAX_DECIMAL_PRECISION: u8 = 38;
 const UUID_EXTENSION: &str = "arrow.uuid";
 
 /// DuckDB type for an Arrow field, or why there is none.
-pub fn duckdb_type(field: &Field) -> Result<String, String> {
+pub fn declared_type(field: &Field) -> Result<String, String> {
     if field.extension_type_name() == Some(UUID_EXTENSION)
         && field.data_type() == &DataType::FixedSizeBinary(16)
     {
@@ -76,18 +79,18 @@ fn duckdb_data_type(data_type: &DataType) -> Result<String, String> {
         Timestamp(_, None) => "TIMESTAMP".into(),
         Timestamp(_, Some(_)) => "TIMESTAMPTZ".into(),
         Interval(_) | Duration(_) => "INTERVAL".into(),
-        List(child) | LargeList(child) => format!("{}[]", duckdb_type(child)?),
-        FixedSizeList(child, n) => format!("{}[{n}]", duckdb_type(child)?),
+        List(child) | LargeList(child) => format!("{}[]", declared_type(child)?),
+        FixedSizeList(child, n) => format!("{}[{n}]", declared_type(child)?),
         Struct(fields) => {
             let members = fields
                 .iter()
-                .map(|f| Ok(format!("{} {}", quote_ident(f.name()), duckdb_type(f)?)))
+                .map(|f| Ok(format!("{} {}", quote(f.name()), declared_type(f)?)))
                 .collect::<Result<Vec<_>, String>>()?;
             format!("STRUCT({})", members.join(", "))
         }
         Map(entries, _) => match entries.data_type() {
             Struct(kv) if kv.len() == 2 => {
-                format!("MAP({}, {})", duckdb_type(&kv[0])?, duckdb_type(&kv[1])?)
+                format!("MAP({}, {})", declared_type(&kv[0])?, declared_type(&kv[1])?)
             }
             other => return Err(format!("map entries of type {other} are not a key/value struct")),
         },
@@ -138,11 +141,6 @@ pub fn stored_type(data_type: &DataType) -> DataType {
     }
 }
 
-/// Double-quoted DuckDB identifier.
-pub fn quote_ident(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
-}
-
 /// `CREATE TABLE` for `schema`; `quoted_table` is the table's quoted name,
 /// `key` becomes the primary key.
 pub fn create_table_sql(
@@ -155,10 +153,10 @@ pub fn create_table_sql(
     let table_name = table.to_string();
     let mut columns = Vec::with_capacity(schema.fields().len() + 1);
     for field in schema.fields() {
-        let ty = duckdb_type(field)
+        let ty = declared_type(field)
             .map_err(|m| EngineError::column(connection, &table_name, field.name(), m))?;
         let not_null = if field.is_nullable() { "" } else { " NOT NULL" };
-        columns.push(format!("{} {ty}{not_null}", quote_ident(field.name())));
+        columns.push(format!("{} {ty}{not_null}", quote(field.name())));
     }
     if !key.is_empty() {
         for k in key {
@@ -171,13 +169,54 @@ pub fn create_table_sql(
                 ));
             }
         }
-        let key = key.iter().map(|k| quote_ident(k)).collect::<Vec<_>>();
+        let key = key.iter().map(|k| quote(k)).collect::<Vec<_>>();
         columns.push(format!("PRIMARY KEY ({})", key.join(", ")));
     }
     Ok(format!(
         "CREATE TABLE {quoted_table} ({})",
         columns.join(", ")
     ))
+}
+
+/// DuckDB's [`Dialect`]: the tables above; foreign keys in `CREATE TABLE`
+/// once the referenced table exists (it cannot add them later), without
+/// referential actions (it has none).
+#[derive(Debug, Clone, Copy)]
+pub struct DuckDbDialect;
+
+impl Dialect for DuckDbDialect {
+    fn kind(&self) -> EngineKind {
+        EngineKind::DuckDb
+    }
+
+    /// DuckDB sets no limit; names follow PostgreSQL's.
+    fn max_ident_len(&self) -> usize {
+        63
+    }
+
+    fn declared_type(&self, data_type: &DataType, _indexed: bool) -> Option<String> {
+        declared_type(&Field::new("c", data_type.clone(), true)).ok()
+    }
+
+    fn stored_type(&self, data_type: &DataType, _declared: &str) -> DataType {
+        stored_type(data_type)
+    }
+
+    fn text_type(&self, _indexed: bool) -> &'static str {
+        "VARCHAR"
+    }
+
+    fn sized_text(&self, _n: u32, _fixed: bool, _indexed: bool) -> (String, Option<u32>) {
+        ("VARCHAR".to_string(), None)
+    }
+
+    fn foreign_keys(&self) -> ForeignKeyDdl {
+        ForeignKeyDdl::InCreateAfterReferenced
+    }
+
+    fn foreign_key_actions(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]
@@ -190,7 +229,7 @@ mod tests {
     use super::*;
 
     fn ty(dt: DataType) -> Result<String, String> {
-        duckdb_type(&Field::new("c", dt, true))
+        declared_type(&Field::new("c", dt, true))
     }
 
     #[test]
@@ -233,7 +272,7 @@ mod tests {
                 "ARROW:extension:name".to_string(),
                 UUID_EXTENSION.to_string(),
             )]));
-        assert_eq!(duckdb_type(&uuid).unwrap(), "UUID");
+        assert_eq!(declared_type(&uuid).unwrap(), "UUID");
     }
 
     #[test]

@@ -32,8 +32,10 @@ pub(crate) mod test_support {
     use datafusion::arrow::record_batch::RecordBatch;
     use datafusion::prelude::SessionContext;
 
-    use crate::engines::{Connection, EngineKind, OpenOptions, TableName, TargetSpec, WriteMode};
+    use crate::engines::{Connection, OpenOptions};
+
     use crate::error::EngineResult;
+    use crate::model::{EngineKind, TableName, TargetSpec, WriteMode};
 
     /// Opens `path` as a target (`create = true`).
     pub fn open_target(path: &str, kind: EngineKind) -> Arc<dyn Connection> {

@@ -14,8 +14,8 @@ use datafusion::datasource::listing::{
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::parquet::file::metadata::ParquetMetaDataReader;
 
-use crate::engines::EngineKind;
 use crate::error::{describe_datafusion, EngineError, EngineResult};
+use crate::model::EngineKind;
 
 /// How DataFusion reads files of `kind`: Parquet with the exact Arrow types
 /// stored in the file (no view types), CSV with a header row, types inferred

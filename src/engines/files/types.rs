@@ -27,8 +27,9 @@
 
 use datafusion::arrow::datatypes::{DataType, IntervalUnit, Schema};
 
-use crate::engines::EngineKind;
+use crate::engines::dialect::{Dialect, ForeignKeyDdl};
 use crate::error::{EngineError, EngineResult};
+use crate::model::EngineKind;
 
 /// How one format keeps one Arrow type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +164,44 @@ pub fn check_schema(
         }
     }
     Ok(())
+}
+
+/// The [`Dialect`] of Parquet and CSV files: a column is its Arrow type
+/// (Parquet keeps it; CSV reads text back); no keys, no constraints.
+#[derive(Debug, Clone, Copy)]
+pub struct FileDialect(pub EngineKind);
+
+impl Dialect for FileDialect {
+    fn kind(&self) -> EngineKind {
+        self.0
+    }
+
+    fn max_ident_len(&self) -> usize {
+        usize::MAX
+    }
+
+    fn declared_type(&self, data_type: &DataType, _indexed: bool) -> Option<String> {
+        Some(data_type.to_string())
+    }
+
+    fn stored_type(&self, data_type: &DataType, _declared: &str) -> DataType {
+        match self.0 {
+            EngineKind::Csv => DataType::Utf8,
+            _ => data_type.clone(),
+        }
+    }
+
+    fn text_type(&self, _indexed: bool) -> &'static str {
+        "Utf8"
+    }
+
+    fn sized_text(&self, _n: u32, _fixed: bool, _indexed: bool) -> (String, Option<u32>) {
+        ("Utf8".to_string(), None)
+    }
+
+    fn foreign_keys(&self) -> ForeignKeyDdl {
+        ForeignKeyDdl::Unsupported
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Content checksums computed by MySQL/MariaDB: the canonical text of
-//! `validate::checksum` for each type the server writes exactly like barge
+//! `crate::checksum` for each type the server writes exactly like barge
 //! (sessions run with `time_zone = '+00:00'`, so `TIMESTAMP` formats in
 //! UTC), and the aggregate summing the rows' MD5 halves.
 

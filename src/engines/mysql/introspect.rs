@@ -10,11 +10,11 @@ use mysql_async::prelude::Queryable;
 
 use super::connect::MySqlConnection;
 use super::types::ColumnInfo;
-use crate::engines::{EngineKind, TableName};
 use crate::error::EngineResult;
-use crate::schema::{
+use crate::model::catalog::{
     fk_action, Catalog, Column, DefaultValue, ForeignKey, Index, Key, Routine, Table,
 };
+use crate::model::{EngineKind, TableName};
 
 /// A row of `information_schema.COLUMNS`.
 type ColumnRow = (
@@ -263,7 +263,10 @@ pub(crate) async fn routines(connection: &MySqlConnection) -> EngineResult<Vec<R
         .map_err(|e| err(sql, e))?;
     let mut routines = Vec::new();
     for (name, kind) in names {
-        let show = format!("SHOW CREATE {kind} `{}`", name.replace('`', "``"));
+        let show = format!(
+            "SHOW CREATE {kind} {}",
+            crate::ident::Quoting::Backtick.ident(&name)
+        );
         let row: Option<mysql_async::Row> =
             conn.query_first(&show).await.map_err(|e| err(&show, e))?;
         let definition: Option<String> = row.and_then(|r| r.get_opt(2).and_then(Result::ok));

@@ -10,8 +10,9 @@
 //! - [`sink`]: [`MySqlWriter`], one `LOAD DATA LOCAL INFILE` fed batch by
 //!   batch through [`tsv`], or multi-row `INSERT`s when the server has
 //!   `local_infile` off; one transaction; staging table for
-//!   `insert_ignore` / `upsert`.
-//! - [`introspect`]: `information_schema` as a [`crate::schema::Catalog`].
+//!   `insert_ignore` / `upsert`; [`isolating`]: the writer of steps that
+//!   set refused rows aside, one savepoint per batch.
+//! - [`introspect`]: `information_schema` as a [`crate::model::catalog::Catalog`].
 //! - [`types`]: the one table mapping MySQL types to Arrow types and back.
 //! - [`tsv`]: the Arrow → TSV encoder `LOAD DATA` reads.
 //!
@@ -21,8 +22,10 @@
 pub mod checksum;
 pub mod connect;
 pub mod introspect;
+pub mod isolating;
 pub mod sink;
 pub mod source;
+pub mod tls;
 pub mod tsv;
 pub mod types;
 

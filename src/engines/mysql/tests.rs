@@ -11,8 +11,9 @@ use mysql_async::prelude::Queryable;
 
 use super::MySqlConnection;
 use crate::engines::sql::SqlSource;
-use crate::engines::{BatchIter, Connection, OpenOptions, TableName, TargetSpec, WriteMode};
+use crate::engines::{BatchIter, Connection, OpenOptions};
 use crate::error::EngineResult;
+use crate::model::{TableName, TargetSpec, WriteMode};
 
 const SERVER: &str = "mysql://root@127.0.0.1:3306";
 

@@ -22,6 +22,10 @@
 
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 
+use crate::engines::dialect::{ColumnDef, Dialect, ForeignKeyDdl};
+use crate::ident::Quoting;
+use crate::model::EngineKind;
+
 /// Time zone of `TIMESTAMP` columns (sessions run with `time_zone = '+00:00'`).
 pub const UTC: &str = "UTC";
 
@@ -144,7 +148,7 @@ fn width_pair(column_type: &str) -> Option<(u64, u64)> {
 /// has no column type for it. `key` columns get indexable types
 /// (`VARCHAR(255)`, `VARBINARY(255)`: MySQL cannot index a TEXT or BLOB
 /// without a prefix length).
-pub fn column_type_sql(data_type: &DataType, key: bool) -> Option<String> {
+pub fn declared_type(data_type: &DataType, key: bool) -> Option<String> {
     Some(match data_type {
         DataType::Boolean => "TINYINT(1)".to_string(),
         DataType::Int8 => "TINYINT".to_string(),
@@ -166,7 +170,7 @@ pub fn column_type_sql(data_type: &DataType, key: bool) -> Option<String> {
         }
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "LONGTEXT".to_string(),
         DataType::Dictionary(_, value) if value.is_string() => {
-            return column_type_sql(value, key);
+            return declared_type(value, key);
         }
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView if key => {
             "VARBINARY(255)".to_string()
@@ -198,6 +202,149 @@ fn decimal_sql(precision: u8, scale: i8) -> Option<String> {
         return None;
     }
     Some(format!("DECIMAL({p},{s})"))
+}
+
+/// Largest VARCHAR length MySQL takes in utf8mb4 (65,535 bytes a row), and in an index.
+const MAX_VARCHAR: u32 = 16_383;
+const MAX_INDEXED_VARCHAR: u32 = 768;
+
+/// MySQL's and MariaDB's [`Dialect`]: backticks, indexable key types,
+/// AUTO_INCREMENT leading the key, utf8mb4 tables.
+#[derive(Debug, Clone, Copy)]
+pub struct MySqlDialect;
+
+impl Dialect for MySqlDialect {
+    fn kind(&self) -> EngineKind {
+        EngineKind::MySql
+    }
+
+    fn quoting(&self) -> Quoting {
+        Quoting::Backtick
+    }
+
+    fn max_ident_len(&self) -> usize {
+        64
+    }
+
+    fn declared_type(&self, data_type: &DataType, indexed: bool) -> Option<String> {
+        declared_type(data_type, indexed)
+    }
+
+    fn stored_type(&self, _data_type: &DataType, declared: &str) -> DataType {
+        let lower = declared.to_ascii_lowercase();
+        let name_end = lower.find(['(', ' ']).unwrap_or(lower.len());
+        arrow_type(&lower[..name_end], &lower, None, None)
+    }
+
+    fn text_type(&self, indexed: bool) -> &'static str {
+        if indexed {
+            "VARCHAR(255)"
+        } else {
+            "LONGTEXT"
+        }
+    }
+
+    fn sized_text(&self, n: u32, fixed: bool, indexed: bool) -> (String, Option<u32>) {
+        if fixed && n <= 255 {
+            (format!("CHAR({n})"), Some(n))
+        } else if indexed && n > MAX_INDEXED_VARCHAR {
+            (
+                format!("VARCHAR({MAX_INDEXED_VARCHAR})"),
+                Some(MAX_INDEXED_VARCHAR),
+            )
+        } else if n <= MAX_VARCHAR {
+            (format!("VARCHAR({n})"), Some(n))
+        } else {
+            ("LONGTEXT".to_string(), None)
+        }
+    }
+
+    fn enforced_length(&self, declared: &str) -> Option<u32> {
+        let upper = declared.to_ascii_uppercase();
+        let inner = upper.strip_prefix("VARCHAR(")?.strip_suffix(')')?;
+        inner.parse().ok()
+    }
+
+    fn semantic_type(&self, base: &str, indexed: bool) -> Option<&'static str> {
+        match base {
+            "json" | "jsonb" if !indexed => Some("JSON"),
+            "uuid" => Some("CHAR(36)"),
+            _ => None,
+        }
+    }
+
+    fn keeps_identity(&self, data_type: &DataType) -> bool {
+        data_type.is_integer()
+    }
+
+    fn lossy_note(&self, data_type: &DataType) -> Option<String> {
+        matches!(data_type, DataType::Timestamp(_, Some(_)))
+            .then(|| "time zone: MySQL TIMESTAMP holds 1970-2038 only".to_string())
+    }
+
+    /// AUTO_INCREMENT must lead a key.
+    fn identity_allowed(&self, leads_primary_key: bool) -> bool {
+        leads_primary_key
+    }
+
+    fn column_sql(&self, column: &ColumnDef<'_>) -> String {
+        let mut line = format!("{} {}", column.name, column.data_type);
+        if column.not_null {
+            line.push_str(" NOT NULL");
+        }
+        match column.default {
+            Some(default) => line.push_str(&format!(" DEFAULT {default}")),
+            None if !column.not_null
+                && column
+                    .data_type
+                    .to_ascii_uppercase()
+                    .starts_with("TIMESTAMP") =>
+            {
+                // Old servers give the first TIMESTAMP column DEFAULT CURRENT_TIMESTAMP otherwise.
+                line.push_str(" NULL DEFAULT NULL");
+            }
+            None => {}
+        }
+        if column.identity {
+            line.push_str(" AUTO_INCREMENT");
+        }
+        line
+    }
+
+    fn foreign_keys(&self) -> ForeignKeyDdl {
+        ForeignKeyDdl::AfterData
+    }
+
+    fn create_table_suffix(&self) -> &'static str {
+        " DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+    }
+
+    fn unique_as_constraint(&self) -> bool {
+        true
+    }
+
+    fn string_literal(&self, value: &str) -> String {
+        format!("'{}'", value.replace('\'', "''").replace('\\', "\\\\"))
+    }
+
+    fn boolean_literal(&self, value: bool) -> &'static str {
+        if value {
+            "1"
+        } else {
+            "0"
+        }
+    }
+
+    fn current_timestamp(&self, fraction: Option<u8>) -> String {
+        match fraction {
+            Some(n) => format!("CURRENT_TIMESTAMP({n})"),
+            None => "CURRENT_TIMESTAMP".to_string(),
+        }
+    }
+
+    fn current_date(&self) -> &'static str {
+        "(CURRENT_DATE)"
+    }
 }
 
 #[cfg(test)]
@@ -344,7 +491,7 @@ mod tests {
             ),
         ];
         for (arrow, sql, back) in cases {
-            let created = column_type_sql(arrow, false);
+            let created = declared_type(arrow, false);
             assert_eq!(created.as_deref(), Some(*sql), "{arrow}");
             let lower = sql.to_ascii_lowercase();
             let data_type = lower.split(['(', ' ']).next().unwrap_or_default();
@@ -355,29 +502,29 @@ mod tests {
     #[test]
     fn key_columns_are_indexable() {
         assert_eq!(
-            column_type_sql(&DataType::Utf8, true).as_deref(),
+            declared_type(&DataType::Utf8, true).as_deref(),
             Some("VARCHAR(255)")
         );
         assert_eq!(
-            column_type_sql(&DataType::Binary, true).as_deref(),
+            declared_type(&DataType::Binary, true).as_deref(),
             Some("VARBINARY(255)")
         );
         assert_eq!(
-            column_type_sql(&DataType::Int64, true).as_deref(),
+            declared_type(&DataType::Int64, true).as_deref(),
             Some("BIGINT")
         );
     }
 
     #[test]
     fn decimals_beyond_mysql_are_refused() {
-        assert_eq!(column_type_sql(&DataType::Decimal256(76, 10), false), None);
-        assert_eq!(column_type_sql(&DataType::Decimal128(38, 31), false), None);
+        assert_eq!(declared_type(&DataType::Decimal256(76, 10), false), None);
+        assert_eq!(declared_type(&DataType::Decimal128(38, 31), false), None);
         assert_eq!(
-            column_type_sql(&DataType::Decimal128(5, -2), false).as_deref(),
+            declared_type(&DataType::Decimal128(5, -2), false).as_deref(),
             Some("DECIMAL(7,0)")
         );
         assert_eq!(
-            column_type_sql(
+            declared_type(
                 &DataType::List(std::sync::Arc::new(
                     datafusion::arrow::datatypes::Field::new("x", DataType::Int32, true)
                 )),

@@ -1,5 +1,5 @@
 //! Content checksums computed by PostgreSQL: the canonical text of
-//! `validate::checksum` for each type PostgreSQL writes exactly like barge,
+//! `crate::checksum` for each type PostgreSQL writes exactly like barge,
 //! and the aggregate summing the rows' MD5 halves.
 
 use datafusion::arrow::datatypes::{DataType, TimeUnit};

@@ -23,10 +23,10 @@ use super::types::{self, ColumnType};
 use crate::engines::sql::{
     drop_shadow_sql, prepare_sql_target, swap_statements, RangePartitioning, SqlSource, SqlTable,
 };
-use crate::engines::{
-    BatchIter, BatchWriter, Connection, EngineKind, OpenOptions, TableName, TargetSpec,
-};
+use crate::engines::{BatchIter, BatchWriter, Connection, OpenOptions};
 use crate::error::{EngineError, EngineResult};
+use crate::ident::quote;
+use crate::model::{EngineKind, TableName, TargetSpec};
 use crate::redact::redact_url;
 
 /// How long opening a connection may take when the URL does not say.
@@ -587,13 +587,13 @@ impl Connection for PostgresConnection {
         let schema = target
             .schema
             .as_deref()
-            .map(|s| format!("{}.", types::quote_ident(s)))
+            .map(|s| format!("{}.", quote(s)))
             .unwrap_or_default();
         let mut statements = swap_statements(self, &shadow, &target);
         statements.push(format!(
             "ALTER INDEX IF EXISTS {schema}{} RENAME TO {}",
-            types::quote_ident(&format!("{}_pkey", shadow.name)),
-            types::quote_ident(&format!("{}_pkey", target.name))
+            quote(&format!("{}_pkey", shadow.name)),
+            quote(&format!("{}_pkey", target.name))
         ));
         let batch = format!("BEGIN; {}; COMMIT", statements.join("; "));
         if let Err(e) = self.meta.batch_execute(&batch).await {
@@ -613,22 +613,22 @@ impl Connection for PostgresConnection {
         schema: &SchemaRef,
         target: &TargetSpec,
         columns: &[String],
-        progress: &Arc<crate::run::progress::StepProgress>,
+        observer: &Arc<dyn crate::engines::hooks::LoadObserver>,
     ) -> EngineResult<Option<u64>> {
         let Some(source) = source.as_any().downcast_ref::<PostgresConnection>() else {
             return Ok(None);
         };
         let mut target = target.clone();
         target.table = self.resolve(&target.table);
-        super::passthrough::copy_through(source, queries, schema, self, &target, columns, progress)
+        super::passthrough::copy_through(source, queries, schema, self, &target, columns, observer)
             .await
     }
 
-    async fn introspect(&self) -> EngineResult<crate::schema::Catalog> {
+    async fn introspect(&self) -> EngineResult<crate::model::catalog::Catalog> {
         super::introspect::introspect(&self.meta, &self.connector).await
     }
 
-    async fn routines(&self) -> EngineResult<Vec<crate::schema::Routine>> {
+    async fn routines(&self) -> EngineResult<Vec<crate::model::catalog::Routine>> {
         super::introspect::routines(&self.meta, &self.connector).await
     }
 

@@ -9,11 +9,11 @@ use tokio_postgres::Client;
 
 use super::connect::Connector;
 use super::types::{self, ColumnType};
-use crate::engines::{EngineKind, TableName};
 use crate::error::EngineResult;
-use crate::schema::{
+use crate::model::catalog::{
     fk_action, Catalog, Column, DefaultValue, ForeignKey, Index, Key, Routine, Table,
 };
+use crate::model::{EngineKind, TableName};
 
 /// Schemas that hold no user tables.
 const USER_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \

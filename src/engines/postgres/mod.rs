@@ -11,7 +11,7 @@
 //! - [`passthrough`]: PostgreSQL → PostgreSQL steps that only read columns
 //!   move the binary COPY bytes through without decoding them.
 //! - [`introspect`]: the catalog (keys, foreign keys, indexes) as a
-//!   [`crate::schema::Catalog`].
+//!   [`crate::model::catalog::Catalog`].
 //! - [`types`]: the one table mapping PostgreSQL types to Arrow and back.
 //! - [`tls`]: the rustls connector for each `sslmode`.
 

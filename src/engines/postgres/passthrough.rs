@@ -18,10 +18,11 @@ use futures::{SinkExt, StreamExt};
 use super::connect::{Connector, PostgresConnection};
 use super::copy_binary::HEADER;
 use super::source::header_len;
-use super::types::{copies_directly, quote_ident, quote_table};
-use crate::engines::TargetSpec;
+use super::types::copies_directly;
+use crate::engines::hooks::LoadObserver;
 use crate::error::{EngineError, EngineResult};
-use crate::run::progress::StepProgress;
+use crate::ident::{quote, Quoting};
+use crate::model::TargetSpec;
 
 /// Bytes forwarded to the target at a time.
 const FORWARD_BYTES: usize = 1 << 20;
@@ -40,7 +41,7 @@ pub(crate) async fn copy_through(
     target_conn: &PostgresConnection,
     target: &TargetSpec,
     columns: &[String],
-    progress: &Arc<StepProgress>,
+    observer: &Arc<dyn LoadObserver>,
 ) -> EngineResult<Option<u64>> {
     if !enabled()
         || target.mode.needs_key()
@@ -66,10 +67,10 @@ pub(crate) async fn copy_through(
         label,
         source.connector().name()
     );
-    let names: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let names: Vec<String> = columns.iter().map(|c| quote(c)).collect();
     let copy_in = format!(
         "COPY {} ({}) FROM STDIN (FORMAT binary)",
-        quote_table(&target.table),
+        Quoting::Double.table(&target.table),
         names.join(", ")
     );
     let err = |e, sql: &str| connector.error(Some(&label), e).with_sql(sql);
@@ -107,7 +108,7 @@ pub(crate) async fn copy_through(
         match piece {
             Piece::Tuples(bytes, rows) => {
                 sink.send(bytes).await.map_err(|e| err(e, &copy_in))?;
-                progress.add_read(rows);
+                observer.rows_read(rows);
                 reported += rows;
             }
             Piece::Done => done += 1,
@@ -135,12 +136,12 @@ pub(crate) async fn copy_through(
             format!("{reported} rows were read but {written} written; nothing was committed"),
         ));
     }
-    crate::run::failpoint::hit("before_commit");
+    observer.before_commit();
     client
         .batch_execute("COMMIT")
         .await
         .map_err(|e| err(e, "COMMIT"))?;
-    progress.add_written(written);
+    observer.rows_written(written);
     Ok(Some(written))
 }
 

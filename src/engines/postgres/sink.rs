@@ -24,9 +24,11 @@ use tokio_postgres::{Client, CopyInSink};
 
 use super::connect::{Connector, PostgresConnection};
 use super::copy_binary::CopyBinaryEncoder;
-use super::types::{copies_directly, natural_type, quote_ident, quote_table};
-use crate::engines::{BatchWriter, TargetSpec, WriteMode};
+use super::types::{copies_directly, declared_type};
+use crate::engines::BatchWriter;
 use crate::error::{EngineError, EngineResult};
+use crate::ident::{quote, Quoting};
+use crate::model::{TargetSpec, WriteMode};
 
 /// Name of the staging table (temporary: private to the writer's session).
 const STAGE: &str = "barge_stage";
@@ -134,8 +136,8 @@ async fn begin(
             ));
         };
         direct &= copies_directly(field.data_type(), column);
-        let name = quote_ident(field.name());
-        let natural = natural_type(field.data_type()).ok_or_else(|| {
+        let name = quote(field.name());
+        let natural = declared_type(field.data_type()).ok_or_else(|| {
             EngineError::column(
                 connector.name(),
                 &label,
@@ -167,7 +169,7 @@ async fn begin(
             )
         })?;
     }
-    let table = quote_table(&target.table);
+    let table = Quoting::Double.table(&target.table);
     let (copy, merge) = if direct {
         (
             format!("COPY {table} ({names}) FROM STDIN (FORMAT binary)"),
@@ -187,7 +189,7 @@ async fn begin(
                     .iter()
                     .map(|f| f.name())
                     .filter(|n| !target.key.contains(n))
-                    .map(|n| format!("{0} = EXCLUDED.{0}", quote_ident(n)))
+                    .map(|n| format!("{0} = EXCLUDED.{0}", quote(n)))
                     .collect();
                 on_conflict(&target.key, &updates)
             }
@@ -213,7 +215,7 @@ async fn exec(client: &Client, connector: &Connector, table: &str, sql: &str) ->
 }
 
 fn on_conflict(key: &[String], updates: &[String]) -> String {
-    let key: Vec<String> = key.iter().map(|k| quote_ident(k)).collect();
+    let key: Vec<String> = key.iter().map(|k| quote(k)).collect();
     if updates.is_empty() {
         format!(" ON CONFLICT ({}) DO NOTHING", key.join(", "))
     } else {

@@ -3,7 +3,7 @@
 //! # Reading: column type → Arrow ([`arrow_type`])
 //!
 //! Domains are read as their base type. Every column is selected cast to
-//! the PostgreSQL type its Arrow type stands for ([`natural_type`]), so the
+//! the PostgreSQL type its Arrow type stands for ([`declared_type`]), so the
 //! binary COPY stream always carries that type (`"c"::text` for anything read
 //! as `Utf8`); the cast is a no-op where the types already match.
 //!
@@ -23,7 +23,7 @@
 //! | `timestamptz` | `Timestamp(Microsecond, "UTC")`: the same instant |
 //! | anything else (`interval`, `timetz`, arrays, `inet`, ranges, …) | `Utf8`: PostgreSQL's text form |
 //!
-//! # Writing: Arrow → column type ([`natural_type`])
+//! # Writing: Arrow → column type ([`declared_type`])
 //!
 //! This is the type of a created column and the type the binary COPY
 //! encoder writes. Into an existing column of another type (say `uuid` or
@@ -48,6 +48,9 @@
 //! | `Duration` | `interval` |
 //! | anything else | error: CAST it in the step SQL |
 
+use crate::engines::dialect::{ColumnDef, Dialect, ForeignKeyDdl};
+use crate::ident::quote;
+use crate::model::EngineKind;
 use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
 
 /// Time zone of timestamps read from `timestamptz` columns.
@@ -109,7 +112,7 @@ fn numeric_type(typmod: i32) -> DataType {
 
 /// The PostgreSQL type the binary COPY encoder writes for `data_type`, and
 /// the type of a column created for it; `None` when there is none.
-pub fn natural_type(data_type: &DataType) -> Option<String> {
+pub fn declared_type(data_type: &DataType) -> Option<String> {
     Some(match data_type {
         DataType::Boolean => "boolean".into(),
         DataType::Int8 | DataType::Int16 | DataType::UInt8 => "smallint".into(),
@@ -136,7 +139,7 @@ pub fn natural_type(data_type: &DataType) -> Option<String> {
     })
 }
 
-/// The `typname` of [`natural_type`] (how the catalog spells it).
+/// The `typname` of [`declared_type`] (how the catalog spells it).
 pub fn natural_typname(data_type: &DataType) -> Option<&'static str> {
     Some(match data_type {
         DataType::Boolean => "bool",
@@ -175,24 +178,11 @@ pub fn copies_directly(data_type: &DataType, column: &ColumnType) -> bool {
             ))
 }
 
-/// Double-quotes an identifier.
-pub fn quote_ident(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
-}
-
-/// `schema.table` (or `table`) double-quoted.
-pub fn quote_table(table: &crate::engines::TableName) -> String {
-    match &table.schema {
-        Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&table.name)),
-        None => quote_ident(&table.name),
-    }
-}
-
 /// `CREATE TABLE` for `fields`, with `key` as its primary key.
 pub fn create_table_sql(table: &str, fields: &[&Field], key: &[String]) -> Result<String, String> {
     let mut columns = Vec::with_capacity(fields.len() + 1);
     for field in fields {
-        let ty = natural_type(field.data_type()).ok_or_else(|| {
+        let ty = declared_type(field.data_type()).ok_or_else(|| {
             format!(
                 "column '{}': type {} has no PostgreSQL column type\n  hint: CAST it in the step's SQL (to text, bigint, double, decimal, date, timestamp, ...)",
                 field.name(),
@@ -200,13 +190,117 @@ pub fn create_table_sql(table: &str, fields: &[&Field], key: &[String]) -> Resul
             )
         })?;
         let not_null = if field.is_nullable() { "" } else { " NOT NULL" };
-        columns.push(format!("{} {ty}{not_null}", quote_ident(field.name())));
+        columns.push(format!("{} {ty}{not_null}", quote(field.name())));
     }
     if !key.is_empty() {
-        let key: Vec<String> = key.iter().map(|k| quote_ident(k)).collect();
+        let key: Vec<String> = key.iter().map(|k| quote(k)).collect();
         columns.push(format!("PRIMARY KEY ({})", key.join(", ")));
     }
     Ok(format!("CREATE TABLE {table} ({})", columns.join(", ")))
+}
+
+/// PostgreSQL's [`Dialect`]: the tables above, identity columns, foreign
+/// keys after the data, counters moved by `setval`.
+#[derive(Debug, Clone, Copy)]
+pub struct PostgresDialect;
+
+impl Dialect for PostgresDialect {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Postgres
+    }
+
+    fn max_ident_len(&self) -> usize {
+        63
+    }
+
+    fn declared_type(&self, data_type: &DataType, _indexed: bool) -> Option<String> {
+        declared_type(data_type)
+    }
+
+    fn stored_type(&self, data_type: &DataType, declared: &str) -> DataType {
+        let Some(name) = natural_typname(data_type) else {
+            return DataType::Utf8;
+        };
+        if name == "interval" {
+            return DataType::Duration(TimeUnit::Microsecond);
+        }
+        let typmod = match data_type {
+            DataType::UInt64 => (20 << 16) + 4,
+            DataType::Decimal128(p, s) | DataType::Decimal256(p, s) if *s >= 0 => {
+                ((i32::from(*p) << 16) | i32::from(*s)) + 4
+            }
+            _ => -1,
+        };
+        arrow_type(&ColumnType {
+            name: name.to_string(),
+            kind: 'b',
+            typmod,
+            declared: declared.to_string(),
+        })
+    }
+
+    fn text_type(&self, _indexed: bool) -> &'static str {
+        "text"
+    }
+
+    fn sized_text(&self, n: u32, fixed: bool, _indexed: bool) -> (String, Option<u32>) {
+        if fixed {
+            (format!("char({n})"), Some(n))
+        } else {
+            (format!("varchar({n})"), Some(n))
+        }
+    }
+
+    fn semantic_type(&self, base: &str, _indexed: bool) -> Option<&'static str> {
+        match base {
+            "json" | "jsonb" => Some("jsonb"),
+            "uuid" => Some("uuid"),
+            _ => None,
+        }
+    }
+
+    fn keeps_identity(&self, data_type: &DataType) -> bool {
+        data_type.is_integer()
+    }
+
+    fn identity_allowed(&self, _leads_primary_key: bool) -> bool {
+        true
+    }
+
+    fn column_sql(&self, column: &ColumnDef<'_>) -> String {
+        let mut line = format!("{} {}", column.name, column.data_type);
+        if column.identity {
+            line.push_str(" GENERATED BY DEFAULT AS IDENTITY");
+        }
+        if column.not_null {
+            line.push_str(" NOT NULL");
+        }
+        if let Some(default) = column.default {
+            line.push_str(&format!(" DEFAULT {default}"));
+        }
+        line
+    }
+
+    fn foreign_keys(&self) -> ForeignKeyDdl {
+        ForeignKeyDdl::AfterData
+    }
+
+    fn unique_as_constraint(&self) -> bool {
+        true
+    }
+
+    fn identity_counter_sql(&self, table: &str, column: &str) -> Option<String> {
+        Some(format!(
+            "SELECT setval(pg_get_serial_sequence('{}', '{}'), (SELECT COALESCE(max({}), 0) + 1 FROM {table}), false)",
+            table.replace('\'', "''"),
+            column.replace('\'', "''"),
+            quote(column)
+        ))
+    }
+
+    fn drop_table_sql(&self, table: &str) -> String {
+        format!("DROP TABLE {table} CASCADE")
+    }
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@ pub use scan::{RangePartitioning, ReadPartitioning, SqlScanExec, SqlTable, PARTI
 
 use datafusion::arrow::datatypes::SchemaRef;
 
-use super::{BatchIter, TableName, TargetSpec, WriteMode};
+use super::BatchIter;
 use crate::error::{EngineError, EngineResult};
+use crate::model::{TableName, TargetSpec, WriteMode};
 
 /// An engine that runs SQL and streams the result as Arrow batches.
 pub trait SqlSource: Send + Sync + std::fmt::Debug {
@@ -24,7 +25,7 @@ pub trait SqlSource: Send + Sync + std::fmt::Debug {
     fn as_any(&self) -> &dyn std::any::Any;
     /// Quotes an identifier for this engine.
     fn quote_ident(&self, ident: &str) -> String {
-        format!("\"{}\"", ident.replace('"', "\"\""))
+        crate::ident::quote(ident)
     }
     /// `schema.table` quoted for this engine.
     fn quote_table(&self, table: &TableName) -> String {
@@ -46,7 +47,7 @@ pub trait SqlSource: Send + Sync + std::fmt::Debug {
     ) -> bool {
         true
     }
-    /// The canonical text of content checksums (`validate::checksum`) of
+    /// The canonical text of content checksums (`crate::checksum`) of
     /// the value `sql`, which barge reads as `data_type`, computed by the
     /// engine; `None` when the engine cannot write it exactly as barge does
     /// (the checksum is then computed in barge).

@@ -33,7 +33,7 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use super::filter::{column_sql, comparable, literal, predicate_sql, ResolveColumn};
 use super::{expr_to_sql, SqlScanExec, SqlSource, SqlTable};
-use crate::validate::aggregate::CHECKSUM_FUNCTION;
+use crate::checksum::aggregate::CHECKSUM_FUNCTION;
 
 /// Replaces every largest single-connection sub-plan holding a join or an
 /// aggregate with a scan of one query run by that connection's engine.

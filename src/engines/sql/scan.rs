@@ -24,8 +24,8 @@ use datafusion::physical_plan::{
 };
 
 use super::{expr_to_sql, SqlSource};
-use crate::engines::TableName;
 use crate::error::EngineResult;
+use crate::model::TableName;
 
 /// Batches in flight between an engine's reader thread and DataFusion.
 const CHANNEL_BATCHES: usize = 2;

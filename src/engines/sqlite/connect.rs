@@ -20,10 +20,9 @@ use super::types;
 use crate::engines::sql::{
     drop_shadow_sql, prepare_sql_target, swap_statements, SqlSource, SqlTable,
 };
-use crate::engines::{
-    BatchIter, BatchWriter, Connection, EngineKind, OpenOptions, TableName, TargetSpec,
-};
+use crate::engines::{BatchIter, BatchWriter, Connection, OpenOptions};
 use crate::error::{EngineError, EngineResult};
+use crate::model::{EngineKind, TableName, TargetSpec};
 
 /// How long a statement waits for another connection's lock before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -429,7 +428,7 @@ impl Connection for SqliteConnection {
         .await
     }
 
-    async fn introspect(&self) -> EngineResult<crate::schema::Catalog> {
+    async fn introspect(&self) -> EngineResult<crate::model::catalog::Catalog> {
         self.blocking(|this| super::introspect::introspect(&this))
             .await
     }
@@ -557,7 +556,7 @@ mod tests {
         let shop = shop();
         let target = TargetSpec {
             table: TableName::new(None, "products"),
-            mode: crate::engines::WriteMode::Append,
+            mode: crate::model::WriteMode::Append,
             key: vec![],
             disable_fk_checks: false,
         };

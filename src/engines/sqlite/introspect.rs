@@ -8,9 +8,12 @@ use rusqlite::Connection as Sqlite;
 
 use super::connect::{SqliteConnection, MAIN_SCHEMA};
 use super::types;
-use crate::engines::{Connection, EngineKind, TableName};
+use crate::engines::Connection;
 use crate::error::{EngineError, EngineResult};
-use crate::schema::{fk_action, Catalog, Column, DefaultValue, ForeignKey, Index, Key, Table};
+use crate::model::catalog::{
+    fk_action, Catalog, Column, DefaultValue, ForeignKey, Index, Key, Table,
+};
+use crate::model::{EngineKind, TableName};
 
 /// id, seq, referenced table, from, to, on update, on delete.
 type ForeignKeyRow = (i64, i64, String, String, Option<String>, String, String);
@@ -184,10 +187,7 @@ fn read_table(conn: &Sqlite, table: &str) -> rusqlite::Result<Table> {
         }
     }
     let count: i64 = conn.query_row(
-        &format!(
-            "SELECT count(*) FROM main.\"{}\"",
-            table.replace('"', "\"\"")
-        ),
+        &format!("SELECT count(*) FROM main.{}", crate::ident::quote(table)),
         [],
         |r| r.get(0),
     )?;

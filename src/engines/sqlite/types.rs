@@ -65,6 +65,9 @@ use std::fmt::Write as _;
 
 use datafusion::arrow::datatypes::{i256, DataType, TimeUnit};
 
+use crate::engines::dialect::{Dialect, ForeignKeyDdl};
+use crate::model::EngineKind;
+
 /// Precision and scale of a `DECIMAL`/`NUMERIC` column declared without arguments.
 pub const DEFAULT_DECIMAL: (u8, i8) = (38, 9);
 
@@ -339,45 +342,7 @@ pub(crate) fn format_decimal(out: &mut String, unscaled: impl std::fmt::Display,
 // Dates and times
 // ---------------------------------------------------------------------------
 
-/// Nanoseconds per second.
-pub(crate) const NANOS_PER_SEC: i64 = 1_000_000_000;
-/// Seconds per day.
-pub(crate) const SECS_PER_DAY: i64 = 86_400;
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(month);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day count since 1970-01-01: (year, month, day).
-pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        _ => 28,
-    }
-}
+use crate::dates::{civil_from_days, days_from_civil, days_in_month, NANOS_PER_SEC, SECS_PER_DAY};
 
 /// A date, time or timestamp parsed from ISO-8601-like text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -603,269 +568,54 @@ fn unit_name(unit: TimeUnit) -> &'static str {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// SQLite's [`Dialect`]: the tables above; foreign keys in `CREATE TABLE`
+/// (it cannot add them later); an INTEGER PRIMARY KEY is its own counter.
+#[derive(Debug, Clone, Copy)]
+pub struct SqliteDialect;
 
-    #[test]
-    fn read_mapping() {
-        let cases: &[(&str, DataType)] = &[
-            ("", DataType::Utf8),
-            ("INTEGER", DataType::Int64),
-            ("bigint", DataType::Int64),
-            ("UNSIGNED BIG INT", DataType::Int64),
-            ("TINYINT", DataType::Int64),
-            ("bool", DataType::Boolean),
-            ("BOOLEAN", DataType::Boolean),
-            ("REAL", DataType::Float64),
-            ("double precision", DataType::Float64),
-            ("FLOAT", DataType::Float64),
-            ("DECIMAL(10,2)", DataType::Decimal128(10, 2)),
-            ("numeric( 12 , 4 )", DataType::Decimal128(12, 4)),
-            ("NUMERIC(7)", DataType::Decimal128(7, 0)),
-            ("DECIMAL_TEXT(38,10)", DataType::Decimal128(38, 10)),
-            ("DECIMAL(50,5)", DataType::Decimal256(50, 5)),
-            ("DECIMAL(2,5)", DataType::Utf8),
-            ("NUMERIC", DataType::Decimal128(38, 9)),
-            ("DATE", DataType::Date32),
-            ("datetime", DataType::Timestamp(TimeUnit::Microsecond, None)),
-            (
-                "TIMESTAMP",
-                DataType::Timestamp(TimeUnit::Microsecond, None),
-            ),
-            (
-                "timestamp with  time zone",
-                DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
-            ),
-            (
-                "TIMESTAMPTZ",
-                DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
-            ),
-            ("TIME", DataType::Time64(TimeUnit::Microsecond)),
-            ("BLOB", DataType::Binary),
-            ("VARCHAR(255)", DataType::Utf8),
-            ("NVARCHAR", DataType::Utf8),
-            ("CLOB", DataType::Utf8),
-            ("TEXT", DataType::Utf8),
-            ("UUID", DataType::Utf8),
-            ("JSON", DataType::Utf8),
-        ];
-        for (decl, expected) in cases {
-            assert_eq!(&arrow_type(decl), expected, "declared type {decl:?}");
+impl Dialect for SqliteDialect {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Sqlite
+    }
+
+    /// SQLite sets no limit; names follow PostgreSQL's.
+    fn max_ident_len(&self) -> usize {
+        63
+    }
+
+    fn declared_type(&self, data_type: &DataType, _indexed: bool) -> Option<String> {
+        declared_type(data_type)
+    }
+
+    fn stored_type(&self, _data_type: &DataType, declared: &str) -> DataType {
+        arrow_type(declared)
+    }
+
+    fn text_type(&self, _indexed: bool) -> &'static str {
+        "TEXT"
+    }
+
+    /// The length is declared, not enforced.
+    fn sized_text(&self, n: u32, _fixed: bool, _indexed: bool) -> (String, Option<u32>) {
+        (format!("VARCHAR({n})"), None)
+    }
+
+    fn keeps_identity(&self, data_type: &DataType) -> bool {
+        data_type.is_integer()
+    }
+
+    fn foreign_keys(&self) -> ForeignKeyDdl {
+        ForeignKeyDdl::InCreate
+    }
+
+    fn boolean_literal(&self, value: bool) -> &'static str {
+        if value {
+            "1"
+        } else {
+            "0"
         }
-    }
-
-    #[test]
-    fn write_mapping_reads_back() {
-        let cases: &[(DataType, &str, DataType)] = &[
-            (DataType::Boolean, "BOOLEAN", DataType::Boolean),
-            (DataType::Int8, "INTEGER", DataType::Int64),
-            (DataType::UInt32, "INTEGER", DataType::Int64),
-            (DataType::UInt64, "UNSIGNED BIGINT", DataType::Int64),
-            (DataType::Float32, "REAL", DataType::Float64),
-            (
-                DataType::Decimal128(10, 2),
-                "DECIMAL(10,2)",
-                DataType::Decimal128(10, 2),
-            ),
-            (
-                DataType::Decimal128(38, 10),
-                "DECIMAL_TEXT(38,10)",
-                DataType::Decimal128(38, 10),
-            ),
-            (
-                DataType::Decimal256(60, 3),
-                "DECIMAL_TEXT(60,3)",
-                DataType::Decimal256(60, 3),
-            ),
-            (DataType::LargeUtf8, "TEXT", DataType::Utf8),
-            (DataType::FixedSizeBinary(16), "BLOB", DataType::Binary),
-            (DataType::Date64, "DATE", DataType::Date32),
-            (
-                DataType::Timestamp(TimeUnit::Nanosecond, None),
-                "TIMESTAMP",
-                DataType::Timestamp(TimeUnit::Microsecond, None),
-            ),
-            (
-                DataType::Timestamp(TimeUnit::Second, Some("Europe/Paris".into())),
-                "TIMESTAMPTZ",
-                DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
-            ),
-            (
-                DataType::Time32(TimeUnit::Millisecond),
-                "TIME",
-                DataType::Time64(TimeUnit::Microsecond),
-            ),
-        ];
-        for (arrow, decl, back) in cases {
-            let declared = declared_type(arrow);
-            assert_eq!(declared.as_deref(), Some(*decl), "{arrow}");
-            assert_eq!(&arrow_type(decl), back, "{arrow}");
-        }
-        assert_eq!(
-            declared_type(&DataType::Interval(
-                datafusion::arrow::datatypes::IntervalUnit::DayTime
-            )),
-            None
-        );
-    }
-
-    fn dec(text: &str, p: u8, s: i8) -> Result<(i128, bool), String> {
-        parse_decimal(text.as_bytes(), p, s).map(|d| (d.unscaled.as_i128(), d.exact))
-    }
-
-    #[test]
-    fn decimal_parsing() {
-        assert_eq!(dec("12", 10, 2), Ok((1200, true)));
-        assert_eq!(dec("12.5", 10, 2), Ok((1250, true)));
-        assert_eq!(dec(" -12.50 ", 10, 2), Ok((-1250, true)));
-        assert_eq!(dec("0.005", 10, 2), Ok((1, false)));
-        assert_eq!(dec("-0.005", 10, 2), Ok((-1, false)));
-        assert_eq!(dec("0.004", 10, 2), Ok((0, false)));
-        assert_eq!(dec("74.13", 10, 2), Ok((7413, true)));
-        assert_eq!(dec("1.5e3", 10, 2), Ok((150000, true)));
-        assert_eq!(dec("15e-1", 10, 0), Ok((2, false)));
-        assert_eq!(dec(".5", 10, 1), Ok((5, true)));
-        assert_eq!(dec("5.", 10, 1), Ok((50, true)));
-        assert_eq!(dec("0e999999999", 10, 2), Ok((0, true)));
-        assert_eq!(dec("1250", 10, -2), Ok((13, false)));
-        assert_eq!(dec("99999999.99", 10, 2), Ok((9999999999, true)));
-        assert!(dec("99999999.995", 10, 2).is_err());
-        assert!(dec("100000000", 10, 2).is_err());
-        assert!(dec("1e999999999", 10, 2).is_err());
-        for bad in [
-            "", "-", ".", "abc", "1.2.3", "1e", "12a", "inf", "NaN", "1 2",
-        ] {
-            assert!(dec(bad, 10, 2).is_err(), "{bad:?}");
-        }
-        let max = "99999999999999999999999999999999999999";
-        assert_eq!(
-            dec(max, 38, 0).map(|d| d.0.to_string()),
-            Ok(max.to_string())
-        );
-        let wide = parse_decimal(b"-1234567890123456789012345678901234567890.5", 76, 1)
-            .map(|d| d.unscaled.to_string());
-        assert_eq!(
-            wide,
-            Ok("-12345678901234567890123456789012345678905".to_string())
-        );
-    }
-
-    #[test]
-    fn decimal_formatting() {
-        let mut out = String::new();
-        let cases: &[(i128, i8, &str)] = &[
-            (1250, 2, "12.50"),
-            (-5, 2, "-0.05"),
-            (0, 2, "0.00"),
-            (5, 0, "5"),
-            (13, -2, "1300"),
-            (0, -2, "0"),
-            (
-                -99999999999999999999999999999999999999,
-                10,
-                "-9999999999999999999999999999.9999999999",
-            ),
-        ];
-        for (v, s, expected) in cases {
-            format_decimal(&mut out, v, *s);
-            assert_eq!(out, *expected);
-            let back = parse_decimal(out.as_bytes(), 38, *s).map(|d| d.unscaled.as_i128());
-            assert_eq!(back, Ok(*v));
-        }
-    }
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2024, 2, 29), 19782);
-        assert_eq!(days_from_civil(1969, 12, 31), -1);
-        for days in [-1_000_000, -719_468, -1, 0, 1, 19782, 2_932_896, 10_000_000] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
-            let mut out = String::new();
-            write_date(&mut out, days);
-            assert_eq!(
-                parse_datetime(&out).map(|p| p.days),
-                Ok(Some(days)),
-                "{out}"
-            );
-        }
-    }
-
-    #[test]
-    fn datetime_parsing() {
-        let p = parse_datetime("2024-01-31").unwrap();
-        assert_eq!(p.days, Some(days_from_civil(2024, 1, 31)));
-        assert_eq!(p.nanos_of_day, None);
-        let p = parse_datetime("2024-01-31 10:00:00").unwrap();
-        assert_eq!(p.nanos_of_day, Some(10 * 3600 * NANOS_PER_SEC));
-        let p = parse_datetime("2024-01-31T10:00:00.123456").unwrap();
-        assert_eq!(
-            p.nanos_of_day,
-            Some(10 * 3600 * NANOS_PER_SEC + 123_456_000)
-        );
-        assert_eq!(p.offset_secs, None);
-        assert_eq!(
-            parse_datetime("2024-01-31T10:00Z").unwrap().offset_secs,
-            Some(0)
-        );
-        assert_eq!(
-            parse_datetime("2024-01-31 10:00:00+02:00")
-                .unwrap()
-                .offset_secs,
-            Some(7200)
-        );
-        assert_eq!(
-            parse_datetime("2024-01-31 10:00:00 -0530")
-                .unwrap()
-                .offset_secs,
-            Some(-19800)
-        );
-        assert_eq!(
-            parse_datetime("2024-01-31 10:00:00-03")
-                .unwrap()
-                .offset_secs,
-            Some(-10800)
-        );
-        let t = parse_datetime("23:59:59.5").unwrap();
-        assert_eq!(t.days, None);
-        assert_eq!(t.nanos_of_day, Some(86_399 * NANOS_PER_SEC + 500_000_000));
-        for bad in [
-            "2024-02-30",
-            "2023-02-29",
-            "2024-13-01",
-            "24-01-01",
-            "2024-01-31 25:00:00",
-            "2024-01-31 10:00:00.",
-            "2024-01-31 10:00:00.1234567890",
-            "2024-01-31x",
-            "2024/01/31",
-            "10:00:00 +2",
-            "hello",
-            "",
-        ] {
-            assert!(parse_datetime(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn timestamp_text() {
-        let mut out = String::new();
-        let (s, n) = split_epoch(-1, TimeUnit::Microsecond);
-        write_timestamp(&mut out, s, n);
-        assert_eq!(out, "1969-12-31 23:59:59.999999");
-        out.clear();
-        let (s, n) = split_epoch(1_706_695_200_000_000_001, TimeUnit::Nanosecond);
-        write_timestamp(&mut out, s, n);
-        assert_eq!(out, "2024-01-31 10:00:00.000000001");
-        assert!(join_epoch(s, n, TimeUnit::Microsecond).is_err());
-        assert_eq!(
-            join_epoch(s, n, TimeUnit::Nanosecond),
-            Ok(1_706_695_200_000_000_001)
-        );
-        out.clear();
-        write_time(&mut out, 3_723 * NANOS_PER_SEC);
-        assert_eq!(out, "01:02:03");
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,20 +14,23 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::prelude::SessionContext;
 
-use super::{
-    check_counts, count_rows, load, quote, replaces_through_shadow, retrying, shadow_of,
-    staged_entry, target_spec, LoadRows, StepContext, StepDone,
+use super::load::{load, staged_entry, LoadRows};
+use super::step::{
+    check_counts, replaces_through_shadow, retrying, shadow_of, target_spec, StepDone,
 };
+use super::StepContext;
+use crate::checksum::Checksum;
 use crate::config::StepConfig;
-use crate::engines::{Connection, EngineKind, TableName, TargetSpec, WriteMode};
+use crate::engines::Connection;
 use crate::error::{describe_datafusion, Error};
+use crate::ident::quote;
+use crate::model::{EngineKind, TableName, TargetSpec, WriteMode};
+use crate::records::state::{Chunk, ChunkPlan, StagedChunk};
 use crate::run::failpoint;
 use crate::run::progress::StepProgress;
-use crate::run::session::step_error;
-use crate::run::state::{Chunk, ChunkPlan, StagedChunk};
+use crate::session::{count_rows, step_error};
 use crate::stage::tee::TeeResult;
 use crate::stage::Stage;
-use crate::validate::checksum::Checksum;
 
 /// Loads `step` chunk by chunk. `None` when the step has no rows (it then
 /// runs as an ordinary load, which creates its table).
@@ -103,7 +106,9 @@ pub(super) async fn run_chunked(
     let earlier: u64 = plan.chunks.iter().filter(|c| c.done).map(|c| c.rows).sum();
     let earlier_chunks = plan.done();
     progress.bar().set_length(plan.rows.saturating_sub(earlier));
-    progress.bar().set_style(super::running_style(true));
+    progress
+        .bar()
+        .set_style(crate::run::progress::running_style(true));
 
     // Chunks after the first write into the prepared table.
     let target = TargetSpec {

@@ -1,5 +1,4 @@
-//! Error types of the library. Every message names what failed (pipeline,
-//! step, connection, table, column) and, where one exists, the fix.
+//! [`EngineError`]: what an engine's connection, read or write can fail with.
 
 use std::path::PathBuf;
 
@@ -51,18 +50,10 @@ pub enum EngineError {
         source: std::io::Error,
     },
 
-    #[error("staging to {path}: {message}\n  hint: check the stage directory (--stage or [defaults].stage): free space and permissions")]
-    Stage { path: PathBuf, message: String },
-
-    #[error("setting refused rows aside in {path}: {message}\n  hint: check the rejects directory beside the pipeline file: free space and permissions")]
-    Rejects { path: PathBuf, message: String },
-
-    #[error("target {target} refused more than max_rejects = {max} rows (the load was rolled back); the first refused row: {first}\n  hint: fix the rows (filter or CAST them in the step's SQL), or raise max_rejects to set more of them aside")]
-    TooManyRejects {
-        target: String,
-        max: u64,
-        first: String,
-    },
+    /// A failure of what drives the load beside the engine (staging, the
+    /// rejects file: see [`super::LoadError`]), passed through the sink.
+    #[error(transparent)]
+    Driver(Box<dyn std::error::Error + Send + Sync>),
 
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),
@@ -132,6 +123,12 @@ impl EngineError {
         }
     }
 
+    /// A failure of what drives the load (staging, rejects), for the sink
+    /// to pass on.
+    pub fn driver(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        EngineError::Driver(Box::new(error))
+    }
+
     /// Something this engine cannot do.
     pub fn unsupported(connection: &str, message: impl ToString) -> Self {
         EngineError::Unsupported {
@@ -147,73 +144,5 @@ impl From<EngineError> for DataFusionError {
             EngineError::DataFusion(inner) => inner,
             other => DataFusionError::External(Box::new(other)),
         }
-    }
-}
-
-/// Errors of a pipeline run as the CLI reports them.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-
-    /// A `[subset]` that cannot be derived (see `crate::subset`).
-    #[error(transparent)]
-    Subset(#[from] crate::subset::SubsetError),
-
-    #[error("step '{step}' failed: {message}")]
-    Step { step: String, message: String },
-
-    #[error("{0} step(s) failed:{1}")]
-    StepsFailed(usize, String),
-
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        source: std::io::Error,
-    },
-
-    #[error("{0}")]
-    Usage(String),
-
-    /// `barge validate` (or `run --validate`) found steps whose source, stage
-    /// and target differ; the message names their tables.
-    #[error("validation failed: {0}")]
-    ValidationFailed(String),
-
-    /// Ctrl+C or SIGTERM stopped the run; the message says how to resume.
-    #[error("{0}")]
-    Interrupted(String),
-}
-
-impl Error {
-    /// Exit code for the CLI: 2 for bad input, 1 for a failed run.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::Config(_) | Error::Usage(_) => 2,
-            Error::Interrupted(_) => 130,
-            Error::Subset(e) if !matches!(e, crate::subset::SubsetError::Source { .. }) => 2,
-            _ => 1,
-        }
-    }
-}
-
-/// Renders a DataFusion error without its internal wrapping, keeping the
-/// barge engine error's message when there is one.
-pub fn describe_datafusion(e: &DataFusionError) -> String {
-    match e {
-        DataFusionError::External(inner) => inner.to_string(),
-        DataFusionError::Context(ctx, inner) => format!("{ctx}: {}", describe_datafusion(inner)),
-        DataFusionError::Shared(inner) => describe_datafusion(inner),
-        DataFusionError::ArrowError(inner, _) => {
-            if let datafusion::arrow::error::ArrowError::ExternalError(ext) = inner.as_ref() {
-                ext.to_string()
-            } else {
-                inner.to_string()
-            }
-        }
-        other => other.to_string(),
     }
 }

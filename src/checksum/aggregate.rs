@@ -1,4 +1,4 @@
-//! `barge_checksum(column, ...)`: the content checksum ([`super::checksum`])
+//! `barge_checksum(column, ...)`: the content checksum ([`super`])
 //! as an aggregate function, so DataFusion's plan decides where it runs.
 //! When the rows come from one SQL connection that can compute it
 //! (`SqlSource::checksum_aggregate`), the source-query push-down rule sends
@@ -18,7 +18,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
 };
 
-use super::checksum::{Checksum, RowHasher};
+use super::{Checksum, RowHasher};
 
 /// The function's name in SQL.
 pub const CHECKSUM_FUNCTION: &str = "barge_checksum";

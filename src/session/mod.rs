@@ -1,22 +1,32 @@
 //! A pipeline's DataFusion session: its connections opened and registered as
-//! catalogs, its mappings and functions registered.
+//! catalogs, its mappings and functions registered; and the step helpers
+//! that plan, validate, subset and run share ([`step`]: a step's SELECT, the
+//! context it plans in, its output schema, the SQL it sends to sources, its
+//! row estimate, its errors).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
-use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::TableReference;
-use datafusion::physical_plan::{ExecutionPlan, StatisticsArgs, StatisticsContext};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use secrecy::ExposeSecret;
 
 use crate::config::{Mapping, MappingValue, Pipeline, StepConfig, TargetRef};
 use crate::engines::catalog::{register_connection, ConnectionCatalog, ConnectionSchema};
-use crate::engines::sql::{PushDownSourceQueries, SqlScanExec};
+use crate::engines::sql::PushDownSourceQueries;
 use crate::engines::{self, Connection, OpenOptions};
 use crate::error::{describe_datafusion, EngineError, Error};
-use crate::plan::order::TableRead;
+
+pub mod step;
+
+pub use step::{
+    check_output_columns, count_rows, output_schema, plain_source_scan, row_estimate,
+    source_queries, step_context, step_error, step_select, target_columns,
+};
+
+/// A table a step's SQL reads: `(connection, table)` as written.
+pub type TableRead = (String, String);
 
 /// Rows per batch read from sources and handed to writers.
 pub const BATCH_SIZE: usize = 8192;
@@ -229,7 +239,7 @@ impl Session {
                 for fk in &table.foreign_keys {
                     for &before in &on_it {
                         if before != after
-                            && crate::schema::same_table(
+                            && crate::model::catalog::same_table(
                                 &fk.referenced,
                                 &steps[before].target.table,
                             )
@@ -275,98 +285,6 @@ fn topmost_missing(path: &std::path::Path) -> Option<std::path::PathBuf> {
     missing
 }
 
-/// An error of one step, naming it and where it is declared.
-pub fn step_error(step: &StepConfig, message: impl Into<String>, hint: Option<String>) -> Error {
-    let mut message = format!("{} ({})", message.into(), step.origin);
-    if let Some(h) = hint {
-        message.push_str("\n  hint: ");
-        message.push_str(&h);
-    }
-    Error::Step {
-        step: step.name.clone(),
-        message,
-    }
-}
-
-/// SQL each source runs for a physical plan: `(connection, sql)`.
-pub fn source_queries(plan: &Arc<dyn ExecutionPlan>) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    visit(plan, &mut |node| {
-        if let Some(scan) = (node.as_ref() as &dyn std::any::Any).downcast_ref::<SqlScanExec>() {
-            for sql in scan.sql() {
-                out.push((scan.connection().to_string(), sql.clone()));
-            }
-        }
-    });
-    out
-}
-
-/// The source scan of an `INSERT` plan that only reads one SQL source's
-/// columns in the target's order (no expression, cast, filter or join in
-/// DataFusion): such a step may move the source's bytes without decoding
-/// them (see `Connection::load_through`).
-pub fn plain_source_scan(plan: &Arc<dyn ExecutionPlan>) -> Option<&SqlScanExec> {
-    use datafusion::physical_expr::expressions::Column;
-    use datafusion::physical_plan::projection::ProjectionExec;
-    if plan.name() != "DataSinkExec" {
-        return None;
-    }
-    let mut node = plan.children().into_iter().next()?;
-    loop {
-        let any = node.as_ref() as &dyn std::any::Any;
-        if let Some(scan) = any.downcast_ref::<SqlScanExec>() {
-            return Some(scan);
-        }
-        if let Some(projection) = any.downcast_ref::<ProjectionExec>() {
-            let identity = projection.expr().iter().enumerate().all(|(i, e)| {
-                (e.expr.as_ref() as &dyn std::any::Any)
-                    .downcast_ref::<Column>()
-                    .is_some_and(|c| c.index() == i)
-            });
-            let child = projection.children().into_iter().next()?;
-            if !identity || child.schema().fields().len() != projection.expr().len() {
-                return None;
-            }
-        } else if !matches!(
-            node.name(),
-            "CoalescePartitionsExec" | "CoalesceBatchesExec"
-        ) {
-            return None;
-        }
-        node = node.children().into_iter().next()?;
-    }
-}
-
-/// Rows the largest source of a plan holds, when the sources know it.
-pub fn row_estimate(plan: &Arc<dyn ExecutionPlan>) -> Option<u64> {
-    let mut best: Option<u64> = None;
-    visit(plan, &mut |node| {
-        let rows = if let Some(scan) =
-            (node.as_ref() as &dyn std::any::Any).downcast_ref::<SqlScanExec>()
-        {
-            scan.row_estimate()
-        } else if node.children().is_empty() {
-            StatisticsContext::default()
-                .compute(node.as_ref(), &StatisticsArgs::new())
-                .ok()
-                .and_then(|s| s.num_rows.get_value().map(|n| *n as u64))
-        } else {
-            None
-        };
-        if let Some(n) = rows {
-            best = Some(best.map_or(n, |b| b.max(n)));
-        }
-    });
-    best
-}
-
-fn visit(plan: &Arc<dyn ExecutionPlan>, f: &mut dyn FnMut(&Arc<dyn ExecutionPlan>)) {
-    f(plan);
-    for child in plan.children() {
-        visit(child, f);
-    }
-}
-
 fn mapping_table(name: &str, mapping: &Mapping) -> Result<barge_udfs::MappingTable, Error> {
     let keys: Vec<String> = mapping.entries.iter().map(|(k, _)| k.clone()).collect();
     let values = mapping.entries.iter().map(|(_, v)| v);
@@ -397,9 +315,4 @@ fn mapping_table(name: &str, mapping: &Mapping) -> Result<barge_udfs::MappingTab
     };
     barge_udfs::MappingTable::new(name, keys, array)
         .map_err(|e| Error::Engine(EngineError::DataFusion(e)))
-}
-
-/// The Arrow schema of a step's output.
-pub fn output_schema(df: &datafusion::dataframe::DataFrame) -> SchemaRef {
-    Arc::new(df.schema().as_arrow().clone())
 }

@@ -8,12 +8,12 @@
 //! (already redacted) messages of the report.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use super::{io_error, now, write_atomically};
 use crate::config::{Pipeline, StepConfig};
 use crate::error::Error;
 
@@ -162,7 +162,7 @@ impl StateFile {
             .and_then(Path::file_stem)
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| pipeline.name.clone());
-        let stem = crate::stage::step_dir_name(&stem);
+        let stem = crate::records::step_dir_name(&stem);
         dir.join(format!("{stem}-{}.json", &params_digest(pipeline)[..12]))
     }
 
@@ -268,11 +268,6 @@ impl StateFile {
     }
 }
 
-/// Now, as the state and reports write times.
-pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339()
-}
-
 /// Digest of the pipeline's params (names and values) and of where its
 /// connections point, so the state of `--set customer_ids=4` is not the
 /// state of `--set customer_ids=5`, nor that of the same pipeline writing
@@ -317,31 +312,4 @@ pub fn definition_digest(step: &StepConfig) -> String {
         step.partition_on
     );
     blake3::hash(text.as_bytes()).to_hex()[..16].to_string()
-}
-
-/// Writes `value` as JSON to `path` through a temp file renamed over it, so
-/// a crash leaves the old file or the new one, never half of one.
-pub fn write_atomically(path: &Path, value: &impl Serialize) -> Result<(), Error> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
-    let json = serde_json::to_vec_pretty(value)
-        .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
-    let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&json)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io_error(path, e)
-    })
-}
-
-fn io_error(path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        context: format!("state file {}", path.display()),
-        source,
-    }
 }

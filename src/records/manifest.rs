@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use datafusion::arrow::datatypes::Schema;
 use serde::{Deserialize, Serialize};
 
+use crate::checksum::Checksum;
 use crate::error::Error;
-use crate::validate::checksum::Checksum;
 
 /// The manifest's file name inside `DIR/<run_id>/`.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -61,7 +61,7 @@ pub struct StagedStep {
     /// Columns of the staged files (target column names, the types written).
     pub schema: Vec<StagedColumn>,
     pub rows: u64,
-    /// Order-independent content checksum (see `validate::checksum`), hex.
+    /// Order-independent content checksum (see `crate::checksum`), hex.
     pub checksum: String,
     /// Parquet files, relative to the run's directory (a resumed chunked
     /// step lists the chunks an earlier run staged as `../<run_id>/...`).
@@ -91,7 +91,7 @@ impl StagedStep {
 }
 
 /// The checksum of two sets of rows, from theirs (hex; see
-/// `validate::checksum`: sums modulo 2^64).
+/// `crate::checksum`: sums modulo 2^64).
 pub fn add_checksums(a: &str, b: &str) -> String {
     let sum = Checksum::sum_of_hex(a).wrapping_add(Checksum::sum_of_hex(b));
     format!("{sum:016x}")

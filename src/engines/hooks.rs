@@ -1,0 +1,99 @@
+//! The hooks a load is driven through. A sink knows its table and its
+//! writer; what the program running the step sees of a load, and adds to
+//! it, reaches the sink through these traits, which the engine core owns
+//! and the layers above implement (`run`'s progress and rejects,
+//! `stage`'s Parquet tee, the rollback journal):
+//!
+//! - [`LoadObserver`]: rows read, written and refused as they happen, and
+//!   the moment before the commit;
+//! - [`BatchTee`]: a copy of every batch, written beside the load and
+//!   complete before it commits;
+//! - [`RejectPolicy`]: what happens to rows the target refuses
+//!   (`max_rejects` > 0).
+//!
+//! A hook's own failure reaches the sink as an
+//! [`EngineError::Driver`](crate::error::EngineError::Driver), and the load
+//! is rolled back.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::BatchWriter;
+use crate::error::EngineResult;
+
+/// What the driver of a load sees of it: counts as they happen, and the
+/// moment before the commit. Called from the writer's thread.
+pub trait LoadObserver: Send + Sync + fmt::Debug {
+    /// `rows` more were handed to the target's writer.
+    fn rows_read(&self, rows: u64);
+    /// `rows` more are reported written by the target (once a load committed).
+    fn rows_written(&self, rows: u64);
+    /// `rows` more were refused by the target and set aside.
+    fn rows_rejected(&self, rows: u64);
+    /// Every row is sent; the load commits next.
+    fn before_commit(&self) {}
+}
+
+/// A copy of every batch a load writes, made on a thread of its own beside
+/// the load. The copy is complete before the load commits: a load whose
+/// copy failed is rolled back.
+pub trait BatchTee: Send + Sync + fmt::Debug {
+    /// Starts a copy of batches of `sink_schema`. Called on the tee's thread.
+    fn open(self: Arc<Self>, sink_schema: &SchemaRef) -> EngineResult<Box<dyn TeeWriter>>;
+}
+
+/// One load's copy, opened by [`BatchTee::open`].
+pub trait TeeWriter: Send {
+    /// Copies one batch (of the sink's schema).
+    fn write(&mut self, batch: &RecordBatch) -> EngineResult<()>;
+    /// Completes the copy; called once every batch is written, before the
+    /// load commits. A writer dropped without it discards its copy.
+    fn finish(self: Box<Self>) -> EngineResult<()>;
+}
+
+/// What happens to rows the target refuses: the sink then opens its writer
+/// with [`super::Connection::open_isolating_writer`] and writes every batch
+/// through the policy's [`RejectWriter`].
+pub trait RejectPolicy: Send + Sync + fmt::Debug {
+    /// Starts a load of batches of `sink_schema`; refused rows are counted
+    /// to `observer`. Called on the writer's thread.
+    fn open(
+        self: Arc<Self>,
+        sink_schema: &SchemaRef,
+        observer: Arc<dyn LoadObserver>,
+    ) -> EngineResult<Box<dyn RejectWriter>>;
+}
+
+/// One load under a [`RejectPolicy`].
+pub trait RejectWriter: Send {
+    /// Writes `batch` through `writer` (with [`BatchWriter::write_isolated`]);
+    /// returns the rows written. Refused rows are set aside, or fail the load.
+    fn write(&mut self, writer: &mut dyn BatchWriter, batch: &RecordBatch) -> EngineResult<u64>;
+    /// Completes what was set aside, before the load commits.
+    fn finish(self: Box<Self>) -> EngineResult<()>;
+}
+
+/// Everything a load is driven through.
+#[derive(Debug, Clone)]
+pub struct LoadHooks {
+    pub observer: Arc<dyn LoadObserver>,
+    /// Copies of the batches (staging, the rollback journal).
+    pub tees: Vec<Arc<dyn BatchTee>>,
+    /// Refused rows set aside (`max_rejects` > 0); `None`: the first
+    /// refused row fails the load.
+    pub rejects: Option<Arc<dyn RejectPolicy>>,
+}
+
+impl LoadHooks {
+    /// Hooks that only observe.
+    pub fn observed(observer: Arc<dyn LoadObserver>) -> Self {
+        Self {
+            observer,
+            tees: vec![],
+            rejects: None,
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Error types of the library. Every message names what failed (pipeline,
+//! step, connection, table, column) and, where one exists, the fix. A leaf:
+//! every layer returns these, none of them imports a layer.
+
+mod config;
+mod engine;
+mod load;
+mod subset;
+
+pub use config::ConfigError;
+pub use engine::{EngineError, EngineResult};
+pub use load::LoadError;
+pub use subset::SubsetError;
+
+use datafusion::error::DataFusionError;
+
+/// Errors of a pipeline run as the CLI reports them.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+
+    /// A `[subset]` that cannot be derived (see `crate::subset`).
+    #[error(transparent)]
+    Subset(#[from] SubsetError),
+
+    #[error("step '{step}' failed: {message}")]
+    Step { step: String, message: String },
+
+    #[error("{0} step(s) failed:{1}")]
+    StepsFailed(usize, String),
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+
+    #[error("{0}")]
+    Usage(String),
+
+    /// `barge validate` (or `run --validate`) found steps whose source, stage
+    /// and target differ; the message names their tables.
+    #[error("validation failed: {0}")]
+    ValidationFailed(String),
+
+    /// Ctrl+C or SIGTERM stopped the run; the message says how to resume.
+    #[error("{0}")]
+    Interrupted(String),
+}
+
+impl Error {
+    /// Exit code for the CLI: 2 for bad input, 1 for a failed run.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Config(_) | Error::Usage(_) => 2,
+            Error::Interrupted(_) => 130,
+            Error::Subset(e) if !matches!(e, SubsetError::Source { .. }) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Renders a DataFusion error without its internal wrapping, keeping the
+/// barge engine error's message when there is one.
+pub fn describe_datafusion(e: &DataFusionError) -> String {
+    match e {
+        DataFusionError::External(inner) => inner.to_string(),
+        DataFusionError::Context(ctx, inner) => format!("{ctx}: {}", describe_datafusion(inner)),
+        DataFusionError::Shared(inner) => describe_datafusion(inner),
+        DataFusionError::ArrowError(inner, _) => {
+            if let datafusion::arrow::error::ArrowError::ExternalError(ext) = inner.as_ref() {
+                ext.to_string()
+            } else {
+                inner.to_string()
+            }
+        }
+        other => other.to_string(),
+    }
+}
