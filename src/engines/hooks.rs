@@ -33,8 +33,31 @@ pub trait LoadObserver: Send + Sync + fmt::Debug {
     fn rows_written(&self, rows: u64);
     /// `rows` more were refused by the target and set aside.
     fn rows_rejected(&self, rows: u64);
-    /// Every row is sent; the load commits next.
-    fn before_commit(&self) {}
+    /// Every row is in the load's transaction and the target wrote
+    /// `written` of them (its own count where it reports one); the load
+    /// commits next. An error (a count that does not add up) rolls the load
+    /// back; the statements returned (the load's commit record) run in its
+    /// transaction before the COMMIT.
+    fn before_commit(&self, written: u64) -> EngineResult<Vec<String>> {
+        let _ = written;
+        Ok(vec![])
+    }
+    /// The COMMIT returned. An error here is the load's error, though the
+    /// load landed (the crash tests lose the COMMIT's answer this way).
+    fn after_commit(&self) -> EngineResult<()> {
+        Ok(())
+    }
+}
+
+/// An observer that keeps no count and checks nothing (a load its caller
+/// watches otherwise, such as [`super::load::load_batches`]).
+#[derive(Debug, Default)]
+pub struct Unobserved;
+
+impl LoadObserver for Unobserved {
+    fn rows_read(&self, _rows: u64) {}
+    fn rows_written(&self, _rows: u64) {}
+    fn rows_rejected(&self, _rows: u64) {}
 }
 
 /// A copy of every batch a load writes, made on a thread of its own beside

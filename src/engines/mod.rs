@@ -12,6 +12,7 @@ pub mod dialect;
 pub mod duckdb;
 pub mod files;
 pub mod hooks;
+pub mod load;
 pub mod mysql;
 pub mod postgres;
 pub mod sink;
@@ -27,7 +28,10 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
 
 use crate::error::{EngineError, EngineResult};
-use crate::model::{EngineKind, TableName, TargetSpec};
+use crate::model::{CommitRecord, EngineKind, TableName, TargetSpec};
+
+use self::hooks::LoadObserver;
+use self::load::LoadPlan;
 
 /// Batches read from a source, produced on a blocking thread.
 pub type BatchIter = Box<dyn Iterator<Item = EngineResult<RecordBatch>> + Send>;
@@ -38,9 +42,13 @@ pub trait BatchWriter: Send {
     /// Writes one batch; returns the rows it wrote to the target (rows skipped
     /// by `insert_ignore` are not counted when the engine reports them).
     fn write(&mut self, batch: &RecordBatch) -> EngineResult<u64>;
-    /// Commits the load; returns rows written at commit time that `write` did not count
-    /// (for engines that merge a staging table at the end), else 0.
-    fn finish(self: Box<Self>) -> EngineResult<u64>;
+    /// Ends the load: the last rows in, the merge of a staging table, the
+    /// target's own count of the rows the load wrote (the server's where it
+    /// reports one) handed to [`LoadObserver::before_commit`] — whose check
+    /// may refuse the load and whose statements (the commit record) run in
+    /// the transaction — then the load's `finish` statements and the COMMIT.
+    /// Returns that count. An error leaves the transaction rolled back.
+    fn finish(self: Box<Self>, observer: &dyn LoadObserver) -> EngineResult<u64>;
     /// Writes one batch so that, when the target refuses a row of it
     /// (a constraint violation, a value that does not convert), the batch's
     /// effects are undone and the step's transaction goes on. Returns
@@ -70,8 +78,8 @@ impl BatchWriter for RefusesNothing {
         self.0.write(batch)
     }
 
-    fn finish(self: Box<Self>) -> EngineResult<u64> {
-        self.0.finish()
+    fn finish(self: Box<Self>, observer: &dyn LoadObserver) -> EngineResult<u64> {
+        self.0.finish(observer)
     }
 
     fn write_isolated(&mut self, batch: &RecordBatch) -> EngineResult<Result<u64, String>> {
@@ -136,35 +144,86 @@ pub trait Connection: Send + Sync + fmt::Debug {
         schema: &SchemaRef,
         key: &[String],
     ) -> EngineResult<String>;
-    /// Makes the target ready for the write mode (create, drop and recreate,
-    /// truncate, or refuse). Returns the statements it ran, or would run when
-    /// `dry_run` is set.
+    /// Plans the load of `target` for rows of `schema` (see [`load`]): what
+    /// runs before it, in its transaction and after it. Runs the `before`
+    /// statements unless `dry_run`. `chunked` loads commit chunk by chunk.
     async fn prepare_target(
         &self,
         target: &TargetSpec,
         schema: &SchemaRef,
         dry_run: bool,
-    ) -> EngineResult<Vec<String>>;
-    /// Whether `mode = "replace"` can load into a shadow table and swap it in
-    /// atomically ([`Connection::swap_in`]).
-    fn swaps_tables(&self) -> bool {
+        chunked: bool,
+    ) -> EngineResult<LoadPlan>;
+    /// Whether DDL runs inside a transaction (and so can be rolled back
+    /// with the rows): PostgreSQL, SQLite, DuckDB; not MySQL.
+    fn transactional_ddl(&self) -> bool {
         false
     }
-    /// Drops the shadow table of a failed `replace` (see [`Connection::swap_in`]).
-    async fn drop_shadow(&self, shadow: &TableName) -> EngineResult<()> {
-        Err(EngineError::unsupported(
-            self.name(),
-            format!("cannot drop {shadow}"),
+    /// The statements creating `shadow` for a load replacing `target`, and
+    /// whether they keep the target's own definition (types, defaults,
+    /// indexes, constraints, grants): they do where the target exists, holds
+    /// every column of `schema` and the engine can copy it; else the shadow
+    /// is made from `schema`. Not run.
+    async fn shadow_sql(
+        &self,
+        target: &TargetSpec,
+        shadow: &TableName,
+        schema: &SchemaRef,
+    ) -> EngineResult<(Vec<String>, bool)> {
+        Ok((
+            vec![self.create_table_sql(shadow, schema, &target.key)?],
+            false,
         ))
     }
-    /// Replaces `target` by the loaded `shadow` in one step readers never see
-    /// half done; returns the statements run. Only called when
-    /// [`Connection::swaps_tables`].
-    async fn swap_in(&self, shadow: &TableName, target: &TableName) -> EngineResult<Vec<String>> {
+    /// The statements replacing `target` (when `target_exists`) by the
+    /// loaded `shadow`; `kept` says [`Connection::shadow_sql`] kept the
+    /// target's definition. Not run.
+    async fn swap_sql(
+        &self,
+        shadow: &TableName,
+        target: &TableName,
+        target_exists: bool,
+        kept: bool,
+    ) -> EngineResult<Vec<String>> {
+        let _ = kept;
+        let mut statements = Vec::new();
+        if target_exists {
+            statements.push(format!("DROP TABLE {}", self.sql_table(target)));
+        }
+        statements.push(format!(
+            "ALTER TABLE {} RENAME TO {}",
+            self.sql_table(shadow),
+            self.sql_ident(&target.name)
+        ));
+        Ok(statements)
+    }
+    /// Runs `statements` in one transaction (where the engine's DDL allows).
+    async fn execute_transaction(&self, statements: &[String]) -> EngineResult<()> {
         Err(EngineError::unsupported(
             self.name(),
-            format!("cannot swap {shadow} in for {target}"),
+            format!(
+                "{} connections run no transactions: {}",
+                self.kind(),
+                statements.join("; ")
+            ),
         ))
+    }
+    /// Makes sure the target's table of commit records exists (see
+    /// [`CommitRecord`]); targets that keep none (files) do nothing.
+    async fn ensure_commit_table(&self) -> EngineResult<()> {
+        Ok(())
+    }
+    /// The rows of the load `load_id` when its commit record is in the
+    /// target (the load landed), `None` when it is not.
+    async fn committed_load(&self, load_id: &str) -> EngineResult<Option<u64>> {
+        let _ = load_id;
+        Ok(None)
+    }
+    /// The statement writing `record` of a load of `rows` rows, run in the
+    /// load's transaction; `None` for targets that keep no records.
+    fn commit_record_sql(&self, record: &CommitRecord, rows: u64) -> Option<String> {
+        let _ = (record, rows);
+        None
     }
     /// Loads the rows of `queries`, run on `source`, into the prepared
     /// `target`'s `columns` without decoding them into Arrow, when both

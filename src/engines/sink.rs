@@ -113,24 +113,21 @@ impl DataSink for WriterSink {
                 ),
                 None => (connection.open_writer(&target, schema)?, None),
             };
-            let mut written = 0u64;
             while let Some(message) = rx.blocking_recv() {
                 match message {
                     Some(batch) => {
-                        written += match set_aside.as_mut() {
+                        match set_aside.as_mut() {
                             Some(set_aside) => set_aside.write(writer.as_mut(), &batch)?,
                             None => writer.write(&batch)?,
                         };
                         observer.rows_read(batch.num_rows() as u64);
                     }
                     None => {
-                        observer.before_commit();
                         // The rejects file is complete before the target commits.
                         if let Some(set_aside) = set_aside.take() {
                             set_aside.finish()?;
                         }
-                        written += writer.finish()?;
-                        return Ok(written);
+                        return Ok(writer.finish(observer.as_ref())?);
                     }
                 }
             }
@@ -177,7 +174,7 @@ impl DataSink for WriterSink {
 
         let mut read_error = None;
         while let Some(batch) = data.next().await {
-            match batch {
+            match batch.and_then(|b| conform(b, &self.schema)) {
                 Ok(batch) if batch.num_rows() == 0 => {}
                 Ok(batch) => {
                     // A closed channel means the writer (or the staging)
@@ -227,4 +224,44 @@ impl DataSink for WriterSink {
         self.hooks.observer.rows_written(written);
         Ok(written)
     }
+}
+
+/// `batch` in exactly the types of `schema`, the sink's planned schema:
+/// DataFusion's physical types may differ from its logical plan's (an
+/// aggregate's decimal precision, a string view), and every writer, tee and
+/// rejects file must see the types it was planned with. A value that does
+/// not fit fails the load.
+fn conform(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let same = batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(schema.fields())
+        .all(|(have, want)| have.data_type() == want.data_type());
+    if same || batch.num_columns() != schema.fields().len() {
+        return Ok(batch);
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| {
+            if column.data_type() == field.data_type() {
+                Ok(column.clone())
+            } else {
+                datafusion::arrow::compute::cast(column, field.data_type()).map_err(|e| {
+                    DataFusionError::Execution(format!(
+                        "column '{}': a value of type {} does not fit the planned type {}: {e}",
+                        field.name(),
+                        column.data_type(),
+                        field.data_type()
+                    ))
+                })
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let options = datafusion::arrow::record_batch::RecordBatchOptions::new()
+        .with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(schema.clone(), columns, &options)
+        .map_err(|e| DataFusionError::ArrowError(Box::new(e), None))
 }

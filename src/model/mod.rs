@@ -108,6 +108,38 @@ pub struct TargetSpec {
     pub key: Vec<String>,
     /// Load with the target's foreign-key checks off, for the load's session only.
     pub disable_fk_checks: bool,
+    /// Statements the writer runs in the load's transaction before the
+    /// first row (a truncate's `DELETE`, the `CREATE` of a missing table).
+    pub setup: Vec<String>,
+    /// Statements the writer runs in the load's transaction after the last
+    /// row, before the commit (a replace's swap).
+    pub finish: Vec<String>,
+}
+
+impl TargetSpec {
+    /// A load of `table` in `mode` on `key`, with nothing run around it.
+    pub fn new(table: TableName, mode: WriteMode, key: Vec<String>) -> Self {
+        Self {
+            table,
+            mode,
+            key,
+            disable_fk_checks: false,
+            setup: vec![],
+            finish: vec![],
+        }
+    }
+}
+
+/// The record of one committed load, written into the target in the load's
+/// own transaction: a rerun or a retry after an unknown COMMIT outcome
+/// reads it to know for certain whether the load landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitRecord {
+    /// Unique per load (a step's, or one chunk's), stable across reruns.
+    pub load_id: String,
+    pub pipeline: String,
+    pub step: String,
+    pub run_id: String,
 }
 
 impl EngineKind {

@@ -123,15 +123,14 @@ async fn describe(pipeline: &Pipeline, session: &Session) -> Result<String, Erro
                 )
             })?;
             let target = TargetSpec {
-                table: step.target.table.clone(),
-                mode: step.mode,
-                key: step.key.clone(),
                 disable_fk_checks: step.disable_fk_checks,
+                ..TargetSpec::new(step.target.table.clone(), step.mode, step.key.clone())
             };
             let statements = connection
-                .prepare_target(&target, &output, true)
+                .prepare_target(&target, &output, true, step.chunk_rows.is_some())
                 .await
-                .map_err(|e| step_error(step, e.to_string(), None))?;
+                .map_err(|e| step_error(step, e.to_string(), None))?
+                .statements();
             if statements.is_empty() {
                 let _ = writeln!(out, "  target: exists, loaded as is");
             } else {

@@ -85,6 +85,10 @@ pub struct ChunkPlan {
     /// Rows of the step when the chunks were planned.
     pub rows: u64,
     pub chunks: Vec<Chunk>,
+    /// The chunks' loads are `<load_id>-<index>` in the target's commit
+    /// records; the swap of a shadow is `<load_id>-swap`.
+    #[serde(default)]
+    pub load_id: String,
 }
 
 impl ChunkPlan {
@@ -111,6 +115,10 @@ pub struct StepState {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chunks: Option<ChunkPlan>,
+    /// The load of an unchunked step that started: a rerun asks the
+    /// target's commit records whether it landed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_id: Option<String>,
 }
 
 impl StepState {
@@ -126,6 +134,7 @@ impl StepState {
             finished_at: None,
             message: None,
             chunks: None,
+            load_id: None,
         }
     }
 }

@@ -5,8 +5,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::engines::hooks::LoadObserver;
-
 /// Counters of one step, updated by its writer thread.
 #[derive(Debug)]
 pub struct StepProgress {
@@ -92,24 +90,4 @@ pub fn running_style(known_length: bool) -> ProgressStyle {
             },
         )
         .progress_chars("=> ")
-}
-
-/// The step's load reports its counts here; the crash tests' failpoint
-/// `before_commit` is reached through it.
-impl LoadObserver for StepProgress {
-    fn rows_read(&self, rows: u64) {
-        self.add_read(rows);
-    }
-
-    fn rows_written(&self, rows: u64) {
-        self.add_written(rows);
-    }
-
-    fn rows_rejected(&self, rows: u64) {
-        self.add_rejected(rows);
-    }
-
-    fn before_commit(&self) {
-        super::failpoint::hit("before_commit");
-    }
 }

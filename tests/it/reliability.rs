@@ -159,7 +159,7 @@ fn reliability_replace_swaps_in_a_loaded_table_and_keeps_the_old_one_on_failure_
     assert_eq!(
         pg_rows(
             &dst,
-            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename <> 't'"
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename NOT IN ('t', 'barge_commits')"
         ),
         [[Some("0".to_string())]]
     );
@@ -180,9 +180,9 @@ fn reliability_replace_swaps_in_a_loaded_table_and_keeps_the_old_one_on_failure_
     assert_eq!(
         pg_rows(
             &dst,
-            "SELECT string_agg(tablename, ',') FROM pg_tables WHERE schemaname = 'public'"
+            "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'"
         ),
-        [[Some("t".to_string())]]
+        [[Some("barge_commits,t".to_string())]]
     );
 }
 
@@ -210,7 +210,7 @@ fn reliability_replace_swaps_in_a_loaded_table_and_keeps_the_old_one_on_failure_
     assert_eq!(
         mysql_rows(
             &dst,
-            &format!("SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}' AND TABLE_NAME <> 't'")
+            &format!("SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}' AND TABLE_NAME NOT IN ('t', 'barge_commits')")
         ),
         [[Some("0".to_string())]]
     );
@@ -223,9 +223,9 @@ fn reliability_replace_swaps_in_a_loaded_table_and_keeps_the_old_one_on_failure_
     assert_eq!(
         mysql_rows(
             &dst,
-            &format!("SELECT GROUP_CONCAT(TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}'")
+            &format!("SELECT GROUP_CONCAT(TABLE_NAME ORDER BY TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}'")
         ),
-        [[Some("t".to_string())]]
+        [[Some("barge_commits,t".to_string())]]
     );
 }
 
@@ -258,7 +258,7 @@ fn reliability_replace_swaps_in_sqlite_and_duckdb_and_keeps_the_old_table_on_fai
             let conn = rusqlite::Connection::open(dir.path().join("dst.sqlite")).unwrap();
             conn.query_row(
                 "SELECT (SELECT count(*) FROM t), (SELECT sum(v) FROM t), \
-                 (SELECT group_concat(name) FROM sqlite_master WHERE type = 'table')",
+                 (SELECT group_concat(name) FROM (SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name))",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
@@ -267,12 +267,16 @@ fn reliability_replace_swaps_in_sqlite_and_duckdb_and_keeps_the_old_table_on_fai
             let conn = duckdb::Connection::open(dir.path().join("dst.duckdb")).unwrap();
             conn.query_row(
                 "SELECT (SELECT count(*) FROM t), (SELECT sum(v)::BIGINT FROM t), \
-                 (SELECT string_agg(table_name, ',') FROM information_schema.tables)",
+                 (SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables)",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .unwrap()
         };
-        assert_eq!((rows, sum, tables.as_str()), (3000, 4501500, "t"), "{dst}");
+        assert_eq!(
+            (rows, sum, tables.as_str()),
+            (3000, 4501500, "barge_commits,t"),
+            "{dst}"
+        );
     }
 }

@@ -269,7 +269,9 @@ fn resume_after_sigint_saves_state_and_the_rerun_completes() {
     assert_eq!(state["steps"]["copy_t"]["status"], "interrupted", "{state}");
     let done = chunks_done(dir.path());
     assert!(done < 120, "{done}");
-    // What the interrupted run committed is exactly its done chunks.
+    // What the interrupted run committed is exactly its done chunks, in
+    // the shadow the new table is made in: the table itself does not exist
+    // until every chunk is in.
     let rows: u64 = state["steps"]["copy_t"]["chunks"]["chunks"]
         .as_array()
         .unwrap()
@@ -277,8 +279,15 @@ fn resume_after_sigint_saves_state_and_the_rerun_completes() {
         .map(|c| c["rows"].as_u64().unwrap())
         .sum();
     assert_eq!(
-        mysql_rows(&dst, "SELECT count(*) FROM t"),
+        mysql_rows(&dst, "SELECT count(*) FROM t__barge_new"),
         vec![vec![Some(rows.to_string())]]
+    );
+    assert_eq!(
+        mysql_rows(
+            &dst,
+            "SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 't'"
+        ),
+        vec![vec![Some("0".to_string())]]
     );
 
     let status = barge(dir.path(), &["status", &pipeline]);

@@ -434,6 +434,12 @@ fn stage_chunked_step_resumed_after_a_crash_validates_and_replays_whole() {
          INSERT INTO t SELECT g, CASE WHEN g % 7 = 0 THEN NULL ELSE 'v' || g END, g / 100.0
          FROM generate_series(1, 5000) g;",
     );
+    // The target holds rows the truncate replaces.
+    pg_exec(
+        &dst,
+        "CREATE TABLE t (id bigint PRIMARY KEY, v text, amount numeric(10,2));
+         INSERT INTO t VALUES (1, 'old', 0);",
+    );
     let dir = tempfile::tempdir().unwrap();
     write_file(
         dir.path(),

@@ -20,12 +20,12 @@ use datafusion::catalog::TableProvider;
 
 use super::{sink::DuckDbWriter, source, types};
 use crate::engines::arrow_bridge::schema_from_duckdb;
-use crate::engines::sql::{
-    drop_shadow_sql, prepare_sql_target, swap_statements, SqlSource, SqlTable,
-};
+use crate::engines::load::{self, LoadPlan};
+use crate::engines::sql::commit::{self, COMMIT_TABLE};
+use crate::engines::sql::{SqlSource, SqlTable};
 use crate::engines::{BatchIter, BatchWriter, Connection, OpenOptions};
 use crate::error::{EngineError, EngineResult};
-use crate::model::{EngineKind, TableName, TargetSpec, WriteMode};
+use crate::model::{CommitRecord, EngineKind, TableName, TargetSpec};
 
 /// Schema a table name without one resolves to.
 const DEFAULT_SCHEMA: &str = "main";
@@ -174,6 +174,47 @@ impl fmt::Debug for DuckDbConnection {
 }
 
 impl DuckDbConnection {
+    /// The `CREATE TABLE` of `table` and the `CREATE INDEX` statements of
+    /// its indexes, as DuckDB's catalog keeps them.
+    fn definition(&self, table: &TableName) -> EngineResult<Option<(String, Vec<String>)>> {
+        let session = self.session()?;
+        let schema = table.schema.as_deref().unwrap_or(DEFAULT_SCHEMA);
+        let tables = "SELECT sql FROM duckdb_tables() WHERE database_name = current_database() \
+                      AND schema_name = ? AND table_name = ?";
+        let indexes = "SELECT sql FROM duckdb_indexes() WHERE database_name = current_database() \
+                       AND schema_name = ? AND table_name = ? AND sql IS NOT NULL ORDER BY index_name";
+        let read = |sql: &str| -> EngineResult<Vec<String>> {
+            let err = |e: duckdb::Error| EngineError::query(&self.name, None, Some(sql), e);
+            let mut stmt = session.prepare(sql).map_err(err)?;
+            let rows = stmt
+                .query_map([schema, table.name.as_str()], |r| r.get::<_, String>(0))
+                .map_err(err)?;
+            rows.collect::<duckdb::Result<Vec<_>>>().map_err(err)
+        };
+        Ok(read(tables)?
+            .into_iter()
+            .next()
+            .map(|create| Ok::<_, EngineError>((create, read(indexes)?)))
+            .transpose()?)
+    }
+
+    /// The tables whose foreign keys reference `table`.
+    fn referenced_by(&self, table: &TableName) -> EngineResult<Vec<String>> {
+        let session = self.session()?;
+        let schema = table.schema.as_deref().unwrap_or(DEFAULT_SCHEMA);
+        let sql = "SELECT DISTINCT table_name FROM duckdb_constraints() \
+                   WHERE database_name = current_database() AND constraint_type = 'FOREIGN KEY' \
+                   AND referenced_table = ? AND schema_name = ? AND table_name <> ? ORDER BY 1";
+        let err = |e: duckdb::Error| EngineError::query(&self.name, None, Some(sql), e);
+        let mut stmt = session.prepare(sql).map_err(err)?;
+        let rows = stmt
+            .query_map([table.name.as_str(), schema, table.name.as_str()], |r| {
+                r.get::<_, String>(0)
+            })
+            .map_err(err)?;
+        rows.collect::<duckdb::Result<Vec<_>>>().map_err(err)
+    }
+
     /// Opens the DuckDB file at `path` (what follows `duckdb://`; `:memory:`
     /// for a private in-memory database) as connection `name`.
     pub fn open(
@@ -503,7 +544,11 @@ impl Connection for DuckDbConnection {
                 ))
             })
             .map_err(err)?;
-        rows.collect::<duckdb::Result<Vec<_>>>().map_err(err)
+        let tables = rows.collect::<duckdb::Result<Vec<_>>>().map_err(err)?;
+        Ok(tables
+            .into_iter()
+            .filter(|t| t.name != COMMIT_TABLE)
+            .collect())
     }
 
     async fn table_schema(&self, table: &TableName) -> EngineResult<Option<SchemaRef>> {
@@ -562,42 +607,149 @@ impl Connection for DuckDbConnection {
         target: &TargetSpec,
         schema: &SchemaRef,
         dry_run: bool,
-    ) -> EngineResult<Vec<String>> {
+        chunked: bool,
+    ) -> EngineResult<LoadPlan> {
         self.check_writable(&target.table)?;
-        let existing = self.table_schema(&target.table).await?;
         let target = TargetSpec {
             table: self.resolve(&target.table),
             ..target.clone()
         };
-        // The CREATE is only needed (and its types only checked) when it runs.
-        let create = if existing.is_none() || target.mode == WriteMode::Replace {
-            self.create_table_sql(&target.table, schema, &target.key)?
-        } else {
-            String::new()
-        };
-        let mut statements = Vec::new();
-        if let Some(schema) = target
+        // A table in another schema needs the schema first.
+        let mut create_schema = None;
+        if let Some(name) = target
             .table
             .schema
             .as_deref()
             .filter(|s| *s != DEFAULT_SCHEMA)
         {
-            if existing.is_none() {
-                let sql = format!("CREATE SCHEMA IF NOT EXISTS {}", self.quote_ident(schema));
+            if self.table_schema(&target.table).await?.is_none() {
+                let sql = format!("CREATE SCHEMA IF NOT EXISTS {}", self.quote_ident(name));
                 if !dry_run {
                     self.execute(&sql)?;
                 }
-                statements.push(sql);
+                create_schema = Some(sql);
             }
         }
-        statements.extend(prepare_sql_target(
-            self,
-            &target,
-            existing.as_ref(),
-            create,
-            dry_run,
-        )?);
+        let mut plan = load::prepare(self, &target, schema, dry_run, chunked).await?;
+        plan.before.splice(0..0, create_schema);
+        Ok(plan)
+    }
+
+    fn transactional_ddl(&self) -> bool {
+        true
+    }
+
+    /// The target's own `CREATE TABLE` under the shadow's name, when every
+    /// column of `schema` is in it. A table other tables' foreign keys
+    /// reference is refused before any row moves: DuckDB cannot drop it.
+    async fn shadow_sql(
+        &self,
+        target: &TargetSpec,
+        shadow: &TableName,
+        schema: &SchemaRef,
+    ) -> EngineResult<(Vec<String>, bool)> {
+        let table = self.resolve(&target.table);
+        let this = self.clone();
+        let (definition, referenced_by) = tokio::task::spawn_blocking(move || {
+            Ok::<_, EngineError>((this.definition(&table)?, this.referenced_by(&table)?))
+        })
+        .await
+        .map_err(|e| EngineError::query(&self.name, None, None, format!("task failed: {e}")))??;
+        if !referenced_by.is_empty() {
+            return Err(EngineError::unsupported(
+                &self.name,
+                format!(
+                    "table {} is referenced by foreign keys of {}, and DuckDB cannot replace a referenced table\n  hint: use mode = \"truncate\" (or \"upsert\") to load it in place, or load the referencing tables with it",
+                    target.table,
+                    referenced_by.join(", ")
+                ),
+            ));
+        }
+        let existing = self.table_schema(&target.table).await?;
+        let holds_columns = existing.is_some_and(|e| {
+            schema
+                .fields()
+                .iter()
+                .all(|f| e.fields().iter().any(|c| c.name() == f.name()))
+        });
+        if let Some((create, _)) = definition.filter(|_| holds_columns) {
+            if let Some(open) = create.find('(') {
+                return Ok((
+                    vec![format!(
+                        "CREATE TABLE {} {}",
+                        self.quote_table(&self.resolve(shadow)),
+                        &create[open..]
+                    )],
+                    true,
+                ));
+            }
+        }
+        Ok((
+            vec![self.create_table_sql(shadow, schema, &target.key)?],
+            false,
+        ))
+    }
+
+    /// Drops the target, renames the shadow, and (when the shadow kept the
+    /// target's definition) creates its indexes again.
+    async fn swap_sql(
+        &self,
+        shadow: &TableName,
+        target: &TableName,
+        target_exists: bool,
+        kept: bool,
+    ) -> EngineResult<Vec<String>> {
+        let target = self.resolve(target);
+        let mut statements = Vec::new();
+        if target_exists {
+            statements.push(format!("DROP TABLE {}", self.quote_table(&target)));
+        }
+        statements.push(format!(
+            "ALTER TABLE {} RENAME TO {}",
+            self.quote_table(&self.resolve(shadow)),
+            self.quote_ident(&target.name)
+        ));
+        if kept && target_exists {
+            let this = self.clone();
+            let definition = tokio::task::spawn_blocking(move || this.definition(&target))
+                .await
+                .map_err(|e| {
+                    EngineError::query(&self.name, None, None, format!("task failed: {e}"))
+                })??;
+            statements.extend(definition.map(|(_, indexes)| indexes).unwrap_or_default());
+        }
         Ok(statements)
+    }
+
+    async fn execute_transaction(&self, statements: &[String]) -> EngineResult<()> {
+        let batch = format!("BEGIN; {}; COMMIT;", statements.join("; "));
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let session = this.session()?;
+            session.execute_batch(&batch).map_err(|e| {
+                let _ = session.execute_batch("ROLLBACK");
+                EngineError::query(&this.name, None, Some(&batch), e)
+            })
+        })
+        .await
+        .map_err(|e| EngineError::query(&self.name, None, None, format!("task failed: {e}")))?
+    }
+
+    async fn ensure_commit_table(&self) -> EngineResult<()> {
+        self.check_writable(&TableName::new(None, COMMIT_TABLE))?;
+        let sql = commit::create_commit_table_sql(self);
+        self.execute_statement(&sql).await.map(|_| ())
+    }
+
+    async fn committed_load(&self, load_id: &str) -> EngineResult<Option<u64>> {
+        let (this, id) = (self.clone(), load_id.to_string());
+        tokio::task::spawn_blocking(move || commit::committed_load(&this, &id))
+            .await
+            .map_err(|e| EngineError::query(&self.name, None, None, format!("task failed: {e}")))?
+    }
+
+    fn commit_record_sql(&self, record: &CommitRecord, rows: u64) -> Option<String> {
+        Some(commit::commit_record_sql(self, record, rows))
     }
 
     async fn introspect(&self) -> EngineResult<crate::model::catalog::Catalog> {
@@ -613,34 +765,6 @@ impl Connection for DuckDbConnection {
         tokio::task::spawn_blocking(move || SqlSource::execute(&this, &sql))
             .await
             .map_err(|e| EngineError::query(&self.name, None, None, format!("task failed: {e}")))?
-    }
-
-    fn swaps_tables(&self) -> bool {
-        !self.read_only
-    }
-
-    /// Drops `target` and renames `shadow` to it in one transaction.
-    async fn swap_in(&self, shadow: &TableName, target: &TableName) -> EngineResult<Vec<String>> {
-        let statements = swap_statements(self, shadow, target);
-        let batch = format!("BEGIN; {}; COMMIT;", statements.join("; "));
-        let this = self.clone();
-        let target = target.clone();
-        tokio::task::spawn_blocking(move || {
-            this.check_writable(&target)?;
-            let session = this.session()?;
-            session
-                .execute_batch(&batch)
-                .map_err(|e| EngineError::query(&this.name, None, Some(&batch), e))
-        })
-        .await
-        .map_err(|e| EngineError::query(&self.name, None, None, format!("task failed: {e}")))??;
-        Ok(statements)
-    }
-
-    async fn drop_shadow(&self, shadow: &TableName) -> EngineResult<()> {
-        self.execute_statement(&drop_shadow_sql(self, shadow))
-            .await
-            .map(|_| ())
     }
 
     fn open_writer(

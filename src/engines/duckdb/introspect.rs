@@ -36,7 +36,7 @@ pub(crate) fn introspect(connection: &DuckDbConnection) -> EngineResult<Catalog>
 
     let sql = "SELECT table_schema, table_name, table_type FROM information_schema.tables \
                WHERE table_catalog = current_database() AND table_type IN ('BASE TABLE', 'VIEW') \
-               ORDER BY table_schema, table_name";
+               AND table_name <> 'barge_commits' ORDER BY table_schema, table_name";
     let objects: Vec<(String, String, String)> = {
         let mut stmt = session.prepare(sql).map_err(err(sql))?;
         let rows = stmt

@@ -30,6 +30,7 @@ use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use super::connect::{DuckDbConnection, Session};
 use crate::engines::arrow_bridge::{batch_to_duckdb, schema_from_duckdb};
+use crate::engines::hooks::LoadObserver;
 use crate::engines::sql::SqlSource;
 use crate::engines::BatchWriter;
 use crate::error::{EngineError, EngineResult};
@@ -53,6 +54,10 @@ pub(crate) struct DuckDbWriter {
     staging: Option<String>,
     /// Arrow type of each target column DuckDB reports, by lowercase name.
     target_types: HashMap<String, DataType>,
+    /// Rows appended so far (DuckDB's appender reports no count: barge's).
+    appended: u64,
+    /// Run in the transaction after the rows (a replace's swap).
+    finish: Vec<String>,
     committed: bool,
 }
 
@@ -76,9 +81,16 @@ impl DuckDbWriter {
             columns: schema.fields().iter().map(|f| f.name().clone()).collect(),
             staging: None,
             target_types: HashMap::new(),
+            appended: 0,
+            finish: target.finish.clone(),
             committed: false,
         };
         writer.run("BEGIN TRANSACTION")?;
+        // The load's own statements (a truncate's DELETE, the CREATE of a
+        // missing table) run in its transaction: a failed load undoes them.
+        for sql in &target.setup {
+            writer.run(sql)?;
+        }
         writer.target_types = writer.read_target_types()?;
         if matches!(target.mode, WriteMode::InsertIgnore | WriteMode::Upsert) {
             let staging = format!("barge_stage_{}", uuid::Uuid::new_v4().simple());
@@ -378,6 +390,7 @@ impl BatchWriter for DuckDbWriter {
             return Ok(0);
         }
         self.append(batch)?;
+        self.appended += batch.num_rows() as u64;
         Ok(if self.staging.is_some() {
             0
         } else {
@@ -385,8 +398,8 @@ impl BatchWriter for DuckDbWriter {
         })
     }
 
-    fn finish(mut self: Box<Self>) -> EngineResult<u64> {
-        let merged = match self.staging.clone() {
+    fn finish(mut self: Box<Self>, observer: &dyn LoadObserver) -> EngineResult<u64> {
+        let written = match self.staging.clone() {
             Some(staging) => {
                 let sql = self.merge_sql(&staging);
                 let rows = self.session.execute(&sql, []).map_err(|e| {
@@ -405,11 +418,16 @@ impl BatchWriter for DuckDbWriter {
                 self.run(&format!("DROP TABLE temp.main.{}", quote(&staging)))?;
                 rows
             }
-            None => 0,
+            None => self.appended,
         };
+        let record = observer.before_commit(written)?;
+        for sql in self.finish.iter().chain(&record) {
+            self.run(sql)?;
+        }
         self.run("COMMIT")?;
         self.committed = true;
-        Ok(merged)
+        observer.after_commit()?;
+        Ok(written)
     }
 }
 

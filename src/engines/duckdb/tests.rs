@@ -246,19 +246,25 @@ fn target(name: &str, mode: WriteMode, key: &[&str]) -> TargetSpec {
         mode,
         key: key.iter().map(|k| k.to_string()).collect(),
         disable_fk_checks: false,
+        setup: vec![],
+        finish: vec![],
     }
 }
 
 /// Prepares `target` and writes `batches` into it; returns the rows written.
 async fn load(conn: &DuckDbConnection, target: &TargetSpec, batches: &[RecordBatch]) -> u64 {
     let schema = batches[0].schema();
-    conn.prepare_target(target, &schema, false).await.unwrap();
-    let mut writer = conn.open_writer(target, schema).unwrap();
-    let mut rows = 0;
+    let plan = conn
+        .prepare_target(target, &schema, false, false)
+        .await
+        .unwrap();
+    let mut writer = conn
+        .open_writer(&plan.writer_target(target), schema)
+        .unwrap();
     for b in batches {
-        rows += writer.write(b).unwrap();
+        writer.write(b).unwrap();
     }
-    rows + writer.finish().unwrap()
+    writer.finish(&crate::engines::hooks::Unobserved).unwrap()
 }
 
 /// Reads the whole table through the engine's streaming query.
@@ -478,10 +484,15 @@ async fn upsert_without_a_key_constraint_explains() {
     .await;
     let upsert = target("t", WriteMode::Upsert, &["id"]);
     let schema = keyed(&[1], &["a"]).schema();
-    conn.prepare_target(&upsert, &schema, false).await.unwrap();
+    conn.prepare_target(&upsert, &schema, false, false)
+        .await
+        .unwrap();
     let mut writer = conn.open_writer(&upsert, schema).unwrap();
     writer.write(&keyed(&[1], &["b"])).unwrap();
-    let err = writer.finish().unwrap_err().to_string();
+    let err = writer
+        .finish(&crate::engines::hooks::Unobserved)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("hint") && err.contains("'dst'"), "{err}");
 }
 
@@ -518,7 +529,7 @@ async fn a_key_violation_fails_the_append() {
         .unwrap();
     let result = writer
         .write(&keyed(&[1], &["again"]))
-        .and_then(|_| writer.finish());
+        .and_then(|_| writer.finish(&crate::engines::hooks::Unobserved));
     let err = result.unwrap_err().to_string();
     assert!(err.contains("'dst'") && err.contains("main.t"), "{err}");
     assert_eq!(
@@ -565,7 +576,7 @@ async fn a_file_is_shared_by_a_reader_and_a_writer() {
     // The reader refuses writes even though the file is open read-write.
     let t = target("t", WriteMode::Append, &[]);
     let err = src
-        .prepare_target(&t, &keyed(&[1], &["a"]).schema(), false)
+        .prepare_target(&t, &keyed(&[1], &["a"]).schema(), false, false)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("read-only"), "{err}");
@@ -794,24 +805,37 @@ async fn a_target_in_another_schema_gets_its_schema_created() {
         mode: WriteMode::Replace,
         key: vec![],
         disable_fk_checks: false,
+        setup: vec![],
+        finish: vec![],
     };
     let dry = conn
-        .prepare_target(&t, &keyed(&[1], &["a"]).schema(), true)
+        .prepare_target(&t, &keyed(&[1], &["a"]).schema(), true, false)
         .await
-        .unwrap();
+        .unwrap()
+        .statements();
     assert_eq!(dry[0], "CREATE SCHEMA IF NOT EXISTS \"analytics\"");
     assert_eq!(load(&conn, &t, &[keyed(&[1, 2], &["a", "b"])]).await, 2);
     assert_eq!(conn.row_count(&t.table).await.unwrap(), Some(2));
     let again = conn
-        .prepare_target(&t, &keyed(&[1], &["a"]).schema(), true)
+        .prepare_target(&t, &keyed(&[1], &["a"]).schema(), true, false)
         .await
-        .unwrap();
+        .unwrap()
+        .statements();
+    // A replace loads a shadow made from the table's own definition and
+    // swaps it in, in the load's transaction.
     assert_eq!(
-        again,
-        vec![
+        again[0],
+        "DROP TABLE IF EXISTS \"analytics\".\"t__barge_new\""
+    );
+    assert!(
+        again[1].starts_with("CREATE TABLE \"analytics\".\"t__barge_new\""),
+        "{again:?}"
+    );
+    assert_eq!(
+        again[2..],
+        [
             "DROP TABLE \"analytics\".\"t\"".to_string(),
-            "CREATE TABLE \"analytics\".\"t\" (\"id\" BIGINT NOT NULL, \"name\" VARCHAR NOT NULL)"
-                .to_string()
+            "ALTER TABLE \"analytics\".\"t__barge_new\" RENAME TO \"t\"".to_string()
         ]
     );
 }

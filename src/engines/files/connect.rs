@@ -11,6 +11,7 @@ use datafusion::catalog::TableProvider;
 use super::sink::{CsvWriter, ParquetWriter};
 use super::source::{extension, kind_label, listing_table, parquet_row_count};
 use super::types::check_schema;
+use crate::engines::load::LoadPlan;
 use crate::engines::{BatchWriter, Connection, OpenOptions};
 use crate::error::{EngineError, EngineResult};
 use crate::model::{EngineKind, TableName, TargetSpec, WriteMode};
@@ -503,7 +504,8 @@ impl Connection for FileConnection {
         target: &TargetSpec,
         schema: &SchemaRef,
         _dry_run: bool,
-    ) -> EngineResult<Vec<String>> {
+        _chunked: bool,
+    ) -> EngineResult<LoadPlan> {
         // Nothing is changed before the load: the writer replaces the file at finish.
         let path = self.target_path(&target.table)?;
         self.check_mode(target, &path)?;
@@ -515,7 +517,10 @@ impl Connection for FileConnection {
             ));
         }
         lines.push(self.describe_write(&target.table, &path, schema)?);
-        Ok(lines)
+        Ok(LoadPlan {
+            described: lines,
+            ..LoadPlan::default()
+        })
     }
 
     fn open_writer(

@@ -59,15 +59,15 @@ pub(crate) mod test_support {
             mode,
             key: vec![],
             disable_fk_checks: false,
+            setup: vec![],
+            finish: vec![],
         };
-        conn.prepare_target(&target, &schema, false).await?;
+        conn.prepare_target(&target, &schema, false, false).await?;
         let mut writer = conn.open_writer(&target, schema)?;
-        let mut rows = 0;
         for batch in batches {
-            rows += writer.write(batch)?;
+            writer.write(batch)?;
         }
-        rows += writer.finish()?;
-        Ok(rows)
+        writer.finish(&crate::engines::hooks::Unobserved)
     }
 
     /// `SELECT *` of `table` through the connection's TableProvider, as one batch.

@@ -22,6 +22,7 @@ use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::parquet::file::writer::SerializedFileWriter;
 use datafusion::parquet::schema::types::ColumnPath;
 
+use crate::engines::hooks::LoadObserver;
 use crate::engines::BatchWriter;
 use crate::error::{EngineError, EngineResult};
 
@@ -111,6 +112,8 @@ pub struct ParquetWriter {
     /// The column writers of the row group being written (one per leaf column).
     columns: Vec<ArrowColumnWriter>,
     rows_in_group: usize,
+    /// Rows written in all.
+    rows: u64,
     row_group_rows: usize,
     threads: usize,
     factory: ArrowRowGroupWriterFactory,
@@ -164,6 +167,7 @@ impl ParquetWriter {
         Ok(Self {
             columns,
             rows_in_group: 0,
+            rows: 0,
             row_group_rows,
             threads,
             factory,
@@ -278,10 +282,12 @@ impl BatchWriter for ParquetWriter {
                 self.flush_row_group()?;
             }
         }
+        self.rows += batch.num_rows() as u64;
         Ok(batch.num_rows() as u64)
     }
 
-    fn finish(mut self: Box<Self>) -> EngineResult<u64> {
+    /// Closes the file and renames it into place: the rename is the commit.
+    fn finish(mut self: Box<Self>, observer: &dyn LoadObserver) -> EngineResult<u64> {
         if self.rows_in_group > 0 {
             self.flush_row_group()?;
         }
@@ -290,8 +296,10 @@ impl BatchWriter for ParquetWriter {
             .take()
             .ok_or_else(|| self.staged.error("the writer is closed"))?;
         let file = writer.into_inner().map_err(|e| self.staged.error(e))?;
+        observer.before_commit(self.rows)?;
         self.staged.commit(file)?;
-        Ok(0)
+        observer.after_commit()?;
+        Ok(self.rows)
     }
 }
 
@@ -335,7 +343,8 @@ impl BatchWriter for CsvWriter {
         Ok(batch.num_rows() as u64)
     }
 
-    fn finish(mut self: Box<Self>) -> EngineResult<u64> {
+    /// Closes the file and renames it into place: the rename is the commit.
+    fn finish(mut self: Box<Self>, observer: &dyn LoadObserver) -> EngineResult<u64> {
         let mut writer = self
             .writer
             .take()
@@ -353,8 +362,10 @@ impl BatchWriter for CsvWriter {
         let file = buffered
             .into_inner()
             .map_err(|e| self.staged.error(e.error()))?;
+        observer.before_commit(self.rows)?;
         self.staged.commit(file)?;
-        Ok(0)
+        observer.after_commit()?;
+        Ok(self.rows)
     }
 }
 

@@ -18,14 +18,15 @@ use mysql_async::{Opts, OptsBuilder, Pool, SslOpts};
 
 use super::sink::MySqlWriter;
 use super::source::run_query;
+use super::swap;
 use super::tls::{parse_url, SslMode};
 use super::types::{self, ColumnInfo};
-use crate::engines::sql::{
-    drop_shadow_sql, prepare_sql_target, RangePartitioning, SqlSource, SqlTable,
-};
+use crate::engines::load::{self, LoadPlan};
+use crate::engines::sql::commit::{self, COMMIT_TABLE};
+use crate::engines::sql::{RangePartitioning, SqlSource, SqlTable};
 use crate::engines::{BatchIter, BatchWriter, Connection, OpenOptions};
 use crate::error::{EngineError, EngineResult};
-use crate::model::{EngineKind, TableName, TargetSpec};
+use crate::model::{CommitRecord, EngineKind, TableName, TargetSpec};
 
 /// How long `open` waits for the server before giving up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -410,6 +411,11 @@ impl SqlSource for MySqlConnection {
         crate::ident::Quoting::Backtick.ident(ident)
     }
 
+    /// Backslashes escape in MySQL's string literals.
+    fn string_literal(&self, value: &str) -> String {
+        crate::engines::dialect::Dialect::string_literal(&types::MySqlDialect, value)
+    }
+
     /// Integer and DOUBLE comparisons only: text compares case-insensitively
     /// under MySQL's default collations, FLOAT columns compare as doubles
     /// (`f = 0.1` misses the float 0.1), and a TINYINT(1) may hold values
@@ -487,6 +493,7 @@ impl Connection for MySqlConnection {
             .map_err(|e| self.server_error(None, Some(sql), e))?;
         Ok(names
             .into_iter()
+            .filter(|n| n != COMMIT_TABLE)
             .map(|n| TableName::new(Some(&self.database), &n))
             .collect())
     }
@@ -614,72 +621,98 @@ impl Connection for MySqlConnection {
         target: &TargetSpec,
         schema: &SchemaRef,
         dry_run: bool,
-    ) -> EngineResult<Vec<String>> {
+        chunked: bool,
+    ) -> EngineResult<LoadPlan> {
         self.check_writable(&target.table)?;
-        let mut target = target.clone();
-        target.table = self.resolve(&target.table);
-        let existing = self.table_schema(&target.table).await?;
-        let create_sql = self.create_table_sql(&target.table, schema, &target.key)?;
-        let statements = prepare_sql_target(self, &target, existing.as_ref(), create_sql, true)?;
-        if !dry_run {
-            for sql in &statements {
-                self.exec(sql).await.map_err(|e| match e {
-                    EngineError::Query {
-                        connection,
-                        sql,
-                        message,
-                        ..
-                    } => EngineError::Query {
-                        connection,
-                        table: Some(target.table.to_string()),
-                        sql,
-                        message,
-                    },
-                    other => other,
-                })?;
+        let target = TargetSpec {
+            table: self.resolve(&target.table),
+            ..target.clone()
+        };
+        load::prepare(self, &target, schema, dry_run, chunked).await
+    }
+
+    async fn shadow_sql(
+        &self,
+        target: &TargetSpec,
+        shadow: &TableName,
+        schema: &SchemaRef,
+    ) -> EngineResult<(Vec<String>, bool)> {
+        let (table, shadow) = (self.resolve(&target.table), self.resolve(shadow));
+        let existing = self.columns(&table).await?;
+        let holds_columns = !existing.is_empty()
+            && schema
+                .fields()
+                .iter()
+                .all(|f| existing.iter().any(|c| &c.name == f.name()));
+        if holds_columns {
+            return Ok((swap::shadow_like(self, &table, &shadow).await?, true));
+        }
+        if !existing.is_empty() {
+            let referencing = swap::referenced_by(self, &table).await?;
+            if !referencing.is_empty() {
+                return Err(EngineError::unsupported(
+                    &self.name,
+                    format!(
+                        "table {table} is referenced by foreign keys of {}, and MySQL/MariaDB would move their references with a replaced table\n  hint: use mode = \"truncate\" (or \"upsert\") to load it in place",
+                        referencing.join(", ")
+                    ),
+                ));
             }
         }
-        Ok(statements)
+        Ok((
+            vec![self.create_table_sql(&shadow, schema, &target.key)?],
+            false,
+        ))
     }
 
-    async fn introspect(&self) -> EngineResult<crate::model::catalog::Catalog> {
-        super::introspect::introspect(self).await
+    async fn swap_sql(
+        &self,
+        shadow: &TableName,
+        target: &TableName,
+        target_exists: bool,
+        kept: bool,
+    ) -> EngineResult<Vec<String>> {
+        swap::swap_sql(
+            self,
+            &self.resolve(shadow),
+            &self.resolve(target),
+            target_exists,
+            kept,
+        )
+        .await
     }
 
-    fn swaps_tables(&self) -> bool {
-        !self.read_only
+    /// On one session, in order (MySQL's DDL commits on its own).
+    async fn execute_transaction(&self, statements: &[String]) -> EngineResult<()> {
+        let mut conn = self.conn().await?;
+        for sql in statements {
+            conn.query_drop(sql)
+                .await
+                .map_err(|e| self.server_error(None, Some(sql), e))?;
+        }
+        Ok(())
     }
 
-    async fn drop_shadow(&self, shadow: &TableName) -> EngineResult<()> {
-        self.exec(&drop_shadow_sql(self, &self.resolve(shadow)))
+    async fn ensure_commit_table(&self) -> EngineResult<()> {
+        self.check_writable(&TableName::new(None, COMMIT_TABLE))?;
+        self.exec(&commit::create_commit_table_sql(self))
             .await
             .map(|_| ())
     }
 
-    /// Renames `target` away and `shadow` to it in one atomic `RENAME
-    /// TABLE`, then drops the old table.
-    async fn swap_in(&self, shadow: &TableName, target: &TableName) -> EngineResult<Vec<String>> {
-        let shadow = self.resolve(shadow);
-        let target = self.resolve(target);
-        let old = TableName::new(
-            target.schema.as_deref(),
-            &format!("{}__barge_old", target.name),
-        );
-        let statements = vec![
-            format!("DROP TABLE IF EXISTS {}", self.quote_table(&old)),
-            format!(
-                "RENAME TABLE {} TO {}, {} TO {}",
-                self.quote_table(&target),
-                self.quote_table(&old),
-                self.quote_table(&shadow),
-                self.quote_table(&target)
-            ),
-            format!("DROP TABLE {}", self.quote_table(&old)),
-        ];
-        for sql in &statements {
-            self.exec(sql).await?;
-        }
-        Ok(statements)
+    async fn committed_load(&self, load_id: &str) -> EngineResult<Option<u64>> {
+        let (this, id) = (self.clone(), load_id.to_string());
+        tokio::task::spawn_blocking(move || commit::committed_load(&this, &id))
+            .await
+            .map_err(|e| EngineError::query(&self.name, None, None, e))?
+    }
+
+    fn commit_record_sql(&self, record: &CommitRecord, rows: u64) -> Option<String> {
+        Some(commit::commit_record_sql(self, record, rows))
+    }
+
+    async fn introspect(&self) -> EngineResult<crate::model::catalog::Catalog> {
+        super::introspect::introspect(self).await
     }
 
     async fn routines(&self) -> EngineResult<Vec<crate::model::catalog::Routine>> {

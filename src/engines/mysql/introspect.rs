@@ -53,7 +53,7 @@ pub(crate) async fn introspect(connection: &MySqlConnection) -> EngineResult<Cat
     let err = |sql: &str, e: mysql_async::Error| connection.server_error(None, Some(sql), e);
 
     let sql = "SELECT TABLE_NAME, TABLE_TYPE, TABLE_ROWS FROM information_schema.TABLES \
-               WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME";
+               WHERE TABLE_SCHEMA = ? AND TABLE_NAME <> 'barge_commits' ORDER BY TABLE_NAME";
     let rows: Vec<(String, String, Option<u64>)> = conn
         .exec(sql, (&database,))
         .await

@@ -14,8 +14,9 @@ use mysql_async::Conn;
 use tokio::runtime::Handle;
 
 use super::connect::MySqlConnection;
-use super::sink::{warnings, Opened, Plan, INSERT_BYTES, INSERT_ROWS};
+use super::sink::{commit, warnings, Opened, Plan, INSERT_BYTES, INSERT_ROWS};
 use super::tsv::TsvEncoder;
+use crate::engines::hooks::LoadObserver;
 use crate::engines::{BatchWriter, WriteFailure};
 use crate::error::{EngineError, EngineResult};
 use crate::model::{TargetSpec, WriteMode};
@@ -39,6 +40,10 @@ pub struct IsolatingMySqlWriter {
     /// The `LOAD DATA` statement, when the server takes it; else INSERTs.
     load_sql: Option<String>,
     rows_per_statement: usize,
+    /// Rows the server reported written so far.
+    written: u64,
+    /// Run in the transaction after the rows.
+    finish: Vec<String>,
     committed: bool,
 }
 
@@ -70,6 +75,8 @@ impl IsolatingMySqlWriter {
             plan,
             load_sql,
             rows_per_statement: INSERT_ROWS,
+            written: 0,
+            finish: target.finish.clone(),
             committed: false,
         })
     }
@@ -268,7 +275,11 @@ impl BatchWriter for IsolatingMySqlWriter {
         });
         self.conn = Some(conn);
         match outcome {
-            Ok(result) => Ok(result),
+            Ok(Ok(rows)) => {
+                self.written += rows;
+                Ok(Ok(rows))
+            }
+            Ok(refused) => Ok(refused),
             Err(WriteFailure::Refused(message)) => Err(self.error(None, message)),
             Err(WriteFailure::Failed(EngineError::Query { sql, message, .. })) => {
                 Err(self.error(sql.as_deref(), message))
@@ -277,13 +288,18 @@ impl BatchWriter for IsolatingMySqlWriter {
         }
     }
 
-    fn finish(mut self: Box<Self>) -> EngineResult<u64> {
+    fn finish(mut self: Box<Self>, observer: &dyn LoadObserver) -> EngineResult<u64> {
         let Some(mut conn) = self.conn.take() else {
             return Err(self.error(None, "the writer has no session"));
         };
         let stage = self.plan.stage_sql.clone();
+        let (connection, table, finish, written) =
+            (&self.connection, &self.table, &self.finish, self.written);
         let committed = self.handle.block_on(async {
-            let result = conn.query_drop("COMMIT").await;
+            let result = commit(&mut conn, connection, table, finish, observer, written).await;
+            if result.is_err() {
+                let _ = conn.query_drop("ROLLBACK").await;
+            }
             if let Some(stage) = &stage {
                 let _ = conn
                     .query_drop(format!("DROP TEMPORARY TABLE IF EXISTS {stage}"))
@@ -291,10 +307,10 @@ impl BatchWriter for IsolatingMySqlWriter {
             }
             result
         });
-        self.conn = Some(conn);
-        committed.map_err(|e| self.error(Some("COMMIT"), e))?;
+        // Committed or rolled back: nothing is left for `drop` to undo.
         self.committed = true;
-        Ok(0)
+        committed?;
+        Ok(written)
     }
 }
 

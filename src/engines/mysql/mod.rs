@@ -25,6 +25,7 @@ pub mod introspect;
 pub mod isolating;
 pub mod sink;
 pub mod source;
+pub mod swap;
 pub mod tls;
 pub mod tsv;
 pub mod types;

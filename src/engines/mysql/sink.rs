@@ -46,6 +46,7 @@ use tokio::task::JoinHandle;
 use super::connect::MySqlConnection;
 use super::tsv::TsvEncoder;
 use super::types::ColumnInfo;
+use crate::engines::hooks::LoadObserver;
 use crate::engines::sql::SqlSource;
 use crate::engines::BatchWriter;
 use crate::error::{EngineError, EngineResult};
@@ -77,6 +78,10 @@ pub struct MySqlWriter {
     /// The schema batches are cast to before encoding, when it differs.
     load_schema: Option<SchemaRef>,
     rows_sent: u64,
+    /// Rows the server reported written so far (INSERT path).
+    written: u64,
+    /// Run in the transaction after the rows.
+    finish: Vec<String>,
     path: Path,
 }
 
@@ -88,7 +93,8 @@ enum Path {
 /// The running `LOAD DATA` statement.
 struct Load {
     tx: Option<mpsc::Sender<Chunk>>,
-    task: Option<JoinHandle<EngineResult<u64>>>,
+    /// Gives the session back, its transaction open, with the rows stored.
+    task: Option<JoinHandle<EngineResult<(Conn, u64)>>>,
 }
 
 enum Chunk {
@@ -123,6 +129,8 @@ pub(super) struct Plan {
     pub(super) mode: WriteMode,
     /// `FOREIGN_KEY_CHECKS = 0` for the session (the pool's reset restores it).
     pub(super) disable_fk_checks: bool,
+    /// The load's own statements, first in its transaction (a truncate's DELETE).
+    pub(super) setup: Vec<String>,
 }
 
 /// What both writers start from: the connection's transaction open (and
@@ -245,6 +253,8 @@ impl MySqlWriter {
             encoder,
             load_schema,
             rows_sent: 0,
+            written: 0,
+            finish: target.finish.clone(),
             path,
         })
     }
@@ -356,14 +366,18 @@ impl BatchWriter for MySqlWriter {
                     start += n;
                 }
                 self.rows_sent += rows as u64;
+                self.written += written;
                 Ok(written)
             }
         }
     }
 
-    fn finish(mut self: Box<Self>) -> EngineResult<u64> {
+    fn finish(mut self: Box<Self>, observer: &dyn LoadObserver) -> EngineResult<u64> {
         let rows = self.rows_sent;
-        match &mut self.path {
+        let error = |message: String| {
+            EngineError::query(&self.connection, Some(&self.table), None, message)
+        };
+        let (mut conn, written) = match &mut self.path {
             Path::Load(load) => {
                 // A failed send means the task already ended: its result says why.
                 if let Some(tx) = load.tx.take() {
@@ -371,25 +385,55 @@ impl BatchWriter for MySqlWriter {
                 }
                 let task = load.task.take();
                 match task.map(|t| self.handle.block_on(t)) {
-                    Some(Ok(result)) => result,
-                    Some(Err(e)) => Err(self.error(format!("the LOAD DATA task failed: {e}"))),
-                    None => Err(self.error("the load was already stopped")),
+                    Some(Ok(result)) => result?,
+                    Some(Err(e)) => return Err(error(format!("the LOAD DATA task failed: {e}"))),
+                    None => return Err(error("the load was already stopped".into())),
                 }
             }
             Path::Insert(insert) => {
-                let Some(conn) = insert.conn.as_mut() else {
-                    return Err(self.error("the writer has no session"));
-                };
-                self.handle
-                    .block_on(conn.query_drop("COMMIT"))
-                    .map_err(|e| {
-                        EngineError::query(&self.connection, Some(&self.table), Some("COMMIT"), e)
-                    })?;
+                let conn = insert
+                    .conn
+                    .take()
+                    .ok_or_else(|| error("the writer has no session".into()))?;
+                // Committed or rolled back below, whatever happens.
                 insert.committed = true;
-                Ok(0)
+                (conn, self.written)
             }
-        }
+        };
+        let (connection, table, finish) = (&self.connection, &self.table, &self.finish);
+        self.handle.block_on(async {
+            let result = commit(&mut conn, connection, table, finish, observer, written).await;
+            if result.is_err() {
+                let _ = conn.query_drop("ROLLBACK").await;
+            }
+            result
+        })?;
+        Ok(written)
     }
+}
+
+/// The end of every MySQL load: the observer's check of the rows the server
+/// wrote and its commit record, the load's `finish` statements, the COMMIT.
+pub(super) async fn commit(
+    conn: &mut Conn,
+    connection: &str,
+    table: &str,
+    finish: &[String],
+    observer: &dyn LoadObserver,
+    written: u64,
+) -> EngineResult<()> {
+    let record = observer.before_commit(written)?;
+    for sql in finish
+        .iter()
+        .chain(&record)
+        .map(String::as_str)
+        .chain(["COMMIT"])
+    {
+        conn.query_drop(sql)
+            .await
+            .map_err(|e| EngineError::query(connection, Some(table), Some(sql), e))?;
+    }
+    observer.after_commit()
 }
 
 impl Drop for MySqlWriter {
@@ -564,6 +608,7 @@ fn plan(mysql: &MySqlConnection, target: &TargetSpec, columns: &[String]) -> Eng
         on_duplicate,
         mode: target.mode,
         disable_fk_checks: target.disable_fk_checks,
+        setup: target.setup.clone(),
     })
 }
 
@@ -585,6 +630,7 @@ async fn start(mysql: &MySqlConnection, plan: &Plan) -> EngineResult<Conn> {
         ));
     }
     statements.push("START TRANSACTION".to_string());
+    statements.extend(plan.setup.iter().cloned());
     for sql in &statements {
         conn.query_drop(sql)
             .await
@@ -623,7 +669,8 @@ pub(super) async fn warnings(conn: &mut Conn) -> Option<String> {
 }
 
 /// Runs the `LOAD DATA` statement over the channel's chunks, then merges the
-/// stage (if any) and commits. Rolls back on any failure, including a stream
+/// stage (if any), and gives the session back with its transaction open
+/// for the writer to commit. Rolls back on any failure, including a stream
 /// that closes without its end marker (the writer was dropped).
 async fn run_load(
     mut conn: Conn,
@@ -632,33 +679,17 @@ async fn run_load(
     load_sql: String,
     plan: Plan,
     rx: mpsc::Receiver<Chunk>,
-) -> EngineResult<u64> {
+) -> EngineResult<(Conn, u64)> {
     let result = load_and_merge(&mut conn, &connection, &table, &load_sql, &plan, rx).await;
+    if let Some(stage) = &plan.stage_sql {
+        let _ = conn
+            .query_drop(format!("DROP TEMPORARY TABLE IF EXISTS {stage}"))
+            .await;
+    }
     match result {
-        Ok(rows) => {
-            if let Err(e) = conn.query_drop("COMMIT").await {
-                let _ = conn.query_drop("ROLLBACK").await;
-                return Err(EngineError::query(
-                    &connection,
-                    Some(&table),
-                    Some("COMMIT"),
-                    e,
-                ));
-            }
-            if let Some(stage) = &plan.stage_sql {
-                let _ = conn
-                    .query_drop(format!("DROP TEMPORARY TABLE IF EXISTS {stage}"))
-                    .await;
-            }
-            Ok(rows)
-        }
+        Ok(rows) => Ok((conn, rows)),
         Err(e) => {
             let _ = conn.query_drop("ROLLBACK").await;
-            if let Some(stage) = &plan.stage_sql {
-                let _ = conn
-                    .query_drop(format!("DROP TEMPORARY TABLE IF EXISTS {stage}"))
-                    .await;
-            }
             Err(e)
         }
     }

@@ -195,19 +195,11 @@ async fn write(
         mode,
         key: key.iter().map(|k| k.to_string()).collect(),
         disable_fk_checks: false,
+        setup: vec![],
+        finish: vec![],
     };
-    mysql
-        .prepare_target(&target, &batch.schema(), false)
-        .await?;
-    let mysql = mysql.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut writer = mysql.open_writer(&target, batch.schema())?;
-        let mut n = writer.write(&batch)?;
-        n += writer.finish()?;
-        Ok(n)
-    })
-    .await
-    .expect("writer thread")
+    let connection: Arc<dyn Connection> = mysql.clone();
+    crate::engines::load::load_batches(&connection, &target, vec![batch]).await
 }
 
 /// Reads `sql` with the engine's reader on a blocking thread.
@@ -341,11 +333,14 @@ async fn mysql_dropped_writer_rolls_back() {
         mode: WriteMode::Append,
         key: vec![],
         disable_fk_checks: false,
+        setup: vec![],
+        finish: vec![],
     };
-    mysql
-        .prepare_target(&target, &batch.schema(), false)
+    let plan = mysql
+        .prepare_target(&target, &batch.schema(), false, false)
         .await
         .expect("create");
+    let target = plan.writer_target(&target);
     let writer_mysql = mysql.clone();
     tokio::task::spawn_blocking(move || {
         let mut writer = writer_mysql
@@ -360,8 +355,9 @@ async fn mysql_dropped_writer_rolls_back() {
     let mut count = None;
     for _ in 0..50 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        // The rows went into the shadow the table is made in.
         let n = mysql
-            .row_count(&TableName::new(None, "every"))
+            .row_count(&TableName::new(None, "every__barge_new"))
             .await
             .expect("count");
         count = n;
@@ -375,6 +371,14 @@ async fn mysql_dropped_writer_rolls_back() {
         }
     }
     assert_eq!(count, Some(0));
+    // The table itself was never made.
+    assert_eq!(
+        mysql
+            .row_count(&TableName::new(None, "every"))
+            .await
+            .expect("count"),
+        None
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -394,10 +398,12 @@ async fn mysql_read_only_session() {
         mode: WriteMode::Append,
         key: vec![],
         disable_fk_checks: false,
+        setup: vec![],
+        finish: vec![],
     };
     let schema = every_type_batch().schema();
     let err = mysql
-        .prepare_target(&target, &schema, true)
+        .prepare_target(&target, &schema, true, false)
         .await
         .expect_err("refused");
     assert!(err.to_string().contains("read_only"), "{err}");
@@ -448,6 +454,8 @@ async fn isolated_writes(name: &str, load_data: bool, mode: WriteMode) {
         mode,
         key: vec!["id".to_string()],
         disable_fk_checks: false,
+        setup: vec![],
+        finish: vec![],
     };
     let batches = [
         // append: 2 is a duplicate; insert_ignore: 2 is skipped, 7 too long.
@@ -461,7 +469,7 @@ async fn isolated_writes(name: &str, load_data: bool, mode: WriteMode) {
             .iter()
             .map(|b| writer.write_isolated(b))
             .collect::<EngineResult<Vec<_>>>()?;
-        writer.finish()?;
+        writer.finish(&crate::engines::hooks::Unobserved)?;
         EngineResult::Ok(outcomes)
     })
     .await

@@ -18,15 +18,15 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::sink::PostgresWriter;
 use super::source::run_copy_out;
+use super::swap;
 use super::tls;
 use super::types::{self, ColumnType};
-use crate::engines::sql::{
-    drop_shadow_sql, prepare_sql_target, swap_statements, RangePartitioning, SqlSource, SqlTable,
-};
+use crate::engines::load::{self, LoadPlan};
+use crate::engines::sql::commit::{self, COMMIT_TABLE};
+use crate::engines::sql::{RangePartitioning, SqlSource, SqlTable};
 use crate::engines::{BatchIter, BatchWriter, Connection, OpenOptions};
 use crate::error::{EngineError, EngineResult};
-use crate::ident::quote;
-use crate::model::{EngineKind, TableName, TargetSpec};
+use crate::model::{CommitRecord, EngineKind, TableName, TargetSpec};
 use crate::redact::redact_url;
 
 /// How long opening a connection may take when the URL does not say.
@@ -462,6 +462,7 @@ impl Connection for PostgresConnection {
         Ok(rows
             .iter()
             .map(|r| TableName::new(Some(&r.get::<_, String>(0)), &r.get::<_, String>(1)))
+            .filter(|t| t.name != COMMIT_TABLE)
             .collect())
     }
 
@@ -552,58 +553,82 @@ impl Connection for PostgresConnection {
         target: &TargetSpec,
         schema: &SchemaRef,
         dry_run: bool,
-    ) -> EngineResult<Vec<String>> {
+        chunked: bool,
+    ) -> EngineResult<LoadPlan> {
         self.check_writable(&target.table)?;
-        let mut target = target.clone();
-        target.table = self.resolve(&target.table);
-        let existing = self.table_schema(&target.table).await?;
-        let create_sql = self.create_table_sql(&target.table, schema, &target.key)?;
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || {
-            prepare_sql_target(&this, &target, existing.as_ref(), create_sql, dry_run)
-        })
+        let target = TargetSpec {
+            table: self.resolve(&target.table),
+            ..target.clone()
+        };
+        load::prepare(self, &target, schema, dry_run, chunked).await
+    }
+
+    fn transactional_ddl(&self) -> bool {
+        true
+    }
+
+    async fn shadow_sql(
+        &self,
+        target: &TargetSpec,
+        shadow: &TableName,
+        schema: &SchemaRef,
+    ) -> EngineResult<(Vec<String>, bool)> {
+        let (table, shadow) = (self.resolve(&target.table), self.resolve(shadow));
+        let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        if swap::keeps_definition(&self.meta, &self.connector, &table, &columns).await? {
+            return Ok((vec![swap::shadow_like(&table, &shadow)], true));
+        }
+        Ok((
+            vec![self.create_table_sql(&shadow, schema, &target.key)?],
+            false,
+        ))
+    }
+
+    async fn swap_sql(
+        &self,
+        shadow: &TableName,
+        target: &TableName,
+        target_exists: bool,
+        kept: bool,
+    ) -> EngineResult<Vec<String>> {
+        swap::swap_sql(
+            &self.meta,
+            &self.connector,
+            &self.resolve(shadow),
+            &self.resolve(target),
+            target_exists,
+            kept,
+        )
         .await
-        .map_err(|e| EngineError::query(&self.connector.name, None, None, e))?
     }
 
-    fn swaps_tables(&self) -> bool {
-        !self.read_only
-    }
-
-    async fn drop_shadow(&self, shadow: &TableName) -> EngineResult<()> {
-        let sql = drop_shadow_sql(self, &self.resolve(shadow));
-        self.meta.batch_execute(&sql).await.map_err(|e| {
-            self.connector
-                .error(Some(&shadow.to_string()), e)
-                .with_sql(&sql)
-        })
-    }
-
-    /// Drops `target` and renames `shadow` (and its primary key's index) to
-    /// it in one transaction.
-    async fn swap_in(&self, shadow: &TableName, target: &TableName) -> EngineResult<Vec<String>> {
-        let shadow = self.resolve(shadow);
-        let target = self.resolve(target);
-        let schema = target
-            .schema
-            .as_deref()
-            .map(|s| format!("{}.", quote(s)))
-            .unwrap_or_default();
-        let mut statements = swap_statements(self, &shadow, &target);
-        statements.push(format!(
-            "ALTER INDEX IF EXISTS {schema}{} RENAME TO {}",
-            quote(&format!("{}_pkey", shadow.name)),
-            quote(&format!("{}_pkey", target.name))
-        ));
+    async fn execute_transaction(&self, statements: &[String]) -> EngineResult<()> {
         let batch = format!("BEGIN; {}; COMMIT", statements.join("; "));
         if let Err(e) = self.meta.batch_execute(&batch).await {
             let _ = self.meta.batch_execute("ROLLBACK").await;
-            return Err(self
-                .connector
-                .error(Some(&target.to_string()), e)
-                .with_sql(&batch));
+            return Err(self.connector.error(None, e).with_sql(&batch));
         }
-        Ok(statements)
+        Ok(())
+    }
+
+    async fn ensure_commit_table(&self) -> EngineResult<()> {
+        self.check_writable(&TableName::new(None, COMMIT_TABLE))?;
+        let sql = commit::create_commit_table_sql(self);
+        self.meta
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| self.connector.error(None, e).with_sql(&sql))
+    }
+
+    async fn committed_load(&self, load_id: &str) -> EngineResult<Option<u64>> {
+        let (this, id) = (self.clone(), load_id.to_string());
+        tokio::task::spawn_blocking(move || commit::committed_load(&this, &id))
+            .await
+            .map_err(|e| EngineError::query(&self.connector.name, None, None, e))?
+    }
+
+    fn commit_record_sql(&self, record: &CommitRecord, rows: u64) -> Option<String> {
+        Some(commit::commit_record_sql(self, record, rows))
     }
 
     async fn load_through(

@@ -33,7 +33,7 @@ pub(crate) async fn introspect(client: &Client, connector: &Connector) -> Engine
         "SELECT n.nspname::text, c.relname::text, c.relkind::text, c.reltuples::float8 \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition AND {USER_SCHEMAS} \
-         ORDER BY 1, 2"
+         AND c.relname <> 'barge_commits' ORDER BY 1, 2"
     ))
     .await?
     {

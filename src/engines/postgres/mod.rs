@@ -22,6 +22,7 @@ pub mod introspect;
 pub mod passthrough;
 pub mod sink;
 pub mod source;
+pub mod swap;
 pub mod tls;
 pub mod types;
 

@@ -54,11 +54,22 @@ pub(crate) async fn copy_through(
     let connector = target_conn.connector();
     let label = target.table.to_string();
     let client = connector.connect().await?;
+    let err = |e, sql: &str| connector.error(Some(&label), e).with_sql(sql);
+    // The load's own statements (a truncate's DELETE, a CREATE) run in its
+    // transaction; the target's columns are read there, after them.
+    client
+        .batch_execute("BEGIN")
+        .await
+        .map_err(|e| err(e, "BEGIN"))?;
+    for sql in &target.setup {
+        client.batch_execute(sql).await.map_err(|e| err(e, sql))?;
+    }
     let target_columns =
         PostgresConnection::column_types(&client, connector, &target.table).await?;
     for (field, column) in schema.fields().iter().zip(columns) {
         match target_columns.iter().find(|(name, ..)| name == column) {
             Some((_, ty, _)) if copies_directly(field.data_type(), ty) => {}
+            // Dropping the client rolls the setup back.
             _ => return Ok(None),
         }
     }
@@ -73,11 +84,6 @@ pub(crate) async fn copy_through(
         Quoting::Double.table(&target.table),
         names.join(", ")
     );
-    let err = |e, sql: &str| connector.error(Some(&label), e).with_sql(sql);
-    client
-        .batch_execute("BEGIN")
-        .await
-        .map_err(|e| err(e, "BEGIN"))?;
     let sink = client
         .copy_in::<_, Bytes>(&copy_in)
         .await
@@ -136,11 +142,15 @@ pub(crate) async fn copy_through(
             format!("{reported} rows were read but {written} written; nothing was committed"),
         ));
     }
-    observer.before_commit();
+    let record = observer.before_commit(written)?;
+    for sql in target.finish.iter().chain(&record) {
+        client.batch_execute(sql).await.map_err(|e| err(e, sql))?;
+    }
     client
         .batch_execute("COMMIT")
         .await
         .map_err(|e| err(e, "COMMIT"))?;
+    observer.after_commit()?;
     observer.rows_written(written);
     Ok(Some(written))
 }

@@ -25,6 +25,7 @@ use tokio_postgres::{Client, CopyInSink};
 use super::connect::{Connector, PostgresConnection};
 use super::copy_binary::CopyBinaryEncoder;
 use super::types::{copies_directly, declared_type};
+use crate::engines::hooks::LoadObserver;
 use crate::engines::BatchWriter;
 use crate::error::{EngineError, EngineResult};
 use crate::ident::{quote, Quoting};
@@ -48,6 +49,8 @@ pub struct PostgresWriter {
     buffer: Vec<u8>,
     /// The `INSERT ... SELECT` from the staging table, when staging.
     merge: Option<String>,
+    /// Run in the transaction after the rows (a replace's swap).
+    finish: Vec<String>,
 }
 
 impl PostgresWriter {
@@ -73,6 +76,7 @@ impl PostgresWriter {
             encoder,
             buffer,
             merge,
+            finish: target.finish.clone(),
         })
     }
 
@@ -113,6 +117,12 @@ async fn begin(
 ) -> EngineResult<(Client, String, Option<String>)> {
     let label = target.table.to_string();
     let client = connector.connect().await?;
+    // The load's own statements (a truncate's DELETE, the CREATE of a
+    // missing table) run in its transaction: a failed load undoes them too.
+    exec(&client, connector, &label, "BEGIN").await?;
+    for sql in &target.setup {
+        exec(&client, connector, &label, sql).await?;
+    }
     let columns = PostgresConnection::column_types(&client, connector, &target.table).await?;
     if columns.is_empty() {
         return Err(EngineError::query(
@@ -150,7 +160,6 @@ async fn begin(
         names.push(name);
     }
     let names = names.join(", ");
-    exec(&client, connector, &label, "BEGIN").await?;
     if target.disable_fk_checks {
         // Triggers (foreign keys are triggers) stay off until the transaction ends.
         exec(
@@ -206,6 +215,25 @@ async fn begin(
     Ok((client, copy, merge))
 }
 
+/// The end of every PostgreSQL load: the observer's check of the rows the
+/// server wrote and its commit record, the load's `finish` statements, the
+/// COMMIT.
+async fn commit(
+    client: &Client,
+    connector: &Connector,
+    table: &str,
+    finish: &[String],
+    observer: &dyn LoadObserver,
+    written: u64,
+) -> EngineResult<()> {
+    let record = observer.before_commit(written)?;
+    for sql in finish.iter().chain(&record) {
+        exec(client, connector, table, sql).await?;
+    }
+    exec(client, connector, table, "COMMIT").await?;
+    observer.after_commit()
+}
+
 /// Runs statements that return no rows.
 async fn exec(client: &Client, connector: &Connector, table: &str, sql: &str) -> EngineResult<()> {
     client
@@ -233,14 +261,11 @@ impl BatchWriter for PostgresWriter {
         if self.buffer.len() >= SEND_BYTES {
             self.send()?;
         }
-        Ok(if self.merge.is_some() {
-            0
-        } else {
-            batch.num_rows() as u64
-        })
+        // The server counts the rows when the COPY ends.
+        Ok(0)
     }
 
-    fn finish(mut self: Box<Self>) -> EngineResult<u64> {
+    fn finish(mut self: Box<Self>, observer: &dyn LoadObserver) -> EngineResult<u64> {
         self.buffer.extend_from_slice(&CopyBinaryEncoder::trailer());
         self.send()?;
         let this = *self;
@@ -251,26 +276,25 @@ impl BatchWriter for PostgresWriter {
             client,
             sink,
             merge,
+            finish,
             ..
         } = this;
         handle.block_on(async move {
             let mut sink = sink;
-            sink.as_mut()
+            let copied = sink
+                .as_mut()
                 .finish()
                 .await
                 .map_err(|e| connector.error(Some(&table), e))?;
-            let merged = match &merge {
+            let written = match &merge {
                 Some(sql) => client
                     .execute(sql.as_str(), &[])
                     .await
                     .map_err(|e| connector.error(Some(&table), e).with_sql(sql))?,
-                None => 0,
+                None => copied,
             };
-            client
-                .batch_execute("COMMIT")
-                .await
-                .map_err(|e| connector.error(Some(&table), e).with_sql("COMMIT"))?;
-            Ok(merged)
+            commit(&client, &connector, &table, &finish, observer, written).await?;
+            Ok(written)
         })
     }
 }
@@ -292,6 +316,9 @@ pub struct IsolatingPostgresWriter {
     copy: String,
     /// The `INSERT ... SELECT` from the staging table, when staging.
     merge: Option<String>,
+    finish: Vec<String>,
+    /// Rows the server reported written so far.
+    written: u64,
 }
 
 impl IsolatingPostgresWriter {
@@ -314,6 +341,8 @@ impl IsolatingPostgresWriter {
             encoder,
             copy,
             merge,
+            finish: target.finish.clone(),
+            written: 0,
         })
     }
 }
@@ -361,6 +390,7 @@ impl BatchWriter for IsolatingPostgresWriter {
             client,
             copy,
             merge,
+            written,
             ..
         } = self;
         handle.block_on(async {
@@ -391,6 +421,7 @@ impl BatchWriter for IsolatingPostgresWriter {
                         .batch_execute(&release)
                         .await
                         .map_err(|e| fail(e, &release))?;
+                    *written += rows;
                     Ok(Ok(rows))
                 }
                 Err(e) if refuses_rows(&e) => {
@@ -407,20 +438,19 @@ impl BatchWriter for IsolatingPostgresWriter {
         })
     }
 
-    fn finish(self: Box<Self>) -> EngineResult<u64> {
+    fn finish(self: Box<Self>, observer: &dyn LoadObserver) -> EngineResult<u64> {
         let Self {
             connector,
             table,
             handle,
             client,
+            finish,
+            written,
             ..
         } = *self;
-        handle.block_on(async move {
-            client
-                .batch_execute("COMMIT")
-                .await
-                .map_err(|e| connector.error(Some(&table), e).with_sql("COMMIT"))
-        })?;
-        Ok(0)
+        handle.block_on(commit(
+            &client, &connector, &table, &finish, observer, written,
+        ))?;
+        Ok(written)
     }
 }

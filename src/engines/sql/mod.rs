@@ -3,6 +3,7 @@
 //! one `SELECT` run inside the engine, the scan node that streams its result,
 //! and target preparation for each write mode.
 
+pub mod commit;
 mod filter;
 mod pushdown;
 mod scan;
@@ -14,8 +15,8 @@ pub use scan::{RangePartitioning, ReadPartitioning, SqlScanExec, SqlTable, PARTI
 use datafusion::arrow::datatypes::SchemaRef;
 
 use super::BatchIter;
-use crate::error::{EngineError, EngineResult};
-use crate::model::{TableName, TargetSpec, WriteMode};
+use crate::error::EngineResult;
+use crate::model::TableName;
 
 /// An engine that runs SQL and streams the result as Arrow batches.
 pub trait SqlSource: Send + Sync + std::fmt::Debug {
@@ -26,6 +27,10 @@ pub trait SqlSource: Send + Sync + std::fmt::Debug {
     /// Quotes an identifier for this engine.
     fn quote_ident(&self, ident: &str) -> String {
         crate::ident::quote(ident)
+    }
+    /// A string literal in this engine's SQL.
+    fn string_literal(&self, value: &str) -> String {
+        format!("'{}'", value.replace('\'', "''"))
     }
     /// `schema.table` quoted for this engine.
     fn quote_table(&self, table: &TableName) -> String {
@@ -81,62 +86,4 @@ pub trait SqlSource: Send + Sync + std::fmt::Debug {
     }
     /// Runs one statement that returns no rows; returns rows changed.
     fn execute(&self, sql: &str) -> EngineResult<u64>;
-}
-
-/// The statements that replace `target` by `shadow` where DDL is
-/// transactional (run them in one transaction): drop the old table, rename
-/// the shadow to its name.
-pub fn swap_statements(
-    engine: &dyn SqlSource,
-    shadow: &TableName,
-    target: &TableName,
-) -> Vec<String> {
-    vec![
-        format!("DROP TABLE {}", engine.quote_table(target)),
-        format!(
-            "ALTER TABLE {} RENAME TO {}",
-            engine.quote_table(shadow),
-            engine.quote_ident(&target.name)
-        ),
-    ]
-}
-
-/// `DROP TABLE IF EXISTS` for a failed load's shadow table.
-pub fn drop_shadow_sql(engine: &dyn SqlSource, shadow: &TableName) -> String {
-    format!("DROP TABLE IF EXISTS {}", engine.quote_table(shadow))
-}
-
-/// Makes a SQL target ready for its write mode; returns the statements run
-/// (or that would run with `dry_run`). `existing` is the table's schema when it
-/// exists; `create_sql` is the engine's `CREATE TABLE` for the step output.
-pub fn prepare_sql_target(
-    engine: &dyn SqlSource,
-    target: &TargetSpec,
-    existing: Option<&SchemaRef>,
-    create_sql: String,
-    dry_run: bool,
-) -> EngineResult<Vec<String>> {
-    let table = engine.quote_table(&target.table);
-    let mut statements = Vec::new();
-    match (target.mode, existing.is_some()) {
-        (WriteMode::ErrorIfExists, true) => {
-            return Err(EngineError::TargetExists {
-                connection: engine.connection_name().to_string(),
-                table: target.table.to_string(),
-            })
-        }
-        (WriteMode::Replace, true) => {
-            statements.push(format!("DROP TABLE {table}"));
-            statements.push(create_sql);
-        }
-        (WriteMode::Truncate, true) => statements.push(format!("DELETE FROM {table}")),
-        (_, false) => statements.push(create_sql),
-        (_, true) => {}
-    }
-    if !dry_run {
-        for sql in &statements {
-            engine.execute(sql)?;
-        }
-    }
-    Ok(statements)
 }

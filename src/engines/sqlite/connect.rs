@@ -17,12 +17,12 @@ use rusqlite::OpenFlags;
 use super::sink::SqliteWriter;
 use super::source::run_query;
 use super::types;
-use crate::engines::sql::{
-    drop_shadow_sql, prepare_sql_target, swap_statements, SqlSource, SqlTable,
-};
+use crate::engines::load::{self, LoadPlan};
+use crate::engines::sql::commit::{self, COMMIT_TABLE};
+use crate::engines::sql::{SqlSource, SqlTable};
 use crate::engines::{BatchIter, BatchWriter, Connection, OpenOptions};
 use crate::error::{EngineError, EngineResult};
-use crate::model::{EngineKind, TableName, TargetSpec};
+use crate::model::{CommitRecord, EngineKind, TableName, TargetSpec};
 
 /// How long a statement waits for another connection's lock before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -224,8 +224,37 @@ impl SqliteConnection {
             .map_err(err)?;
         Ok(names
             .into_iter()
+            .filter(|n| n != COMMIT_TABLE)
             .map(|n| TableName::new(Some(MAIN_SCHEMA), &n))
             .collect())
+    }
+
+    /// The `CREATE TABLE` of `table` and the `CREATE` statements of its
+    /// own indexes and triggers, as `sqlite_master` keeps them.
+    fn definition_blocking(
+        &self,
+        table: &TableName,
+    ) -> EngineResult<Option<(String, Vec<String>)>> {
+        let sql = "SELECT type, sql FROM main.sqlite_master WHERE tbl_name = ?1 \
+                   AND sql IS NOT NULL AND type IN ('table', 'index', 'trigger') \
+                   ORDER BY type = 'table' DESC, name";
+        let conn = self.connect()?;
+        let err = |e: rusqlite::Error| EngineError::query(&self.name, None, Some(sql), e);
+        let mut stmt = conn.prepare(sql).map_err(err)?;
+        let rows = stmt
+            .query_map([&table.name], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
+        let mut rows = rows.into_iter();
+        Ok(match rows.next() {
+            Some((kind, create)) if kind == "table" => {
+                Some((create, rows.map(|(_, sql)| sql).collect()))
+            }
+            _ => None,
+        })
     }
 
     /// Arrow schema from `PRAGMA table_info` (declared types via `types.rs`).
@@ -416,16 +445,113 @@ impl Connection for SqliteConnection {
         target: &TargetSpec,
         schema: &SchemaRef,
         dry_run: bool,
-    ) -> EngineResult<Vec<String>> {
+        chunked: bool,
+    ) -> EngineResult<LoadPlan> {
         self.check_writable(&target.table)?;
-        let mut target = target.clone();
-        target.table = self.resolve(&target.table)?;
+        let target = TargetSpec {
+            table: self.resolve(&target.table)?,
+            ..target.clone()
+        };
+        load::prepare(self, &target, schema, dry_run, chunked).await
+    }
+
+    fn transactional_ddl(&self) -> bool {
+        true
+    }
+
+    /// The target's own `CREATE TABLE` under the shadow's name, when every
+    /// column of `schema` is in it.
+    async fn shadow_sql(
+        &self,
+        target: &TargetSpec,
+        shadow: &TableName,
+        schema: &SchemaRef,
+    ) -> EngineResult<(Vec<String>, bool)> {
         let existing = self.table_schema(&target.table).await?;
-        let create_sql = self.create_table_sql(&target.table, schema, &target.key)?;
-        self.blocking(move |c| {
-            prepare_sql_target(&c, &target, existing.as_ref(), create_sql, dry_run)
+        let holds_columns = existing.is_some_and(|e| {
+            schema
+                .fields()
+                .iter()
+                .all(|f| e.fields().iter().any(|c| c.name() == f.name()))
+        });
+        let table = self.resolve(&target.table)?;
+        let shadow_sql = self.quote_table(shadow);
+        let definition = self
+            .blocking(move |this| this.definition_blocking(&table))
+            .await?;
+        match definition.filter(|_| holds_columns) {
+            Some((create, _)) => match create.find('(') {
+                Some(open) if !create[..open].to_ascii_uppercase().contains(" AS ") => Ok((
+                    vec![format!("CREATE TABLE {shadow_sql} {}", &create[open..])],
+                    true,
+                )),
+                _ => Ok((
+                    vec![self.create_table_sql(shadow, schema, &target.key)?],
+                    false,
+                )),
+            },
+            None => Ok((
+                vec![self.create_table_sql(shadow, schema, &target.key)?],
+                false,
+            )),
+        }
+    }
+
+    /// Drops the target, renames the shadow, and (when the shadow kept the
+    /// target's definition) creates its indexes and triggers again.
+    async fn swap_sql(
+        &self,
+        shadow: &TableName,
+        target: &TableName,
+        target_exists: bool,
+        kept: bool,
+    ) -> EngineResult<Vec<String>> {
+        let target = self.resolve(target)?;
+        // Views and triggers naming the target would stop the rename's
+        // schema check while the target is dropped.
+        let mut statements = vec!["PRAGMA legacy_alter_table = ON".to_string()];
+        if target_exists {
+            statements.push(format!("DROP TABLE {}", self.quote_table(&target)));
+        }
+        statements.push(format!(
+            "ALTER TABLE {} RENAME TO {}",
+            self.quote_table(shadow),
+            self.quote_ident(&target.name)
+        ));
+        statements.push("PRAGMA legacy_alter_table = OFF".to_string());
+        if kept && target_exists {
+            let definition = self
+                .blocking(move |this| this.definition_blocking(&target))
+                .await?;
+            statements.extend(definition.map(|(_, others)| others).unwrap_or_default());
+        }
+        Ok(statements)
+    }
+
+    async fn execute_transaction(&self, statements: &[String]) -> EngineResult<()> {
+        let batch = format!("BEGIN IMMEDIATE; {}; COMMIT;", statements.join("; "));
+        self.blocking(move |this| {
+            let conn = this.connect()?;
+            conn.execute_batch(&batch)
+                .map_err(|e| EngineError::query(&this.name, None, Some(&batch), e))
         })
         .await
+    }
+
+    async fn ensure_commit_table(&self) -> EngineResult<()> {
+        self.check_writable(&TableName::new(None, COMMIT_TABLE))?;
+        let sql = commit::create_commit_table_sql(self);
+        self.execute_statement(&sql).await.map(|_| ())
+    }
+
+    async fn committed_load(&self, load_id: &str) -> EngineResult<Option<u64>> {
+        let id = load_id.to_string();
+        self.blocking(move |this| commit::committed_load(&this, &id))
+            .await
+    }
+
+    fn commit_record_sql(&self, record: &CommitRecord, rows: u64) -> Option<String> {
+        Some(commit::commit_record_sql(self, record, rows))
     }
 
     async fn introspect(&self) -> EngineResult<crate::model::catalog::Catalog> {
@@ -437,29 +563,6 @@ impl Connection for SqliteConnection {
         let sql = sql.to_string();
         self.blocking(move |this| SqlSource::execute(&this, &sql))
             .await
-    }
-
-    fn swaps_tables(&self) -> bool {
-        !self.read_only
-    }
-
-    /// Drops `target` and renames `shadow` to it in one transaction.
-    async fn swap_in(&self, shadow: &TableName, target: &TableName) -> EngineResult<Vec<String>> {
-        let statements = swap_statements(self, shadow, target);
-        let batch = format!("BEGIN; {}; COMMIT;", statements.join("; "));
-        self.blocking(move |this| {
-            let conn = this.connect()?;
-            conn.execute_batch(&batch)
-                .map_err(|e| EngineError::query(&this.name, None, Some(&batch), e))
-        })
-        .await?;
-        Ok(statements)
-    }
-
-    async fn drop_shadow(&self, shadow: &TableName) -> EngineResult<()> {
-        self.execute_statement(&drop_shadow_sql(self, shadow))
-            .await
-            .map(|_| ())
     }
 
     fn open_writer(
@@ -559,10 +662,12 @@ mod tests {
             mode: crate::model::WriteMode::Append,
             key: vec![],
             disable_fk_checks: false,
+            setup: vec![],
+            finish: vec![],
         };
         let schema = shop.table_schema(&target.table).await.unwrap().unwrap();
         let err = shop
-            .prepare_target(&target, &schema, true)
+            .prepare_target(&target, &schema, true, false)
             .await
             .unwrap_err();
         assert!(err.to_string().contains("read_only"), "{err}");

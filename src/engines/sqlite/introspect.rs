@@ -28,7 +28,7 @@ pub(crate) fn introspect(connection: &SqliteConnection) -> EngineResult<Catalog>
         move |e: rusqlite::Error| EngineError::query(&name, None, Some(&sql), e)
     };
     let sql = "SELECT name, type FROM main.sqlite_master WHERE type IN ('table', 'view') \
-               AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name";
+               AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> 'barge_commits' ORDER BY name";
     let objects: Vec<(String, String)> =
         query(&conn, sql, [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(err(sql))?;
     let mut tables = Vec::new();

@@ -35,6 +35,7 @@ use rusqlite::Statement;
 use super::connect::SqliteConnection;
 use super::types;
 use crate::dates::{NANOS_PER_SEC, SECS_PER_DAY};
+use crate::engines::hooks::LoadObserver;
 use crate::engines::sql::SqlSource;
 use crate::engines::BatchWriter;
 use crate::error::{EngineError, EngineResult};
@@ -64,6 +65,10 @@ pub struct SqliteWriter {
     rows_seen: u64,
     /// Scratch buffer for decimal and date/time text.
     text: String,
+    /// Rows SQLite reported inserted or updated so far.
+    written: u64,
+    /// Run in the transaction after the rows (a replace's swap).
+    finish: Vec<String>,
     committed: bool,
 }
 
@@ -120,14 +125,11 @@ impl SqliteWriter {
             tail_sql: None,
             rows_seen: 0,
             text: String::new(),
+            written: 0,
+            finish: target.finish.clone(),
             committed: false,
         };
         writer.full_sql = writer.insert_sql(rows_per_statement);
-        // Prepare once now: a wrong column or conflict target fails before any data.
-        writer
-            .conn
-            .prepare_cached(&writer.full_sql)
-            .map_err(|e| writer.sql_error(e, None))?;
         if target.disable_fk_checks {
             // Only outside a transaction, and for this connection only.
             writer
@@ -139,6 +141,19 @@ impl SqliteWriter {
             .conn
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| writer.sql_error(e, Some("BEGIN IMMEDIATE")))?;
+        // The load's own statements (a truncate's DELETE, the CREATE of a
+        // missing table) run in its transaction: a failed load undoes them.
+        for sql in &target.setup {
+            writer
+                .conn
+                .execute_batch(sql)
+                .map_err(|e| writer.sql_error(e, Some(sql)))?;
+        }
+        // Prepare once now: a wrong column or conflict target fails before any data.
+        writer
+            .conn
+            .prepare_cached(&writer.full_sql)
+            .map_err(|e| writer.sql_error(e, None))?;
         Ok(writer)
     }
 
@@ -271,7 +286,10 @@ const SAVEPOINT: &str = "barge_batch";
 impl BatchWriter for SqliteWriter {
     fn write(&mut self, batch: &RecordBatch) -> EngineResult<u64> {
         match self.insert(batch) {
-            Ok(rows) => Ok(rows),
+            Ok(rows) => {
+                self.written += rows;
+                Ok(rows)
+            }
             Err(InsertFailure::Value {
                 column,
                 row,
@@ -298,6 +316,7 @@ impl BatchWriter for SqliteWriter {
                 self.conn
                     .execute_batch(&release)
                     .map_err(|e| self.sql_error(e, Some(&release)))?;
+                self.written += rows;
                 return Ok(Ok(rows));
             }
             Err(InsertFailure::Value {
@@ -326,12 +345,19 @@ impl BatchWriter for SqliteWriter {
         Ok(Err(refused))
     }
 
-    fn finish(mut self: Box<Self>) -> EngineResult<u64> {
+    fn finish(mut self: Box<Self>, observer: &dyn LoadObserver) -> EngineResult<u64> {
+        let record = observer.before_commit(self.written)?;
+        for sql in self.finish.iter().chain(&record) {
+            self.conn
+                .execute_batch(sql)
+                .map_err(|e| self.sql_error(e, Some(sql)))?;
+        }
         self.conn
             .execute_batch("COMMIT")
             .map_err(|e| self.sql_error(e, Some("COMMIT")))?;
         self.committed = true;
-        Ok(0)
+        observer.after_commit()?;
+        Ok(self.written)
     }
 }
 

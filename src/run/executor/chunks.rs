@@ -1,23 +1,22 @@
 //! Chunked steps (`chunk_rows`): the step's rows are split on the value
 //! ranges of an integer column (`partition_on`, else the step's single
 //! `key` column) and each range is loaded and committed on its own, then
-//! checkpointed in the run's state file. A rerun continues after the last
-//! checkpointed chunk. A chunk that was committed but not yet checkpointed
-//! (the process died in between) is deleted by its range before it is
-//! loaded again, so nothing lands twice; `insert_ignore` and `upsert`
-//! chunks are reloaded as they are (a reload changes nothing).
+//! checkpointed in the run's state file. Every chunk's commit writes its
+//! commit record (`<load_id>-<index>`) in the target in its own
+//! transaction, so a rerun continues after the last committed chunk, even
+//! one the process died before checkpointing: nothing is loaded twice and
+//! nothing is deleted. Unless they add to an existing table (`append`,
+//! `insert_ignore`, `upsert`), the chunks fill a shadow table swapped in
+//! once every chunk is in (see `engines::load`).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
-use datafusion::prelude::SessionContext;
 
 use super::load::{load, staged_entry, LoadRows};
-use super::step::{
-    check_counts, replaces_through_shadow, retrying, shadow_of, target_spec, StepDone,
-};
+use super::step::{commit_record, new_load_id, retrying, target_spec, StepDone};
 use super::StepContext;
 use crate::checksum::Checksum;
 use crate::config::StepConfig;
@@ -28,7 +27,7 @@ use crate::model::{EngineKind, TableName, TargetSpec, WriteMode};
 use crate::records::state::{Chunk, ChunkPlan, StagedChunk};
 use crate::run::failpoint;
 use crate::run::progress::StepProgress;
-use crate::session::{count_rows, step_error};
+use crate::session::step_error;
 use crate::stage::tee::TeeResult;
 use crate::stage::Stage;
 
@@ -62,6 +61,7 @@ pub(super) async fn run_chunked(
     }
     let column = chunk_column(step, output)?;
     let engine_error = |e: crate::error::EngineError| step_error(step, e.to_string(), None);
+    let spec = target_spec(step, step.target.table.clone());
 
     let mut statements = Vec::new();
     let resumed = ctx.state.and_then(|s| s.step(step)).and_then(|s| s.chunks);
@@ -72,23 +72,19 @@ pub(super) async fn run_chunked(
             let Some(bounds) = bounds(ctx, step, select, &column).await? else {
                 return Ok(None);
             };
-            let load_table = if replaces_through_shadow(step, connection).await? {
-                shadow_of(&step.target.table)
-            } else {
-                step.target.table.clone()
-            };
-            statements = connection
-                .prepare_target(&target_spec(step, load_table.clone()), output, false)
+            // Chunks commit one by one: unless they add to an existing
+            // table, they fill a shadow swapped in once all are in.
+            let load = connection
+                .prepare_target(&spec, output, false, true)
                 .await
                 .map_err(engine_error)?;
-            if step.mode == WriteMode::Append {
-                refuse_rows_in_range(step, connection, &load_table, &column, &bounds).await?;
-            }
+            statements = load.statements();
             let plan = ChunkPlan {
                 column: column.clone(),
-                load_table: load_table.name.clone(),
+                load_table: load.table(&spec).name.clone(),
                 rows: bounds.rows,
                 chunks: split(&bounds, chunk_rows),
+                load_id: new_load_id(),
             };
             if let Some(state) = ctx.state {
                 state.update(step, |s| s.chunks = Some(plan.clone()))?;
@@ -97,20 +93,15 @@ pub(super) async fn run_chunked(
         }
     };
     let load_table = TableName::new(step.target.table.schema.as_deref(), &plan.load_table);
+    let shadowed = load_table != step.target.table;
     // Done chunks whose rows no staged file holds (an earlier run that did
     // not stage loaded them).
     let unstaged = match ctx.stage {
         Some(stage) => stage_done_chunks(stage, step, select, &plan)?,
         None => 0,
     };
-    let earlier: u64 = plan.chunks.iter().filter(|c| c.done).map(|c| c.rows).sum();
-    let earlier_chunks = plan.done();
-    progress.bar().set_length(plan.rows.saturating_sub(earlier));
-    progress
-        .bar()
-        .set_style(crate::run::progress::running_style(true));
 
-    // Chunks after the first write into the prepared table.
+    // Chunks write into the prepared table, adding to it.
     let target = TargetSpec {
         mode: match step.mode {
             WriteMode::InsertIgnore | WriteMode::Upsert => step.mode,
@@ -118,7 +109,40 @@ pub(super) async fn run_chunked(
         },
         ..target_spec(step, load_table.clone())
     };
-    let mut first = true;
+    if plan.load_id.is_empty() {
+        // A plan written before commit records: its chunks get them now.
+        plan.load_id = new_load_id();
+    }
+    let base = plan.load_id.clone();
+    let chunk_id = |index: usize| format!("{base}-{index}");
+    let mut landed = 0;
+    for index in 0..plan.chunks.len() {
+        // A chunk an earlier run committed without living to checkpoint it
+        // is in the target's commit records: it is not loaded again.
+        if plan.chunks[index].done {
+            continue;
+        }
+        if let Some(rows) = connection
+            .committed_load(&chunk_id(index))
+            .await
+            .map_err(engine_error)?
+        {
+            plan.chunks[index].done = true;
+            plan.chunks[index].rows = rows;
+            landed += 1;
+        }
+    }
+    if landed > 0 {
+        if let Some(state) = ctx.state {
+            state.update(step, |s| s.chunks = Some(plan.clone()))?;
+        }
+    }
+    let earlier: u64 = plan.chunks.iter().filter(|c| c.done).map(|c| c.rows).sum();
+    let earlier_chunks = plan.done();
+    progress.bar().set_length(plan.rows.saturating_sub(earlier));
+    progress
+        .bar()
+        .set_style(crate::run::progress::running_style(true));
     for index in 0..plan.chunks.len() {
         if plan.chunks[index].done {
             continue;
@@ -132,48 +156,45 @@ pub(super) async fn run_chunked(
             )));
         }
         let chunk = plan.chunks[index].clone();
-        let reloads = !matches!(step.mode, WriteMode::InsertIgnore | WriteMode::Upsert);
-        let delete = format!(
-            "DELETE FROM {} WHERE {}",
-            connection.sql_table(&load_table),
-            range_condition(&connection.sql_ident(&column), &chunk)
-        );
-        if resuming && first && reloads {
-            // The earlier run may have committed this chunk without living
-            // to checkpoint it.
-            connection
-                .execute_statement(&delete)
-                .await
-                .map_err(engine_error)?;
-            statements.push(delete.clone());
-        }
-        first = false;
         let chunk_select = format!(
             "SELECT * FROM ({select}) AS barge_chunk WHERE {}",
             range_condition(&quote(&column), &chunk)
         );
+        let record = commit_record(ctx, step, chunk_id(index));
         let before = progress.written();
         let mut attempts = 0;
         let staged = retrying(ctx, step, progress, || {
             attempts += 1;
-            let again = attempts > 1 && reloads;
-            let delete = &delete;
-            let chunk_select = &chunk_select;
-            let target = &target;
+            let again = attempts > 1;
+            let (chunk_select, target, record) = (&chunk_select, &target, &record);
             async move {
                 if again {
-                    // A connection lost while committing leaves it unknown
-                    // whether the chunk landed: clear its range first.
-                    connection
-                        .execute_statement(delete)
+                    // A COMMIT whose answer was lost may have landed.
+                    if let Some(rows) = connection
+                        .committed_load(&record.load_id)
                         .await
-                        .map_err(engine_error)?;
+                        .map_err(engine_error)?
+                    {
+                        progress.add_read(rows);
+                        progress.add_written(rows);
+                        return Ok(None);
+                    }
                 }
                 let rows = LoadRows {
                     select: chunk_select,
                     chunk: Some(index),
                 };
-                load(ctx, step, connection, rows, output, target, progress).await
+                load(
+                    ctx,
+                    step,
+                    connection,
+                    rows,
+                    output,
+                    target,
+                    Some(record),
+                    progress,
+                )
+                .await
             }
         })
         .await?;
@@ -190,8 +211,10 @@ pub(super) async fn run_chunked(
         plan.chunks[index].rows = rows;
         plan.chunks[index].staged = staged.clone();
         if let Some(state) = ctx.state {
+            let load_id = plan.load_id.clone();
             state.update(step, |s| {
                 if let Some(saved) = &mut s.chunks {
+                    saved.load_id = load_id;
                     saved.chunks[index].done = true;
                     saved.chunks[index].rows = rows;
                     saved.chunks[index].staged = staged;
@@ -200,23 +223,18 @@ pub(super) async fn run_chunked(
         }
         failpoint::hit("chunk_saved");
     }
-    check_counts(step, progress)?;
     if let Some(stage) = ctx.stage {
         stage
             .complete(&step.name, unstaged)
             .map_err(|e| step_error(step, e.to_string(), None))?;
     }
-    if load_table != step.target.table {
-        statements.extend(
-            connection
-                .swap_in(&load_table, &step.target.table)
-                .await
-                .map_err(engine_error)?,
-        );
+    if shadowed {
+        statements.extend(swap_in(ctx, step, connection, &spec, output, &plan).await?);
     }
+    let rows: u64 = plan.chunks.iter().map(|c| c.rows).sum();
     Ok(Some(StepDone {
-        rows_read: progress.read(),
-        rows_written: progress.written(),
+        rows_read: progress.read().max(rows),
+        rows_written: progress.written().max(rows),
         target_statements: statements,
         note: resuming.then(|| {
             format!(
@@ -225,6 +243,49 @@ pub(super) async fn run_chunked(
             )
         }),
     }))
+}
+
+/// Swaps the loaded shadow in for the target, recording the swap in the
+/// same transaction where the engine's DDL is transactional. A rerun after
+/// the swap landed (its record is there, or, where DDL commits on its own,
+/// the shadow is gone) swaps nothing.
+async fn swap_in(
+    ctx: &StepContext<'_>,
+    step: &StepConfig,
+    connection: &Arc<dyn Connection>,
+    spec: &TargetSpec,
+    output: &SchemaRef,
+    plan: &ChunkPlan,
+) -> Result<Vec<String>, Error> {
+    let engine_error = |e: crate::error::EngineError| step_error(step, e.to_string(), None);
+    let swap_id = format!("{}-swap", plan.load_id);
+    let shadow = TableName::new(step.target.table.schema.as_deref(), &plan.load_table);
+    let shadow_there = connection
+        .table_schema(&shadow)
+        .await
+        .map_err(engine_error)?
+        .is_some();
+    if !shadow_there
+        || connection
+            .committed_load(&swap_id)
+            .await
+            .map_err(engine_error)?
+            .is_some()
+    {
+        return Ok(vec![]);
+    }
+    let load = connection
+        .prepare_target(spec, output, true, true)
+        .await
+        .map_err(engine_error)?;
+    let mut swap = load.after;
+    let rows: u64 = plan.chunks.iter().map(|c| c.rows).sum();
+    swap.extend(connection.commit_record_sql(&commit_record(ctx, step, swap_id), rows));
+    connection
+        .execute_transaction(&swap)
+        .await
+        .map_err(engine_error)?;
+    Ok(swap)
 }
 
 /// The integer column the step's chunks split on.
@@ -427,58 +488,6 @@ fn range_condition(column: &str, chunk: &Chunk) -> String {
     } else {
         format!("{column} >= {} AND {column} <= {}", chunk.lo, chunk.hi)
     }
-}
-
-/// An `append` in chunks deletes a half-done chunk's range on a rerun: the
-/// table must hold no rows of its own in the step's range.
-async fn refuse_rows_in_range(
-    step: &StepConfig,
-    connection: &Arc<dyn Connection>,
-    table: &TableName,
-    column: &str,
-    bounds: &Bounds,
-) -> Result<(), Error> {
-    let df_error =
-        |e: datafusion::error::DataFusionError| step_error(step, describe_datafusion(&e), None);
-    let Some(provider) = connection
-        .clone()
-        .table_provider(table)
-        .await
-        .map_err(|e| step_error(step, e.to_string(), None))?
-    else {
-        return Ok(());
-    };
-    let ctx = SessionContext::new();
-    ctx.register_table("barge_target", provider)
-        .map_err(df_error)?;
-    let all = Chunk {
-        lo: bounds.min,
-        hi: bounds.max,
-        nulls: false,
-        done: false,
-        rows: 0,
-        staged: None,
-    };
-    let existing = count_rows(
-        &ctx,
-        &format!(
-            "SELECT * FROM barge_target WHERE {}",
-            range_condition(&quote(column), &all)
-        ),
-    )
-    .await
-    .map_err(df_error)?;
-    if existing > 0 {
-        return Err(step_error(
-            step,
-            format!(
-                "{} already holds {existing} row(s) with {column} between {} and {}: an append in chunks could not tell them from its own when it resumes",
-                step.target, bounds.min, bounds.max
-            ),
-            Some("use mode = \"insert_ignore\" or \"upsert\" with the key, load into an empty range, or remove chunk_rows".into()),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

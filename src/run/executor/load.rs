@@ -11,13 +11,14 @@ use super::hints::{cast_hint, null_into_not_null};
 use super::StepContext;
 use crate::config::StepConfig;
 use crate::engines::catalog::TargetTable;
-use crate::engines::hooks::{BatchTee, LoadHooks, RejectPolicy};
+use crate::engines::hooks::{BatchTee, LoadHooks, LoadObserver, RejectPolicy};
 use crate::engines::Connection;
-use crate::error::{describe_datafusion, EngineError, Error};
+use crate::error::{describe_datafusion, EngineError, EngineResult, Error, LoadError};
 use crate::ident::quote;
-use crate::model::TargetSpec;
+use crate::model::{CommitRecord, TargetSpec, WriteMode};
 use crate::records::manifest::{SourceQuery, StagedColumn, StagedStep};
 use crate::records::step_dir_name;
+use crate::run::failpoint;
 use crate::run::journal::Journal;
 use crate::run::progress::{running_style, StepProgress};
 use crate::run::rejects::StepRejects;
@@ -36,10 +37,66 @@ pub(super) struct LoadRows<'a> {
     pub(super) chunk: Option<usize>,
 }
 
-/// Streams the rows of `rows` into the prepared `target` and commits them
-/// (one transaction, or a temp file renamed at the end). Stages them too
-/// when the run is staged, and returns what was staged. Counts go to
-/// `progress`.
+/// The observer of one load: its counts go to the step's progress; before
+/// its commit, its own count check (rows read = written + refused;
+/// `insert_ignore` and `upsert` may write fewer) and its commit record.
+#[derive(Debug)]
+struct LoadCheck {
+    progress: Arc<StepProgress>,
+    /// The progress counts when the load started (read, written, rejected).
+    mark: (u64, u64, u64),
+    target: String,
+    mode: WriteMode,
+    record: Option<(Arc<dyn Connection>, CommitRecord)>,
+}
+
+impl LoadObserver for LoadCheck {
+    fn rows_read(&self, rows: u64) {
+        self.progress.add_read(rows);
+    }
+
+    fn rows_written(&self, rows: u64) {
+        self.progress.add_written(rows);
+    }
+
+    fn rows_rejected(&self, rows: u64) {
+        self.progress.add_rejected(rows);
+    }
+
+    fn before_commit(&self, written: u64) -> EngineResult<Vec<String>> {
+        failpoint::before_commit()?;
+        let read = self.progress.read() - self.mark.0;
+        let rejected = self.progress.rejected() - self.mark.2;
+        let lost = match self.mode {
+            WriteMode::InsertIgnore | WriteMode::Upsert => written + rejected > read,
+            _ => written + rejected != read,
+        };
+        if lost {
+            return Err(EngineError::driver(LoadError::CountMismatch {
+                target: self.target.clone(),
+                read,
+                written,
+                rejected,
+            }));
+        }
+        Ok(self
+            .record
+            .as_ref()
+            .and_then(|(connection, record)| connection.commit_record_sql(record, written))
+            .into_iter()
+            .collect())
+    }
+
+    fn after_commit(&self) -> EngineResult<()> {
+        failpoint::after_commit()
+    }
+}
+
+/// Streams the rows of `rows` into `target` (the table and statements of
+/// its load plan) and commits them (one transaction, or a temp file renamed
+/// at the end), with `record` as its commit record. Stages them too when the
+/// run is staged, and returns what was staged. Counts go to `progress`.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn load(
     ctx: &StepContext<'_>,
     step: &StepConfig,
@@ -47,6 +104,7 @@ pub(super) async fn load(
     rows: LoadRows<'_>,
     output: &SchemaRef,
     target: &TargetSpec,
+    record: Option<&CommitRecord>,
     progress: &Arc<StepProgress>,
 ) -> Result<Option<TeeResult>, Error> {
     let (session, stage, options) = (ctx.session, ctx.stage, ctx.options);
@@ -63,11 +121,28 @@ pub(super) async fn load(
             Some("create the schema in the target first, or drop the schema from `target`".into()),
         )
     })?;
-    let target_schema = connection
+    // The table's own columns; a table the load creates (or a shadow made
+    // from the target's definition) has the step's output columns, or the
+    // target's.
+    let target_schema = match connection
         .table_schema(&target.table)
         .await
         .map_err(engine_error)?
-        .unwrap_or_else(|| output.clone());
+    {
+        Some(schema) => schema,
+        None if target.table.name != step.target.table.name => connection
+            .table_schema(&step.target.table)
+            .await
+            .map_err(engine_error)?
+            .filter(|existing| {
+                output
+                    .fields()
+                    .iter()
+                    .all(|f| existing.field_with_name(f.name()).is_ok())
+            })
+            .unwrap_or_else(|| output.clone()),
+        None => output.clone(),
+    };
     let columns = target_columns(step, output, &target_schema)?;
     let source = connection
         .clone()
@@ -88,7 +163,13 @@ pub(super) async fn load(
     let journal_tee = ctx.journal.and_then(|j| j.tee(step, &key));
     let rejects = StepRejects::for_step(step, &ctx.rejects_dir, columns.clone());
     let hooks = LoadHooks {
-        observer: progress.clone(),
+        observer: Arc::new(LoadCheck {
+            progress: progress.clone(),
+            mark: progress.mark(),
+            target: step.target.to_string(),
+            mode: step.mode,
+            record: record.map(|r| (connection.clone(), r.clone())),
+        }),
         tees: tee
             .iter()
             .chain(&journal_tee)

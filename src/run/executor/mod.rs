@@ -119,6 +119,8 @@ pub async fn run_pipeline(pipeline: &Pipeline, options: &RunOptions) -> Result<R
             state: state.as_ref(),
             journal: journal.as_ref(),
             rejects_dir: rejects_dir(pipeline, &run_id),
+            pipeline: &pipeline.name,
+            run_id: &run_id,
             interrupt: &interrupt,
             multi: &if options.quiet {
                 MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
@@ -127,7 +129,7 @@ pub async fn run_pipeline(pipeline: &Pipeline, options: &RunOptions) -> Result<R
             },
         },
         RunStart {
-            run_id,
+            run_id: run_id.clone(),
             started_at,
             clock,
         },
@@ -290,6 +292,9 @@ struct StepContext<'a> {
     journal: Option<&'a Journal>,
     /// Where steps set refused rows aside (`rejects/<run_id>/`).
     rejects_dir: std::path::PathBuf,
+    /// The pipeline's name and the run's id, for commit records.
+    pipeline: &'a str,
+    run_id: &'a str,
     interrupt: &'a Interrupt,
     multi: &'a MultiProgress,
 }

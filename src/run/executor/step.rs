@@ -1,19 +1,22 @@
-//! One step: its state checked and kept, its load run with retries (a
-//! `replace` through a shadow table swapped in at the end), its counts
-//! checked, its report made.
+//! One step: its state checked and kept, its load planned (see
+//! `engines::load`) and run with retries, each attempt checking first
+//! whether an earlier one landed (the target's commit records), its report
+//! made.
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::datasource::empty::EmptyTable;
 use indicatif::ProgressBar;
 
 use super::load::{load, snapshot_keys, LoadRows};
 use super::{chunks, StepContext};
 use crate::config::StepConfig;
+use crate::engines::load::shadow_of;
 use crate::engines::Connection;
 use crate::error::{describe_datafusion, EngineError, Error};
-use crate::model::{TableName, TargetSpec, WriteMode};
+use crate::model::{CommitRecord, TableName, TargetSpec};
 use crate::records::now;
 use crate::records::rejects::file_of as rejects_file;
 use crate::records::state::StepPhase;
@@ -208,10 +211,11 @@ pub(super) async fn execute_step(
     let df = session.ctx.sql(&select).await.map_err(df_error)?;
     let output = output_schema(&df);
     check_output_columns(step, &output)?;
+    let spec = target_spec(step, step.target.table.clone());
 
     if options.dry_run {
-        let statements = connection
-            .prepare_target(&target_spec(step, step.target.table.clone()), &output, true)
+        let plan = connection
+            .prepare_target(&spec, &output, true, false)
             .await
             .map_err(engine_error)?;
         let rows = count_rows(&session.ctx, &select).await.map_err(df_error)?;
@@ -232,9 +236,21 @@ pub(super) async fn execute_step(
         return Ok(StepDone {
             rows_read: rows,
             rows_written: 0,
-            target_statements: statements,
+            target_statements: plan.statements(),
             note: None,
         });
+    }
+
+    if let Err(e) = connection.ensure_commit_table().await {
+        // A target that cannot be written says so about its own table.
+        connection
+            .prepare_target(&spec, &output, true, false)
+            .await
+            .map_err(engine_error)?;
+        return Err(engine_error(e));
+    }
+    if let Some(done) = landed_before(ctx, step, &connection, &spec, &output).await? {
+        return Ok(done);
     }
 
     if let Some(journal) = ctx.journal {
@@ -257,42 +273,66 @@ pub(super) async fn execute_step(
         }
     }
 
+    // The load's id goes into the state before the load starts: a rerun
+    // asks the target whether it landed.
+    let record = commit_record(ctx, step, new_load_id());
+    if let Some(state) = ctx.state {
+        state.update(step, |s| s.load_id = Some(record.load_id.clone()))?;
+    }
+    let mut attempts = 0;
     let load = async {
-        retrying(ctx, step, progress, || async {
-            // `replace` of an existing table loads a shadow table and swaps
-            // it in at the end, where the engine can: readers never see a
-            // half-loaded table, and a failed load leaves the old one as it was.
-            let load_table = if replaces_through_shadow(step, &connection).await? {
-                shadow_of(&step.target.table)
-            } else {
-                step.target.table.clone()
-            };
-            let swap = load_table != step.target.table;
-            let target = target_spec(step, load_table);
-            let mut statements = connection
-                .prepare_target(&target, &output, false)
-                .await
-                .map_err(engine_error)?;
-            let rows = LoadRows {
-                select: &select,
-                chunk: None,
-            };
-            let loaded = load(ctx, step, &connection, rows, &output, &target, progress).await;
-            if swap && loaded.is_err() {
-                // The old table is untouched; the half-loaded shadow goes.
-                let _ = connection.drop_shadow(&target.table).await;
-            }
-            loaded?;
-            check_counts(step, progress)?;
-            if swap {
-                statements.extend(
-                    connection
-                        .swap_in(&target.table, &step.target.table)
+        retrying(ctx, step, progress, || {
+            attempts += 1;
+            let again = attempts > 1;
+            let (record, spec, output, select) = (&record, &spec, &output, &select);
+            let connection = &connection;
+            async move {
+                if again {
+                    // A COMMIT whose answer was lost may have landed.
+                    if let Some(rows) = connection
+                        .committed_load(&record.load_id)
                         .await
-                        .map_err(engine_error)?,
-                );
+                        .map_err(engine_error)?
+                    {
+                        progress.add_read(rows);
+                        progress.add_written(rows);
+                        return finish_landed(step, connection, spec, output).await;
+                    }
+                }
+                let plan = connection
+                    .prepare_target(spec, output, false, false)
+                    .await
+                    .map_err(engine_error)?;
+                let rows = LoadRows {
+                    select,
+                    chunk: None,
+                };
+                let target = plan.writer_target(spec);
+                let loaded = load(
+                    ctx,
+                    step,
+                    connection,
+                    rows,
+                    output,
+                    &target,
+                    Some(record),
+                    progress,
+                )
+                .await;
+                if loaded.is_err() {
+                    for sql in &plan.cleanup {
+                        let _ = connection.execute_statement(sql).await;
+                    }
+                }
+                loaded?;
+                if !plan.after.is_empty() {
+                    connection
+                        .execute_transaction(&plan.after)
+                        .await
+                        .map_err(engine_error)?;
+                }
+                Ok(plan.statements())
             }
-            Ok(statements)
         })
         .await
     };
@@ -300,13 +340,16 @@ pub(super) async fn execute_step(
     let statements = tokio::select! {
         statements = load => statements?,
         _ = ctx.interrupt.wait() => {
-            if step.mode == WriteMode::Replace && connection.swaps_tables() {
-                // The half-loaded shadow goes too, once the dropped load's
-                // transaction has let go of it (not waiting long for that).
-                let shadow = shadow_of(&step.target.table);
+            if !connection.transactional_ddl() {
+                // A shadow made outside the load's transaction goes too, once
+                // the dropped load has let go of it (not waiting long for that).
+                let drop = format!(
+                    "DROP TABLE IF EXISTS {}",
+                    connection.sql_table(&shadow_of(&step.target.table))
+                );
                 let _ = tokio::time::timeout(
                     std::time::Duration::from_secs(5),
-                    connection.drop_shadow(&shadow),
+                    connection.execute_statement(&drop),
                 )
                 .await;
             }
@@ -321,63 +364,99 @@ pub(super) async fn execute_step(
     })
 }
 
-/// The step's write into `table` (its target, or the shadow of a `replace`).
-pub(super) fn target_spec(step: &StepConfig, table: TableName) -> TargetSpec {
-    TargetSpec {
-        table,
-        mode: step.mode,
-        key: step.key.clone(),
-        disable_fk_checks: step.disable_fk_checks,
-    }
-}
-
-/// Whether the step is a `replace` of an existing table on an engine that
-/// swaps tables: it then loads a shadow table swapped in at the end.
-pub(super) async fn replaces_through_shadow(
+/// When an earlier run started this step's load and the target's commit
+/// records say it landed, the step is done: what ran after that load's
+/// commit (a shadow renamed where DDL is not transactional) is finished, and
+/// nothing is loaded again.
+async fn landed_before(
+    ctx: &StepContext<'_>,
     step: &StepConfig,
     connection: &Arc<dyn Connection>,
-) -> Result<bool, Error> {
-    Ok(step.mode == WriteMode::Replace
-        && connection.swaps_tables()
-        && connection
-            .table_schema(&step.target.table)
-            .await
-            .map_err(|e| step_error(step, e.to_string(), None))?
-            .is_some())
-}
-
-/// The shadow table a `replace` of `table` loads.
-pub(super) fn shadow_of(table: &TableName) -> TableName {
-    TableName::new(
-        table.schema.as_deref(),
-        &format!("{}{SHADOW_SUFFIX}", table.name),
-    )
-}
-
-/// Nothing lost silently: every row read is in the target or set aside
-/// as refused (read = written + rejected). `insert_ignore`
-/// skips rows whose key exists (and an `upsert` of key columns only does
-/// too), so for those only a surplus is an error.
-pub(super) fn check_counts(step: &StepConfig, progress: &StepProgress) -> Result<(), Error> {
-    use crate::model::WriteMode;
-    let (read, written, rejected) = (progress.read(), progress.written(), progress.rejected());
-    let lost = match step.mode {
-        WriteMode::InsertIgnore | WriteMode::Upsert => written + rejected > read,
-        _ => written + rejected != read,
+    spec: &TargetSpec,
+    output: &SchemaRef,
+) -> Result<Option<StepDone>, Error> {
+    let Some(earlier) = ctx
+        .state
+        .and_then(|s| s.step(step))
+        .filter(|s| s.chunks.is_none())
+    else {
+        return Ok(None);
     };
-    if lost {
-        return Err(step_error(
-            step,
-            format!(
-                "count check failed on {}: {read} rows read, the target reports {written} written{}",
-                step.target,
-                if rejected > 0 { format!(" and {rejected} refused") } else { String::new() }
-            ),
-            Some("the load was committed; run `barge validate` on the pipeline to find the rows that differ".into()),
-        ));
-    }
-    Ok(())
+    let Some(load_id) = earlier.load_id else {
+        return Ok(None);
+    };
+    let Some(rows) = connection
+        .committed_load(&load_id)
+        .await
+        .map_err(|e| step_error(step, e.to_string(), None))?
+    else {
+        return Ok(None);
+    };
+    let statements = finish_landed(step, connection, spec, output).await?;
+    Ok(Some(StepDone {
+        rows_read: rows,
+        rows_written: rows,
+        target_statements: statements,
+        note: Some(format!(
+            "the load run {} started had landed (its commit record is in the target); not loaded again",
+            earlier.run_id
+        )),
+    }))
 }
 
-/// Name suffix of the shadow table a `replace` loads before it is swapped in.
-pub(super) const SHADOW_SUFFIX: &str = "__barge_new";
+/// After a load that landed: its `after` statements, when its shadow is
+/// still there (the process died between the COMMIT and them).
+pub(super) async fn finish_landed(
+    step: &StepConfig,
+    connection: &Arc<dyn Connection>,
+    spec: &TargetSpec,
+    output: &SchemaRef,
+) -> Result<Vec<String>, Error> {
+    let shadow = shadow_of(&spec.table);
+    let pending = connection
+        .table_schema(&shadow)
+        .await
+        .map_err(|e| step_error(step, e.to_string(), None))?
+        .is_some();
+    if !pending {
+        return Ok(vec![]);
+    }
+    let Ok(plan) = connection.prepare_target(spec, output, true, false).await else {
+        return Ok(vec![]);
+    };
+    if !plan.shadowed(spec) || plan.after.is_empty() {
+        return Ok(vec![]);
+    }
+    connection
+        .execute_transaction(&plan.after)
+        .await
+        .map_err(|e| step_error(step, e.to_string(), None))?;
+    Ok(plan.after)
+}
+
+/// A new load's id: unique, short enough for every engine's key.
+pub(super) fn new_load_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The commit record of the load `load_id` of `step`.
+pub(super) fn commit_record(
+    ctx: &StepContext<'_>,
+    step: &StepConfig,
+    load_id: String,
+) -> CommitRecord {
+    CommitRecord {
+        load_id,
+        pipeline: ctx.pipeline.to_string(),
+        step: step.name.clone(),
+        run_id: ctx.run_id.to_string(),
+    }
+}
+
+/// The step's write into its target.
+pub(super) fn target_spec(step: &StepConfig, table: TableName) -> TargetSpec {
+    TargetSpec {
+        disable_fk_checks: step.disable_fk_checks,
+        ..TargetSpec::new(table, step.mode, step.key.clone())
+    }
+}

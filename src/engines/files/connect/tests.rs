@@ -18,6 +18,8 @@ fn target(table: &str, mode: WriteMode) -> TargetSpec {
         mode,
         key: vec!["id".to_string()],
         disable_fk_checks: false,
+        setup: vec![],
+        finish: vec![],
     }
 }
 
@@ -120,6 +122,7 @@ async fn glob_source_reads_each_matching_file() {
             &target("x1", WriteMode::Replace),
             &ids(vec![]).schema(),
             true,
+            false,
         )
         .await
         .unwrap_err()
@@ -180,7 +183,7 @@ async fn existing_files_refuse_append_and_keyed_modes() {
         .unwrap();
 
     let err = conn
-        .prepare_target(&target("orders", WriteMode::Append), &schema, false)
+        .prepare_target(&target("orders", WriteMode::Append), &schema, false, false)
         .await
         .unwrap_err()
         .to_string();
@@ -193,14 +196,19 @@ async fn existing_files_refuse_append_and_keyed_modes() {
         .is_err());
 
     let err = conn
-        .prepare_target(&target("orders", WriteMode::ErrorIfExists), &schema, true)
+        .prepare_target(
+            &target("orders", WriteMode::ErrorIfExists),
+            &schema,
+            true,
+            false,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, EngineError::TargetExists { .. }), "{err}");
 
     for mode in [WriteMode::Upsert, WriteMode::InsertIgnore] {
         let err = conn
-            .prepare_target(&target("orders", mode), &schema, true)
+            .prepare_target(&target("orders", mode), &schema, true, false)
             .await
             .unwrap_err()
             .to_string();
@@ -212,7 +220,7 @@ async fn existing_files_refuse_append_and_keyed_modes() {
 
     // A single-file connection holds only its own table.
     let err = conn
-        .prepare_target(&target("users", WriteMode::Replace), &schema, true)
+        .prepare_target(&target("users", WriteMode::Replace), &schema, true, false)
         .await
         .unwrap_err()
         .to_string();
@@ -280,6 +288,7 @@ async fn read_only_connections_refuse_writes() {
             &target("t", WriteMode::Replace),
             &ids(vec![]).schema(),
             true,
+            false,
         )
         .await
         .unwrap_err()

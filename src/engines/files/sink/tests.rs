@@ -274,7 +274,7 @@ fn parquet_row_groups_split_batches_and_keep_every_value_in_order() {
     for b in &written {
         writer.write(b).unwrap();
     }
-    writer.finish().unwrap();
+    writer.finish(&crate::engines::hooks::Unobserved).unwrap();
 
     let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
     let groups: Vec<i64> = reader
@@ -444,9 +444,14 @@ async fn csv_with_no_rows_keeps_the_header() {
         mode: WriteMode::Replace,
         key: vec![],
         disable_fk_checks: false,
+        setup: vec![],
+        finish: vec![],
     };
     let writer = conn.open_writer(&target, schema).unwrap();
-    assert_eq!(writer.finish().unwrap(), 0);
+    assert_eq!(
+        writer.finish(&crate::engines::hooks::Unobserved).unwrap(),
+        0
+    );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "id\n");
 }
 
@@ -470,8 +475,14 @@ async fn failed_load_leaves_the_old_file() {
             mode: WriteMode::Replace,
             key: vec![],
             disable_fk_checks: false,
+            setup: vec![],
+            finish: vec![],
         };
-        let lines = conn.prepare_target(&target, &schema, false).await.unwrap();
+        let lines = conn
+            .prepare_target(&target, &schema, false, false)
+            .await
+            .unwrap()
+            .statements();
         assert!(lines[0].contains("replace"), "{lines:?}");
         let mut writer = conn.open_writer(&target, schema.clone()).unwrap();
         let new = RecordBatch::try_new(

@@ -35,6 +35,8 @@ fn target(table: &str, mode: WriteMode, key: &[&str]) -> TargetSpec {
         mode,
         key: key.iter().map(|k| k.to_string()).collect(),
         disable_fk_checks: false,
+        setup: vec![],
+        finish: vec![],
     }
 }
 
@@ -45,13 +47,12 @@ async fn load(
     batches: &[RecordBatch],
 ) -> EngineResult<u64> {
     let schema = batches[0].schema();
-    conn.prepare_target(target, &schema, false).await?;
-    let mut writer = conn.open_writer(target, schema)?;
-    let mut written = 0;
+    let plan = conn.prepare_target(target, &schema, false, false).await?;
+    let mut writer = conn.open_writer(&plan.writer_target(target), schema)?;
     for b in batches {
-        written += writer.write(b)?;
+        writer.write(b)?;
     }
-    Ok(written + writer.finish()?)
+    writer.finish(&crate::engines::hooks::Unobserved)
 }
 
 /// Reads the whole table with the schema `table_schema` reports.
@@ -504,10 +505,10 @@ async fn uint64_above_i64_max_is_an_error_naming_the_column() {
     assert!(text.contains("column 'big'"), "{text}");
     assert!(text.contains("row 2"), "{text}");
     assert!(text.contains(&u64::MAX.to_string()), "{text}");
-    // The failed load was rolled back.
+    // The failed load was rolled back, its CREATE with it.
     assert_eq!(
         conn.row_count(&TableName::new(None, "t")).await.unwrap(),
-        Some(0)
+        None
     );
 }
 
@@ -688,16 +689,30 @@ async fn modes_and_chunking() {
     let t = target("many", WriteMode::Replace, &[]);
     let other = batch(vec![("z", Arc::new(Int64Array::from(vec![7])) as ArrayRef)]);
     let statements = conn
-        .prepare_target(&t, &other.schema(), true)
+        .prepare_target(&t, &other.schema(), true, false)
         .await
-        .unwrap();
-    assert_eq!(statements[0], r#"DROP TABLE "main"."many""#);
+        .unwrap()
+        .statements();
+    assert_eq!(
+        statements,
+        [
+            r#"DROP TABLE IF EXISTS "main"."many__barge_new""#,
+            r#"CREATE TABLE "main"."many__barge_new" ("z" INTEGER NOT NULL)"#,
+            "PRAGMA legacy_alter_table = ON",
+            r#"DROP TABLE "main"."many""#,
+            r#"ALTER TABLE "main"."many__barge_new" RENAME TO "many""#,
+            "PRAGMA legacy_alter_table = OFF",
+        ]
+    );
     assert_eq!(load(&conn, &t, &[other]).await.unwrap(), 1);
     let schema = conn.table_schema(&name).await.unwrap().unwrap();
     assert_eq!(schema.fields().len(), 1);
 
     let t = target("many", WriteMode::ErrorIfExists, &[]);
-    assert!(conn.prepare_target(&t, &big.schema(), false).await.is_err());
+    assert!(conn
+        .prepare_target(&t, &big.schema(), false, false)
+        .await
+        .is_err());
     // A wide table binds fewer rows per statement.
     let wide: Vec<(String, ArrayRef)> = (0..300)
         .map(|i| {
@@ -718,17 +733,21 @@ async fn dropping_an_unfinished_writer_rolls_back() {
     let conn = temp_db(&dir);
     let t = target("people", WriteMode::Append, &["id"]);
     let input = people(&[1, 2], &["a", "b"]);
-    conn.prepare_target(&t, &input.schema(), false)
+    let plan = conn
+        .prepare_target(&t, &input.schema(), false, false)
         .await
         .unwrap();
-    let mut writer = conn.open_writer(&t, input.schema()).unwrap();
+    let mut writer = conn
+        .open_writer(&plan.writer_target(&t), input.schema())
+        .unwrap();
     assert_eq!(writer.write(&input).unwrap(), 2);
     drop(writer);
+    // The CREATE was in the load's transaction: no table is left behind.
     assert_eq!(
         conn.row_count(&TableName::new(None, "people"))
             .await
             .unwrap(),
-        Some(0)
+        None
     );
 }
 
