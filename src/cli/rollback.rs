@@ -20,6 +20,7 @@ pub async fn rollback(args: RollbackArgs) -> Result<(), Error> {
         } else {
             "rows deleted"
         },
+        "rows journalled",
         "note",
     ]);
     for s in &steps {
@@ -27,10 +28,23 @@ pub async fn rollback(args: RollbackArgs) -> Result<(), Error> {
             Cell::new(&s.step),
             Cell::new(&s.table),
             Cell::new(s.rows).set_alignment(CellAlignment::Right),
+            Cell::new(s.journalled.map(|n| n.to_string()).unwrap_or_default())
+                .set_alignment(CellAlignment::Right),
             Cell::new(s.note.as_deref().unwrap_or("")),
         ]);
     }
     println!("{table}");
+    let differing: Vec<&str> = steps
+        .iter()
+        .filter(|s| s.count_differs())
+        .map(|s| s.step.as_str())
+        .collect();
+    if !differing.is_empty() {
+        eprintln!(
+            "warning: rows deleted differ from rows journalled in step(s) {} (see the notes)",
+            differing.join(", ")
+        );
+    }
     let total: u64 = steps.iter().map(|s| s.rows).sum();
     if args.dry_run {
         println!(

@@ -12,6 +12,8 @@
 //!   `json`/`uuid`, and what it loses that the read-back type does not show.
 //! - **DDL**: a column's definition, where foreign keys go, unique
 //!   constraints, identity counters, literals of defaults.
+//! - **Comparisons**: null-safe and byte-for-byte equality (how `barge
+//!   rollback` matches keys).
 
 use datafusion::arrow::datatypes::DataType;
 
@@ -166,5 +168,20 @@ pub trait Dialect: Send + Sync {
     /// The current date as a default.
     fn current_date(&self) -> &'static str {
         "CURRENT_DATE"
+    }
+
+    // ----- Comparisons -----
+
+    /// SQL true when `left` and `right` are equal or both NULL (never NULL
+    /// itself).
+    fn null_safe_eq(&self, left: &str, right: &str) -> String {
+        format!("{left} IS NOT DISTINCT FROM {right}")
+    }
+    /// A condition that, added to an equality of `left` and `right` of the
+    /// same type, keeps only the same bytes, for engines whose default
+    /// collations match differing strings (MySQL's case-insensitive ones);
+    /// `None` where the column's collation decides.
+    fn exact_eq(&self, _left: &str, _right: &str) -> Option<String> {
+        None
     }
 }

@@ -345,6 +345,19 @@ impl Dialect for MySqlDialect {
     fn current_date(&self) -> &'static str {
         "(CURRENT_DATE)"
     }
+
+    /// MySQL and MariaDB have no `IS NOT DISTINCT FROM`.
+    fn null_safe_eq(&self, left: &str, right: &str) -> String {
+        format!("{left} <=> {right}")
+    }
+
+    /// `'ABC' = 'abc'` under the default `_ci` collations; the casts'
+    /// bytes differ (an index on the plain equality still serves).
+    fn exact_eq(&self, left: &str, right: &str) -> Option<String> {
+        Some(format!(
+            "CAST({left} AS BINARY) <=> CAST({right} AS BINARY)"
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -615,6 +615,11 @@ impl Dialect for SqliteDialect {
             "0"
         }
     }
+
+    /// `IS`: what every SQLite version has (and its indexes serve).
+    fn null_safe_eq(&self, left: &str, right: &str) -> String {
+        format!("{left} IS {right}")
+    }
 }
 
 #[cfg(test)]
