@@ -163,12 +163,14 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// Every byte but unreserved characters as `%XX` (how a password is
-/// written in a URL when encoded).
-fn percent_encode(text: &str) -> String {
+/// written in a URL when encoded), with upper- or lower-case hex digits.
+fn percent_encode(text: &str, lower_hex: bool) -> String {
     text.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
                 (b as char).to_string()
+            } else if lower_hex {
+                format!("%{b:02x}")
             } else {
                 format!("%{b:02X}")
             }
@@ -176,17 +178,16 @@ fn percent_encode(text: &str) -> String {
         .collect()
 }
 
-/// Makes [`scrub`] hide `secret` (and its percent-encoded, lower-case
-/// percent-encoded and JSON-escaped forms) from now on.
+/// Makes [`scrub`] hide `secret` (and its percent-encoded, with upper- and
+/// lower-case hex digits, and JSON-escaped forms) from now on.
 pub fn register(secret: &str) {
     if secret.chars().count() < MIN_SCRUBBED {
         return;
     }
-    let encoded = percent_encode(secret);
     let forms = [
         secret.to_string(),
-        encoded.clone(),
-        encoded.to_ascii_lowercase(),
+        percent_encode(secret, false),
+        percent_encode(secret, true),
         json_escaped(secret),
     ];
     let Ok(mut secrets) = SECRETS.write() else {
@@ -201,11 +202,41 @@ pub fn register(secret: &str) {
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
 }
 
-/// Registers the secrets of `url` (see [`url_secrets`]).
+/// Registers the secrets of `url` (see [`url_secrets`]). A password
+/// holding URL delimiters (`/ ? # @ : &`) written raw is cut there by URL
+/// parsers, whose messages may quote the pieces: every part of it that
+/// starts or ends at a delimiter is registered too (when long enough).
 pub fn register_url(url: &str) {
     for secret in url_secrets(url) {
         register(&secret);
+        for piece in delimited_pieces(&secret) {
+            register(piece);
+        }
     }
+}
+
+/// The parts of `secret` a URL parser may cut it into: everything before a
+/// delimiter, everything after one, and what lies between two.
+fn delimited_pieces(secret: &str) -> Vec<&str> {
+    let cuts: Vec<usize> = secret
+        .match_indices(['/', '?', '#', '@', ':', '&'])
+        .map(|(i, _)| i)
+        .collect();
+    let starts = std::iter::once(0).chain(cuts.iter().map(|i| i + 1));
+    let mut pieces = Vec::new();
+    for start in starts {
+        let ends = cuts
+            .iter()
+            .copied()
+            .filter(|&end| end > start)
+            .chain(std::iter::once(secret.len()));
+        for end in ends {
+            if (start, end) != (0, secret.len()) {
+                pieces.push(&secret[start..end]);
+            }
+        }
+    }
+    pieces
 }
 
 /// `text` as a JSON string's content.
@@ -230,6 +261,22 @@ pub fn scrub(text: &str) -> String {
         }
     }
     redact_text(&out)
+}
+
+/// Scrubs (see [`scrub`]) every string of a JSON value in place; object
+/// keys are names (steps, params, connections) and are kept.
+pub fn scrub_json(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(text) => {
+            let scrubbed = scrub(text);
+            if scrubbed != *text {
+                *text = scrubbed;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(scrub_json),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(scrub_json),
+        _ => {}
+    }
 }
 
 /// Redacts by form every URL (`scheme://...` up to a blank or a quote) and
@@ -274,11 +321,13 @@ pub fn redact_params(
 }
 
 /// Whether a param is a secret: its name says so, or its value holds a
-/// connection's password.
+/// connection's password (as written in its URL, or percent-decoded).
 pub fn is_secret_param(name: &str, value: &str, passwords: &[&str]) -> bool {
     let lower = name.to_ascii_lowercase();
     SECRET_WORDS.iter().any(|w| lower.contains(w))
-        || passwords.iter().any(|p| !p.is_empty() && value.contains(p))
+        || passwords
+            .iter()
+            .any(|p| !p.is_empty() && (value.contains(p) || value.contains(&percent_decode(p))))
 }
 
 #[cfg(test)]
@@ -306,6 +355,7 @@ mod tests {
         assert_eq!(shown["other_db"], "mysql://al:***@h/db");
         assert_eq!(url_password("postgres://bob:hunter2@db/x"), Some("hunter2"));
         assert_eq!(url_password("postgres://bob@db/x"), None);
+        assert!(is_secret_param("dsn", "pw=p/q@r", &["p%2Fq%40r"]));
     }
 
     #[test]
@@ -354,5 +404,47 @@ mod tests {
         // Short secrets are hidden by form only.
         register("ab");
         assert_eq!(scrub("tab"), "tab");
+    }
+
+    #[test]
+    fn lower_case_percent_escapes_are_hidden_too() {
+        register("Lc/Hex@Pw");
+        assert_eq!(scrub("as Lc%2fHex%40Pw or Lc%2FHex%40Pw"), "as *** or ***");
+    }
+
+    #[test]
+    fn pieces_of_a_raw_password_a_parser_cuts_are_hidden() {
+        register_url("postgres://u:Pq/7@k?m#3%Xz@127.0.0.1/db");
+        // As tokio-postgres cuts it: password `Pq/7`, host `k`, then a query.
+        assert_eq!(
+            scrub("password `Pq/7`; unknown option `m#3%Xz@127.0.0.1/db`"),
+            "password `***`; unknown option `***@127.0.0.1/db`"
+        );
+        assert_eq!(scrub("Pq/7@k?m#3%Xz"), "***");
+        assert_eq!(
+            delimited_pieces("a/b@c"),
+            ["a", "a/b", "b", "b@c", "c"].to_vec()
+        );
+    }
+
+    #[test]
+    fn json_strings_are_scrubbed_and_the_json_stays_whole() {
+        register("Js0n/Pw#1");
+        let mut value = serde_json::json!({
+            "sql": "SELECT 'Js0n/Pw#1' AS x",
+            "dsn": "host=db password=plain",
+            "nested": [{"url": "mysql://root:Js0n%2FPw%231@h/db"}],
+            "Js0n/Pw#1": 7,
+        });
+        scrub_json(&mut value);
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "sql": "SELECT '***' AS x",
+                "dsn": "host=db password=***",
+                "nested": [{"url": "mysql://root:***@h/db"}],
+                "Js0n/Pw#1": 7,
+            })
+        );
     }
 }

@@ -1,7 +1,8 @@
-//! The command line: one file per verb. `main.rs` parses with [`Cli`] and
-//! calls [`execute`].
+//! The command line: one file per verb. `main.rs` calls [`main`]. What the
+//! verbs print goes through `output`, which scrubs secrets from it.
 
 mod copy;
+mod output;
 mod plan;
 mod replay;
 mod rollback;
@@ -153,7 +154,9 @@ impl SubsetArgs {
         let ask: Option<Box<crate::subset::AskFn>> = (!plan_only && std::io::stdin().is_terminal())
             .then(|| {
                 Box::new(|table: &str, rows: u64| {
-                    eprint!("copy reference table {table} whole ({rows} rows)? [y/N] ");
+                    output::stderr_text(&format!(
+                        "copy reference table {table} whole ({rows} rows)? [y/N] "
+                    ));
                     let mut answer = String::new();
                     std::io::stdin().read_line(&mut answer).is_ok()
                         && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
@@ -390,6 +393,33 @@ fn parse_set(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// The binary: parses the command line, logs (`-v`), runs the verb, prints
+/// the error of a failed one; every word of it scrubbed of secrets. Exits
+/// with 0 on success, 1 for a failed run, 2 for bad input, 130 when
+/// interrupted.
+pub fn main() {
+    output::scrub_panics();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => std::process::exit(output::clap_error(e)),
+    };
+    output::init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            output::stderr_line(&format!("error: cannot start the runtime: {e}"));
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = runtime.block_on(execute(cli)) {
+        output::stderr_line(&format!("error: {e}"));
+        std::process::exit(e.exit_code());
+    }
+}
+
 /// Runs the parsed command line.
 pub async fn execute(cli: Cli) -> Result<(), Error> {
     match cli.command {
@@ -421,18 +451,18 @@ fn finish_report(
         report.write_json(path)?;
     }
     if !quiet {
-        println!("{}", report.summary_table());
+        output::stdout_line(&report.summary_table());
         let verb = if report.dry_run {
             "planned"
         } else {
             "finished"
         };
-        println!(
+        output::stdout_line(&format!(
             "{} {verb} in {:.2} s (run {})",
             report.pipeline, report.seconds, report.run_id
-        );
+        ));
         if let Some(dir) = &report.staged_in {
-            println!("staged in {dir}");
+            output::stdout_line(&format!("staged in {dir}"));
         }
     }
     if report.interrupted {

@@ -1,5 +1,6 @@
 //! `barge plan PIPELINE`.
 
+use super::output::{stdout_line, stdout_text};
 use super::PlanArgs;
 use crate::config::load_pipeline;
 use crate::error::Error;
@@ -9,8 +10,8 @@ pub async fn plan(args: PlanArgs) -> Result<(), Error> {
     if let Some(subset) =
         crate::subset::expand_subset(&mut pipeline, &args.subset.options(true)).await?
     {
-        println!("{subset}");
+        stdout_line(&subset.to_string());
     }
-    print!("{}", crate::plan::explain::explain(&pipeline).await?);
+    stdout_text(&crate::plan::explain::explain(&pipeline).await?);
     Ok(())
 }

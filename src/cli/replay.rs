@@ -6,6 +6,7 @@ use crate::run::{run_pipeline, RunOptions};
 use crate::stage::replay::replay_pipeline;
 
 pub async fn replay(args: ReplayArgs) -> Result<(), Error> {
+    crate::redact::register_url(&args.to);
     let pipeline = replay_pipeline(
         &args.run_dir,
         &args.to,

@@ -3,6 +3,7 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, Table};
 
+use super::output::{stderr_line, stdout_line};
 use super::RollbackArgs;
 use crate::config::load_pipeline;
 use crate::error::Error;
@@ -33,29 +34,29 @@ pub async fn rollback(args: RollbackArgs) -> Result<(), Error> {
             Cell::new(s.note.as_deref().unwrap_or("")),
         ]);
     }
-    println!("{table}");
+    stdout_line(&table.to_string());
     let differing: Vec<&str> = steps
         .iter()
         .filter(|s| s.count_differs())
         .map(|s| s.step.as_str())
         .collect();
     if !differing.is_empty() {
-        eprintln!(
+        stderr_line(&format!(
             "warning: rows deleted differ from rows journalled in step(s) {} (see the notes)",
             differing.join(", ")
-        );
+        ));
     }
     let total: u64 = steps.iter().map(|s| s.rows).sum();
     if args.dry_run {
-        println!(
+        stdout_line(&format!(
             "run {} of {}: {total} row(s) to delete; nothing deleted (--dry-run)",
             args.run, pipeline.name
-        );
+        ));
     } else {
-        println!(
+        stdout_line(&format!(
             "run {} of {} rolled back: {total} row(s) deleted; its steps run again on the next `barge run`",
             args.run, pipeline.name
-        );
+        ));
     }
     Ok(())
 }

@@ -1,12 +1,15 @@
 //! `barge schema copy FROM TO` and `barge schema diff FROM TO`.
 
+use super::output::{stdout_line, stdout_text};
 use super::{SchemaCopyArgs, SchemaDiffArgs};
 use crate::copy::{kind_of_url, open};
 use crate::error::Error;
-use crate::redact::redact_url;
+use crate::redact::{redact_url, register_url, scrub};
 use crate::schema::copy::{select_tables, SchemaCopy};
 
 pub async fn copy(args: SchemaCopyArgs) -> Result<(), Error> {
+    register_url(&args.from);
+    register_url(&args.to);
     let source = open("src", &args.from, false).await?;
     let catalog = source.introspect().await?;
     let tables = select_tables(&catalog, args.tables.as_deref(), &redact_url(&args.from))?;
@@ -46,21 +49,23 @@ pub async fn copy(args: SchemaCopyArgs) -> Result<(), Error> {
         })
         .collect();
     let plan = SchemaCopy::plan(catalog.engine, tables, target_kind, args.naming);
-    println!("type plan ({} -> {target_kind}):", catalog.engine);
-    print!("{}", plan.type_plan_text());
+    stdout_line(&format!("type plan ({} -> {target_kind}):", catalog.engine));
+    stdout_text(&plan.type_plan_text());
     if args.fail_on_lossy {
         plan.check_lossless()?;
     }
     if let Some(path) = &args.script {
-        std::fs::write(path, plan.script() + &routines_sql).map_err(|source| Error::Io {
-            context: format!("cannot write the script {}", path.display()),
-            source,
+        std::fs::write(path, scrub(&(plan.script() + &routines_sql))).map_err(|source| {
+            Error::Io {
+                context: format!("cannot write the script {}", path.display()),
+                source,
+            }
         })?;
-        println!("wrote both passes to {}", path.display());
+        stdout_line(&format!("wrote both passes to {}", path.display()));
         return Ok(());
     }
     if args.dry_run {
-        print!("\n{}{routines_sql}", plan.script());
+        stdout_text(&format!("\n{}{routines_sql}", plan.script()));
         return Ok(());
     }
     let target = open("dst", &args.to, true).await?;
@@ -83,39 +88,41 @@ pub async fn copy(args: SchemaCopyArgs) -> Result<(), Error> {
         target.execute_statement(&routine.definition).await?;
     }
     for note in &plan.notes {
-        println!("note: {note}");
+        stdout_line(&format!("note: {note}"));
     }
-    println!("created {} table(s) in {}", all.len(), redact_url(&args.to));
+    stdout_line(&format!(
+        "created {} table(s) in {}",
+        all.len(),
+        redact_url(&args.to)
+    ));
     if args.routines {
-        println!("copied {} routine(s)", routines.len());
+        stdout_line(&format!("copied {} routine(s)", routines.len()));
     }
     Ok(())
 }
 
 pub async fn diff(args: SchemaDiffArgs) -> Result<(), Error> {
+    register_url(&args.from);
+    register_url(&args.to);
     let from = open("from", &args.from, false).await?;
     let to = open("to", &args.to, false).await?;
     let old = from.introspect().await?;
     let new = to.introspect().await?;
     let diff = crate::schema::diff::diff(&old, &new);
-    print!("{}", diff.text());
+    stdout_text(&diff.text());
     if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&diff).map_err(|e| Error::Io {
-            context: "cannot encode the diff as JSON".into(),
-            source: std::io::Error::other(e),
-        })?;
-        std::fs::write(path, json).map_err(|source| Error::Io {
-            context: format!("cannot write {}", path.display()),
-            source,
-        })?;
+        crate::records::write_atomically(path, &diff)?;
     }
     if let Some(path) = &args.write_pipeline {
         let text = diff.pipeline(&args.from, &args.to);
-        std::fs::write(path, text).map_err(|source| Error::Io {
+        std::fs::write(path, scrub(&text)).map_err(|source| Error::Io {
             context: format!("cannot write {}", path.display()),
             source,
         })?;
-        println!("wrote the pipeline skeleton to {}", path.display());
+        stdout_line(&format!(
+            "wrote the pipeline skeleton to {}",
+            path.display()
+        ));
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, Table};
 
+use super::output::stdout_line;
 use super::StatusArgs;
 use crate::config::load_pipeline;
 use crate::error::Error;
@@ -12,19 +13,19 @@ pub fn status(args: StatusArgs) -> Result<(), Error> {
     let pipeline = load_pipeline(&args.pipeline, &args.params.load_options())?;
     let path = StateFile::path_for(&pipeline);
     let Some(state) = StateFile::read(&path)? else {
-        println!(
+        stdout_line(&format!(
             "{}: no run recorded with these params (no {})",
             pipeline.name,
             path.display()
-        );
+        ));
         return Ok(());
     };
     if args.json {
-        let json = serde_json::to_string_pretty(&state).map_err(|e| Error::Io {
+        let json = crate::records::to_json(&state).map_err(|e| Error::Io {
             context: format!("cannot encode {}", path.display()),
             source: std::io::Error::other(e),
         })?;
-        println!("{json}");
+        stdout_line(&json);
         return Ok(());
     }
     let mut table = Table::new();
@@ -56,7 +57,7 @@ pub fn status(args: StatusArgs) -> Result<(), Error> {
             }
         }
     }
-    println!("{table}");
+    stdout_line(&table.to_string());
     let open = if pipeline.subset.is_some() {
         // Not every derived step is in the state yet: only the state knows.
         true
@@ -68,7 +69,7 @@ pub fn status(args: StatusArgs) -> Result<(), Error> {
                 .is_none_or(|s| s.status != StepPhase::Completed)
         })
     };
-    println!(
+    stdout_line(&format!(
         "{} ({}): {}",
         pipeline.name,
         path.display(),
@@ -81,7 +82,7 @@ pub fn status(args: StatusArgs) -> Result<(), Error> {
                 args.pipeline.display()
             )
         }
-    );
+    ));
     Ok(())
 }
 

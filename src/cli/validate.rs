@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use super::output::stdout_line;
 use super::ValidateArgs;
 use crate::config::load_pipeline;
 use crate::error::Error;
@@ -28,9 +29,9 @@ pub fn finish(report: &ValidationReport, json: Option<&Path>, quiet: bool) -> Re
         report.write_json(path)?;
     }
     if !quiet {
-        println!("{}", report.table());
+        stdout_line(&report.table());
         if let Some(run) = &report.run_id {
-            println!("compared with staged run {run}");
+            stdout_line(&format!("compared with staged run {run}"));
         }
     }
     let bad = report.mismatched();

@@ -12,12 +12,21 @@ pub struct Vars {
 }
 
 impl Vars {
+    /// The value of `name`. A variable whose name marks a secret
+    /// (`db_password`, `API_TOKEN`: see [`crate::redact::is_secret_param`])
+    /// is registered with [`crate::redact`] as it is read, so wherever it is
+    /// interpolated, nothing barge prints or writes shows it.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.cli
+        let value = self
+            .cli
             .get(name)
             .or_else(|| self.env.get(name))
             .or_else(|| self.params.get(name))
-            .map(String::as_str)
+            .map(String::as_str)?;
+        if crate::redact::is_secret_param(name, value, &[]) {
+            crate::redact::register(value);
+        }
+        Some(value)
     }
 }
 

@@ -118,6 +118,9 @@ impl Loader<'_> {
             None => process_env_with_dotenv(&self.dir),
         };
         self.vars.cli = options.sets.iter().cloned().collect();
+        if let Some(salt) = self.vars.env.get(barge_udfs::SALT_VAR) {
+            crate::redact::register(salt);
+        }
 
         // Params: file values (themselves interpolated from the environment),
         // overridden by the environment and --set.
@@ -161,6 +164,7 @@ impl Loader<'_> {
         let mut connections = Vec::new();
         for (name, conn) in &file.connections {
             let url = self.interpolate(&conn.url, &format!("connection '{name}' url"))?;
+            crate::redact::register_url(&url);
             connections.push(ConnectionConfig {
                 name: name.clone(),
                 url: url.into(),
@@ -247,7 +251,7 @@ impl Loader<'_> {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "pipeline".into())
         });
-        Ok(Pipeline {
+        let pipeline = Pipeline {
             name,
             file: Some(self.path.to_path_buf()),
             connections,
@@ -261,7 +265,16 @@ impl Loader<'_> {
                 .env
                 .get(barge_udfs::SALT_VAR)
                 .map(|s| s.clone().into()),
-        })
+        };
+        // Params named like secrets were registered as they were read (see
+        // `Vars::get`); --set ones and those holding a password are here.
+        let passwords = pipeline.passwords();
+        for (name, value) in &pipeline.params {
+            if crate::redact::is_secret_param(name, value, &passwords) {
+                crate::redact::register(value);
+            }
+        }
+        Ok(pipeline)
     }
 
     /// `[functions]`: the pipeline's SQL macros, checked.
@@ -656,4 +669,59 @@ fn join_sorted(names: &HashSet<String>) -> String {
     let mut v: Vec<&String> = names.iter().collect();
     v.sort();
     v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redact::scrub;
+
+    #[test]
+    fn loading_registers_every_secret_it_meets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(
+            &path,
+            r#"
+[params]
+db_password = "Ld/Param#1"
+copied = "prefix-Ld%Url@Pw-suffix"
+plain = "Ld-Not-Secret"
+
+[connections.src]
+url = "postgres://u:Ld%25Url%40Pw@h/db?sslpassword=Ld-Ssl-Pw"
+
+[[step]]
+target = "src.t"
+sql = "SELECT '${API_TOKEN}' AS a, '${db_password}' AS b"
+"#,
+        )
+        .unwrap();
+        let env = [
+            ("API_TOKEN", "Ld-Env-Token"),
+            (barge_udfs::SALT_VAR, "Ld-Salt-Value"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let options = LoadOptions {
+            sets: vec![("my_secret".into(), "Ld-Set-Secret".into())],
+            env: Some(env),
+        };
+        let pipeline = load_pipeline(&path, &options).unwrap();
+        assert!(pipeline.steps[0].sql.contains("Ld-Env-Token"));
+        for secret in [
+            "Ld/Param#1",
+            "prefix-Ld%Url@Pw-suffix",
+            "Ld%Url@Pw",
+            "Ld%25Url%40Pw",
+            "Ld-Ssl-Pw",
+            "Ld-Env-Token",
+            "Ld-Salt-Value",
+            "Ld-Set-Secret",
+        ] {
+            assert_eq!(scrub(&format!("[{secret}]")), "[***]", "{secret}");
+        }
+        assert_eq!(scrub("Ld-Not-Secret"), "Ld-Not-Secret");
+    }
 }

@@ -155,18 +155,10 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// Writes `RUN_DIR/manifest.json` (through a temp file, so a reader
-    /// never sees half of it).
+    /// Writes `RUN_DIR/manifest.json` (see [`super::write_atomically`]: a
+    /// reader never sees half of it, and it holds no secret).
     pub fn write(&self, run_dir: &Path) -> Result<(), Error> {
-        let path = run_dir.join(MANIFEST_FILE);
-        let temp = run_dir.join(format!(".{MANIFEST_FILE}.tmp"));
-        let io = |source| Error::Io {
-            context: format!("cannot write the stage manifest {}", path.display()),
-            source,
-        };
-        let json = serde_json::to_string_pretty(self).map_err(|e| io(std::io::Error::other(e)))?;
-        std::fs::write(&temp, json + "\n").map_err(io)?;
-        std::fs::rename(&temp, &path).map_err(io)
+        super::write_atomically(&run_dir.join(MANIFEST_FILE), self)
     }
 
     /// Whether the checksums in this manifest are computed as today's barge

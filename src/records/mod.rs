@@ -8,8 +8,9 @@
 //! | rejects | `rejects/<run_id>/<step>.parquet` beside the pipeline file | [`rejects`] |
 //! | rollback journal | `.barge/journal/<run_id>/journal.json` and key files | [`journal`] |
 //!
-//! Every JSON file is rewritten atomically ([`write_atomically`]) and holds
-//! no secret.
+//! Every JSON file barge writes (these, and the run and validation reports)
+//! goes through [`write_atomically`]: rewritten atomically, every string in
+//! it scrubbed of secrets ([`crate::redact::scrub`]).
 
 pub mod journal;
 pub mod manifest;
@@ -29,23 +30,38 @@ pub fn now() -> String {
     chrono::Utc::now().to_rfc3339()
 }
 
-/// Writes `value` as JSON to `path` through a temp file renamed over it, so
-/// a crash leaves the old file or the new one, never half of one.
+/// `value` as pretty JSON, every string in it scrubbed of secrets
+/// ([`crate::redact::scrub_json`]): what barge prints or writes as JSON.
+pub fn to_json(value: &impl Serialize) -> Result<String, serde_json::Error> {
+    let mut json = serde_json::to_value(value)?;
+    crate::redact::scrub_json(&mut json);
+    serde_json::to_string_pretty(&json)
+}
+
+/// Writes `value` as JSON ([`to_json`]: no secret in it) to `path` through
+/// a temp file renamed over it, so a crash leaves the old file or the new
+/// one, never half of one.
 pub fn write_atomically(path: &Path, value: &impl Serialize) -> Result<(), Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
-    let json = serde_json::to_vec_pretty(value)
-        .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        context: format!("cannot create the directory {}", dir.display()),
+        source,
+    })?;
+    let json = to_json(value).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
     let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&json)?;
+        file.write_all(json.as_bytes())?;
+        file.write_all(b"\n")?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
     };
     write().map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        io_error(path, e)
+        Error::Io {
+            context: format!("cannot write {}", path.display()),
+            source: e,
+        }
     })
 }
 

@@ -4,8 +4,9 @@
 //! every change. A rerun of a run that did not complete skips the steps it
 //! completed and continues chunked steps after their last committed chunk.
 //!
-//! The file holds no secret: params are kept as a digest, errors are the
-//! (already redacted) messages of the report.
+//! The file holds no secret: params are kept as a digest, and errors (the
+//! messages of the report) are scrubbed as every record is written (see
+//! [`super::write_atomically`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -281,7 +281,7 @@ impl RejectsWriter {
             self.file = Some((writer, schema));
         }
         let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(vec![message])),
+            Arc::new(StringArray::from(vec![crate::redact::scrub(&message)])),
             Arc::new(UInt64Array::from(vec![offset + 1])),
         ];
         columns.extend(self.indices.iter().map(|&i| row.column(i).clone()));

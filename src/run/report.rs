@@ -124,16 +124,10 @@ impl RunReport {
             .collect()
     }
 
-    /// Writes the report as JSON.
+    /// Writes the report as JSON, scrubbed of secrets (see
+    /// [`crate::records::write_atomically`]).
     pub fn write_json(&self, path: &Path) -> Result<(), Error> {
-        let json = serde_json::to_string_pretty(self).map_err(|e| Error::Io {
-            context: format!("cannot encode the report for {}", path.display()),
-            source: std::io::Error::other(e),
-        })?;
-        std::fs::write(path, json + "\n").map_err(|source| Error::Io {
-            context: format!("cannot write the report to {}", path.display()),
-            source,
-        })
+        crate::records::write_atomically(path, self)
     }
 
     /// The summary table printed at the end of a run.

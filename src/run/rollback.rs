@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::config::Pipeline;
 use crate::engines::dialect::Dialect;
+use crate::engines::hooks::Unobserved;
 use crate::engines::Connection;
 use crate::error::{describe_datafusion, Error};
 use crate::model::{EngineKind, TableName, TargetSpec, WriteMode};
@@ -406,12 +407,7 @@ async fn load_keys(
     first: RecordBatch,
     mut stream: SendableRecordBatchStream,
 ) -> Result<(u64, Vec<bool>), String> {
-    let target = TargetSpec {
-        table: keys.clone(),
-        mode: WriteMode::Append,
-        key: vec![],
-        disable_fk_checks: false,
-    };
+    let target = TargetSpec::new(keys.clone(), WriteMode::Append, vec![]);
     // `None` ends the keys: a writer whose channel closes without it
     // drops its transaction.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<RecordBatch>>(4);
@@ -426,7 +422,12 @@ async fn load_keys(
                 Some(batch) => {
                     writer.write(&batch).map_err(|e| e.to_string())?;
                 }
-                None => return writer.finish().map(|_| ()).map_err(|e| e.to_string()),
+                None => {
+                    return writer
+                        .finish(&Unobserved)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
             }
         }
         Err("reading the journal's keys failed; their load was rolled back".into())

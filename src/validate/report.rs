@@ -199,16 +199,10 @@ impl ValidationReport {
         self.steps.iter().filter(|s| !s.matches()).collect()
     }
 
-    /// Writes the report as JSON.
+    /// Writes the report as JSON, scrubbed of secrets (see
+    /// [`crate::records::write_atomically`]).
     pub fn write_json(&self, path: &Path) -> Result<(), Error> {
-        let json = serde_json::to_string_pretty(self).map_err(|e| Error::Io {
-            context: format!("cannot encode the validation report for {}", path.display()),
-            source: std::io::Error::other(e),
-        })?;
-        std::fs::write(path, json + "\n").map_err(|source| Error::Io {
-            context: format!("cannot write the validation report to {}", path.display()),
-            source,
-        })
+        crate::records::write_atomically(path, self)
     }
 
     /// The table printed by `barge validate`, then the differing rows.

@@ -17,6 +17,7 @@ mod resume;
 mod rollback;
 mod roundtrip;
 mod schema;
+mod secrets;
 mod servers;
 mod stage;
 mod subset;

@@ -162,14 +162,14 @@ where
             {
                 retry += 1;
                 let wait = retry::wait(&step.retry, retry);
-                ctx.multi.suspend(|| {
-                    eprintln!(
-                        "step '{}': {e}\n  a passing failure: retry {retry} of {} in {:.1} s",
-                        step.name,
-                        step.retry.retries,
-                        wait.as_secs_f64()
-                    )
-                });
+                let message = format!(
+                    "step '{}': {e}\n  a passing failure: retry {retry} of {} in {:.1} s",
+                    step.name,
+                    step.retry.retries,
+                    wait.as_secs_f64()
+                );
+                ctx.multi
+                    .suspend(|| eprintln!("{}", crate::redact::scrub(&message)));
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = ctx.interrupt.wait() => return Err(interrupted(step)),

@@ -61,7 +61,7 @@ async fn append(connection: &Arc<dyn Connection>, target: &TargetSpec, batch: Re
     tokio::task::spawn_blocking(move || {
         let mut writer = connection.open_writer(&target, batch.schema()).unwrap();
         writer.write(&batch).unwrap();
-        writer.finish().unwrap();
+        writer.finish(&crate::engines::hooks::Unobserved).unwrap();
     })
     .await
     .unwrap();
@@ -99,16 +99,11 @@ async fn rollback_leaves_the_rows_held_before(url: &str, dir: &Path) {
     };
     let connection = crate::engines::open("dst", url, &options).await.unwrap();
     let table = TableName::new(None, "t");
-    let target = TargetSpec {
-        table: table.clone(),
-        mode: WriteMode::Append,
-        key: vec![],
-        disable_fk_checks: false,
-    };
-    connection
-        .prepare_target(&target, &schema(), false)
-        .await
+    let target = TargetSpec::new(table.clone(), WriteMode::Append, vec![]);
+    let create = connection
+        .create_table_sql(&table, &schema(), &[])
         .unwrap();
+    connection.execute_statement(&create).await.unwrap();
     let instant = 1_700_000_000_123_456;
     let before = rows(&[
         (1, Some("it's a \\ path"), &[0xff, 0x00], Some(instant)),
