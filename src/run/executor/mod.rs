@@ -120,6 +120,7 @@ pub async fn run_pipeline(pipeline: &Pipeline, options: &RunOptions) -> Result<R
             journal: journal.as_ref(),
             rejects_dir: rejects_dir(pipeline, &run_id),
             pipeline: &pipeline.name,
+            commit_tables: Default::default(),
             run_id: &run_id,
             interrupt: &interrupt,
             multi: &if options.quiet {
@@ -294,6 +295,9 @@ struct StepContext<'a> {
     rejects_dir: std::path::PathBuf,
     /// The pipeline's name and the run's id, for commit records.
     pipeline: &'a str,
+    /// Connections whose table of commit records is known to exist (made
+    /// one at a time: concurrent `CREATE TABLE IF NOT EXISTS` can collide).
+    commit_tables: tokio::sync::Mutex<std::collections::HashSet<String>>,
     run_id: &'a str,
     interrupt: &'a Interrupt,
     multi: &'a MultiProgress,

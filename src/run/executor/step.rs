@@ -241,13 +241,19 @@ pub(super) async fn execute_step(
         });
     }
 
-    if let Err(e) = connection.ensure_commit_table().await {
-        // A target that cannot be written says so about its own table.
-        connection
-            .prepare_target(&spec, &output, true, false)
-            .await
-            .map_err(engine_error)?;
-        return Err(engine_error(e));
+    {
+        let mut made = ctx.commit_tables.lock().await;
+        if !made.contains(connection.name()) {
+            if let Err(e) = connection.ensure_commit_table().await {
+                // A target that cannot be written says so about its own table.
+                connection
+                    .prepare_target(&spec, &output, true, false)
+                    .await
+                    .map_err(engine_error)?;
+                return Err(engine_error(e));
+            }
+            made.insert(connection.name().to_string());
+        }
     }
     if let Some(done) = landed_before(ctx, step, &connection, &spec, &output).await? {
         return Ok(done);

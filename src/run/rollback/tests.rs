@@ -100,9 +100,7 @@ async fn rollback_leaves_the_rows_held_before(url: &str, dir: &Path) {
     let connection = crate::engines::open("dst", url, &options).await.unwrap();
     let table = TableName::new(None, "t");
     let target = TargetSpec::new(table.clone(), WriteMode::Append, vec![]);
-    let create = connection
-        .create_table_sql(&table, &schema(), &[])
-        .unwrap();
+    let create = connection.create_table_sql(&table, &schema(), &[]).unwrap();
     connection.execute_statement(&create).await.unwrap();
     let instant = 1_700_000_000_123_456;
     let before = rows(&[
