@@ -191,11 +191,11 @@ impl DuckDbConnection {
                 .map_err(err)?;
             rows.collect::<duckdb::Result<Vec<_>>>().map_err(err)
         };
-        Ok(read(tables)?
+        read(tables)?
             .into_iter()
             .next()
             .map(|create| Ok::<_, EngineError>((create, read(indexes)?)))
-            .transpose()?)
+            .transpose()
     }
 
     /// The tables whose foreign keys reference `table`.

@@ -29,8 +29,11 @@ fn schema() -> SchemaRef {
     ]))
 }
 
+/// One row: `(id, tag, blob, at in µs)`.
+type Row<'a> = (i64, Option<&'a str>, &'a [u8], Option<i64>);
+
 /// Rows `(id, tag, blob, at in µs)`.
-fn rows(rows: &[(i64, Option<&str>, &[u8], Option<i64>)]) -> RecordBatch {
+fn rows(rows: &[Row<'_>]) -> RecordBatch {
     let columns: Vec<ArrayRef> = vec![
         Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
         Arc::new(StringArray::from_iter(rows.iter().map(|r| r.1))),
