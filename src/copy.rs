@@ -17,6 +17,7 @@ use crate::engines::{self, Connection, OpenOptions};
 use crate::error::{EngineError, Error};
 use crate::ident::quote;
 use crate::model::{EngineKind, TableName, WriteMode};
+use crate::records::state::StateFile;
 use crate::redact::redact_url;
 use crate::run::{run_pipeline, RunOptions, RunReport};
 use crate::schema::copy::{select_tables, SchemaCopy};
@@ -44,6 +45,8 @@ pub struct CopyRequest {
     pub fail_on_lossy: bool,
     /// Plan only: run no DDL (and, in [`CopyJob::run`], move no data).
     pub dry_run: bool,
+    /// Start afresh instead of finishing an unfinished earlier copy.
+    pub force: bool,
 }
 
 /// A planned copy: its pipeline, its schema copy, and the target tables pass
@@ -54,7 +57,8 @@ pub struct CopyJob {
     /// The schema copy (type plan, DDL of both passes).
     pub plan: SchemaCopy,
     /// A database target and the tables (indices into `plan`) pass one
-    /// created; `None` for file targets.
+    /// created, in this run or an unfinished earlier one of the same copy;
+    /// `None` for file targets.
     target: Option<(Arc<dyn Connection>, Vec<usize>)>,
     dry_run: bool,
 }
@@ -126,17 +130,56 @@ pub async fn prepare(request: &CopyRequest) -> Result<CopyJob, Error> {
     if request.fail_on_lossy {
         plan.check_lossless()?;
     }
+    let mut pipeline = Pipeline {
+        name: "copy".into(),
+        file: None,
+        connections: vec![
+            ConnectionConfig {
+                name: "src".into(),
+                url: request.from.clone().into(),
+                read_only: true,
+            },
+            ConnectionConfig {
+                name: "dst".into(),
+                url: request.to.clone().into(),
+                read_only: false,
+            },
+        ],
+        // The run's state is keyed by the request (its digest only: the
+        // URLs may hold passwords).
+        params: BTreeMap::from([("copy_arguments".to_string(), copy_key(request))]),
+        steps: vec![],
+        mappings: BTreeMap::new(),
+        stage: None,
+        subset: None,
+        salt: None,
+    };
 
-    // Pass one: the tables the load needs.
+    // Pass one: the tables the load needs. Tables an unfinished earlier
+    // run of this same copy created are its own: a rerun finishes them.
     let mut modes = vec![mode; plan.tables.len()];
     let mut target = None;
     if target_kind.is_database() {
         let connection = open("dst", &request.to, true).await?;
         let existing = plan.existing(connection.as_ref()).await?;
-        if let Some(&first) = existing
-            .first()
-            .filter(|_| mode == WriteMode::ErrorIfExists)
-        {
+        let state = (!request.dry_run)
+            .then(|| StateFile::open(&pipeline, "copy", request.force))
+            .transpose()?;
+        let earlier_names = state
+            .as_ref()
+            .map(StateFile::created_tables)
+            .unwrap_or_default();
+        let earlier: Vec<usize> = existing
+            .iter()
+            .copied()
+            .filter(|&i| earlier_names.contains(&plan.ddl[i].target.name))
+            .collect();
+        let theirs: Vec<usize> = existing
+            .iter()
+            .copied()
+            .filter(|i| !earlier.contains(i))
+            .collect();
+        if let Some(&first) = theirs.first().filter(|_| mode == WriteMode::ErrorIfExists) {
             // Nothing is copied: every table is checked before any is made.
             return Err(EngineError::TargetExists {
                 connection: "dst".into(),
@@ -144,23 +187,30 @@ pub async fn prepare(request: &CopyRequest) -> Result<CopyJob, Error> {
             }
             .into());
         }
-        let create: Vec<usize> = if mode == WriteMode::Replace {
-            (0..plan.tables.len()).collect()
-        } else {
-            (0..plan.tables.len())
-                .filter(|i| !existing.contains(i))
-                .collect()
-        };
-        if !request.dry_run {
+        let create: Vec<usize> = (0..plan.tables.len())
+            .filter(|i| {
+                !earlier.contains(i) && (mode == WriteMode::Replace || !existing.contains(i))
+            })
+            .collect();
+        if let Some(state) = &state {
             if mode == WriteMode::Replace {
-                plan.drop_tables(connection.as_ref(), &existing).await?;
+                plan.drop_tables(connection.as_ref(), &theirs).await?;
             }
             plan.create_tables(connection.as_ref(), &create).await?;
-            for &i in &create {
+            let names: Vec<String> = create
+                .iter()
+                .map(|&i| plan.ddl[i].target.name.clone())
+                .collect();
+            state.note_created(&names)?;
+            for &i in create.iter().chain(&earlier) {
                 modes[i] = WriteMode::Append;
             }
         }
-        target = Some((connection, create));
+        let mut ours = create;
+        ours.extend(earlier);
+        target = Some((connection, ours));
+        // The run takes the state (and its lock) next.
+        drop(state);
     }
 
     let steps = plan
@@ -228,30 +278,7 @@ pub async fn prepare(request: &CopyRequest) -> Result<CopyJob, Error> {
             step.name
         )));
     }
-    let pipeline = Pipeline {
-        name: "copy".into(),
-        file: None,
-        connections: vec![
-            ConnectionConfig {
-                name: "src".into(),
-                url: request.from.clone().into(),
-                read_only: true,
-            },
-            ConnectionConfig {
-                name: "dst".into(),
-                url: request.to.clone().into(),
-                read_only: false,
-            },
-        ],
-        // The run's state is keyed by the request (its digest only: the
-        // URLs may hold passwords).
-        params: BTreeMap::from([("copy_arguments".to_string(), copy_key(request))]),
-        steps,
-        mappings: BTreeMap::new(),
-        stage: None,
-        subset: None,
-        salt: None,
-    };
+    pipeline.steps = steps;
     Ok(CopyJob {
         pipeline,
         plan,
@@ -262,8 +289,9 @@ pub async fn prepare(request: &CopyRequest) -> Result<CopyJob, Error> {
 
 impl CopyJob {
     /// Moves the data (the pipeline, with `options`), then, into a
-    /// database and when every step succeeded, runs pass two on the tables
-    /// pass one created.
+    /// database and when every step succeeded, runs what pass two still
+    /// lacks on the tables pass one created (compared with the target's
+    /// catalog: a copy finished by a rerun gets every constraint).
     pub async fn run(self, options: &RunOptions) -> Result<CopyOutcome, Error> {
         let report = run_pipeline(&self.pipeline, options).await?;
         let mut finished_tables = 0;

@@ -19,6 +19,7 @@ pub async fn copy(args: CopyArgs) -> Result<(), Error> {
         naming: args.naming,
         fail_on_lossy: args.fail_on_lossy,
         dry_run: args.exec.dry_run,
+        force: args.exec.force,
     };
     let job = copy::prepare(&request).await?;
     let plan = &job.plan;

@@ -208,6 +208,14 @@ pub trait Connection: Send + Sync + fmt::Debug {
             ),
         ))
     }
+    /// Takes the run lock `key` in the target, held while the connection
+    /// lives (PostgreSQL advisory lock, MySQL `GET_LOCK`); `false` when
+    /// another session holds it. Engines without one (files, SQLite, DuckDB,
+    /// whose files lock themselves) always take it.
+    async fn lock_run(&self, key: &str) -> EngineResult<bool> {
+        let _ = key;
+        Ok(true)
+    }
     /// Makes sure the target's table of commit records exists (see
     /// [`CommitRecord`]); targets that keep none (files) do nothing.
     async fn ensure_commit_table(&self) -> EngineResult<()> {

@@ -152,6 +152,10 @@ pub struct RunState {
     /// Every step completed: the next run starts afresh.
     pub complete: bool,
     pub steps: BTreeMap<String, StepState>,
+    /// Target tables the run created before its steps (`barge copy`'s pass
+    /// one): a rerun takes them as its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub created_tables: Vec<String>,
 }
 
 /// A pipeline's state file, shared by the steps of a run.
@@ -159,6 +163,10 @@ pub struct RunState {
 pub struct StateFile {
     path: PathBuf,
     state: Mutex<RunState>,
+    /// Held while the run lives: overlapping runs of one pipeline (with the
+    /// same params) are refused. The system frees it when the process ends,
+    /// however it ends.
+    _lock: std::fs::File,
 }
 
 impl StateFile {
@@ -194,6 +202,7 @@ impl StateFile {
     /// complete (to resume), else an empty one.
     pub fn open(pipeline: &Pipeline, run_id: &str, force: bool) -> Result<Self, Error> {
         let path = Self::path_for(pipeline);
+        let lock = lock(&path, &pipeline.name)?;
         let previous = if force { None } else { Self::read(&path)? };
         let state = match previous {
             Some(mut state) if !state.complete => {
@@ -207,11 +216,13 @@ impl StateFile {
                 updated_at: now(),
                 complete: false,
                 steps: BTreeMap::new(),
+                created_tables: Vec::new(),
             },
         };
         Ok(Self {
             path,
             state: Mutex::new(state),
+            _lock: lock,
         })
     }
 
@@ -253,6 +264,24 @@ impl StateFile {
         write_atomically(&self.path, &*state)
     }
 
+    /// Target tables an unfinished earlier run created (see
+    /// [`RunState::created_tables`]).
+    pub fn created_tables(&self) -> Vec<String> {
+        self.lock().created_tables.clone()
+    }
+
+    /// Records that the run created `tables`, and saves.
+    pub fn note_created(&self, tables: &[String]) -> Result<(), Error> {
+        let mut state = self.lock();
+        for table in tables {
+            if !state.created_tables.contains(table) {
+                state.created_tables.push(table.clone());
+            }
+        }
+        state.updated_at = now();
+        write_atomically(&self.path, &*state)
+    }
+
     /// Forgets `step` (a `--force-steps` step runs from the start).
     pub fn forget(&self, step: &str) {
         self.lock().steps.remove(step);
@@ -275,6 +304,29 @@ impl StateFile {
         // A panic while holding the lock leaves a consistent value: every
         // change is a plain field assignment.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Takes the lock of the state at `path` (the file `<path>.lock`), or says
+/// which run holds it.
+fn lock(path: &Path, pipeline: &str) -> Result<std::fs::File, Error> {
+    let lock_path = path.with_extension("lock");
+    if let Some(dir) = lock_path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| io_error(&lock_path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Usage(format!(
+            "another run of {pipeline} (with the same params) is running: it holds {}\n  hint: wait for it to end and run again (it resumes what is left); overlapping runs would load the same steps twice",
+            lock_path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(io_error(&lock_path, e)),
     }
 }
 

@@ -211,7 +211,7 @@ impl SchemaCopy {
         );
         for d in &self.ddl {
             for s in &d.after_data {
-                let _ = writeln!(out, "{s};");
+                let _ = writeln!(out, "{};", s.sql);
             }
         }
         out
@@ -268,20 +268,30 @@ impl SchemaCopy {
         Ok(())
     }
 
-    /// Pass two for the tables `which`: unique constraints, indexes,
-    /// foreign keys, counters.
+    /// Pass two for the tables `which`: every unique constraint, index and
+    /// foreign key the target's table does not have yet (compared with the
+    /// target's catalog, so a copy finished by a rerun gets every one), and
+    /// the identity counters. Returns how many statements ran.
     pub async fn finish_tables(
         &self,
         target: &dyn Connection,
         which: &[usize],
-    ) -> Result<(), Error> {
+    ) -> Result<usize, Error> {
+        let catalog = target.introspect().await?;
+        let mut ran = 0;
         for &i in self.levels.iter().flatten() {
-            if which.contains(&i) {
-                for sql in &self.ddl[i].after_data {
-                    target.execute_statement(sql).await?;
+            if !which.contains(&i) {
+                continue;
+            }
+            let existing = catalog.table(&self.ddl[i].target);
+            for step in &self.ddl[i].after_data {
+                if existing.is_some_and(|t| step.item.present_in(t)) {
+                    continue;
                 }
+                target.execute_statement(&step.sql).await?;
+                ran += 1;
             }
         }
-        Ok(())
+        Ok(ran)
     }
 }

@@ -32,9 +32,67 @@ pub struct TableDdl {
     /// Pass one: `CREATE TABLE`.
     pub create: String,
     /// Pass two: unique constraints, indexes, foreign keys, counters.
-    pub after_data: Vec<String>,
+    pub after_data: Vec<PassTwo>,
     /// Foreign keys left out (the engine cannot add them after the table exists).
     pub skipped: Vec<String>,
+}
+
+/// One statement of pass two, and what it adds (to tell whether a target
+/// already has it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PassTwo {
+    pub item: PassTwoItem,
+    pub sql: String,
+}
+
+/// What a pass-two statement adds; columns and tables as the target names them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PassTwoItem {
+    Unique(Vec<String>),
+    Index(Vec<String>),
+    ForeignKey {
+        columns: Vec<String>,
+        referenced: String,
+        referenced_columns: Vec<String>,
+    },
+    /// An identity counter moved past the copied maximum (always run again).
+    Counter,
+}
+
+impl PassTwoItem {
+    /// Whether `table` (the target's, as introspected) has this already.
+    pub fn present_in(&self, table: &crate::model::catalog::Table) -> bool {
+        let same = |a: &[String], b: &[String]| {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.eq_ignore_ascii_case(y))
+        };
+        let unique = |cols: &[String]| {
+            table
+                .primary_key
+                .iter()
+                .chain(&table.uniques)
+                .any(|k| same(&k.columns, cols))
+                || table
+                    .indexes
+                    .iter()
+                    .any(|i| i.unique && same(&i.columns, cols))
+        };
+        match self {
+            PassTwoItem::Unique(cols) => unique(cols),
+            PassTwoItem::Index(cols) => {
+                unique(cols) || table.indexes.iter().any(|i| same(&i.columns, cols))
+            }
+            PassTwoItem::ForeignKey {
+                columns,
+                referenced,
+                referenced_columns,
+            } => table.foreign_keys.iter().any(|fk| {
+                same(&fk.columns, columns)
+                    && fk.referenced.name.eq_ignore_ascii_case(referenced)
+                    && same(&fk.referenced_columns, referenced_columns)
+            }),
+            PassTwoItem::Counter => false,
+        }
+    }
 }
 
 /// Builds both passes for `table`. `inline_fks` are the foreign keys the
@@ -124,11 +182,18 @@ pub fn table_ddl(
     for fk in &table.foreign_keys {
         let name = constraint_name(&fk.name, &fk.columns, "fkey");
         match dialect.foreign_keys() {
-            ForeignKeyDdl::AfterData => after_data.push(format!(
-                "ALTER TABLE {quoted_table} ADD CONSTRAINT {} {}",
-                dialect.quote_ident(&name),
-                fk_sql(fk)
-            )),
+            ForeignKeyDdl::AfterData => after_data.push(PassTwo {
+                item: PassTwoItem::ForeignKey {
+                    columns: fk.columns.iter().map(|c| rename(c)).collect(),
+                    referenced: rename(&fk.referenced.name),
+                    referenced_columns: fk.referenced_columns.iter().map(|c| rename(c)).collect(),
+                },
+                sql: format!(
+                    "ALTER TABLE {quoted_table} ADD CONSTRAINT {} {}",
+                    dialect.quote_ident(&name),
+                    fk_sql(fk)
+                ),
+            }),
             // SQLite checks nothing at CREATE TABLE (nor while loading, unless
             // PRAGMA foreign_keys is on): every foreign key goes in.
             ForeignKeyDdl::InCreate => lines.push(fk_sql(fk)),
@@ -161,7 +226,7 @@ pub fn table_ddl(
     let mut pass_two = Vec::new();
     for key in &table.uniques {
         let name = dialect.quote_ident(&constraint_name(&key.name, &key.columns, "key"));
-        pass_two.push(if dialect.unique_as_constraint() {
+        let sql = if dialect.unique_as_constraint() {
             format!(
                 "ALTER TABLE {quoted_table} ADD CONSTRAINT {name} UNIQUE ({})",
                 cols(&key.columns)
@@ -171,20 +236,34 @@ pub fn table_ddl(
                 "CREATE UNIQUE INDEX {name} ON {quoted_table} ({})",
                 cols(&key.columns)
             )
+        };
+        pass_two.push(PassTwo {
+            item: PassTwoItem::Unique(key.columns.iter().map(|c| rename(c)).collect()),
+            sql,
         });
     }
     for index in &table.indexes {
         let given = Some(index.name.clone());
         let name = dialect.quote_ident(&constraint_name(&given, &index.columns, "idx"));
-        pass_two.push(format!(
-            "CREATE INDEX {name} ON {quoted_table} ({})",
-            cols(&index.columns)
-        ));
+        pass_two.push(PassTwo {
+            item: PassTwoItem::Index(index.columns.iter().map(|c| rename(c)).collect()),
+            sql: format!(
+                "CREATE INDEX {name} ON {quoted_table} ({})",
+                cols(&index.columns)
+            ),
+        });
     }
     pass_two.extend(after_data);
     for (column, planned) in table.columns.iter().zip(&plan.columns) {
         if planned.identity {
-            pass_two.extend(dialect.identity_counter_sql(&quoted_table, &rename(&column.name)));
+            pass_two.extend(
+                dialect
+                    .identity_counter_sql(&quoted_table, &rename(&column.name))
+                    .map(|sql| PassTwo {
+                        item: PassTwoItem::Counter,
+                        sql,
+                    }),
+            );
         }
     }
     TableDdl {

@@ -51,6 +51,9 @@ pub struct MySqlConnection {
     pub(crate) local_infile: bool,
     /// Zero dates read as NULL, over every read of this connection.
     pub(crate) zero_dates: Arc<AtomicU64>,
+    /// The session holding the run lock (`GET_LOCK`), kept while the
+    /// connection lives.
+    run_lock: Arc<tokio::sync::Mutex<Option<mysql_async::Conn>>>,
 }
 
 impl std::fmt::Debug for MySqlConnection {
@@ -162,6 +165,7 @@ impl MySqlConnection {
             read_only: options.read_only,
             local_infile,
             zero_dates: Arc::new(AtomicU64::new(0)),
+            run_lock: Arc::default(),
         })
     }
 
@@ -691,6 +695,27 @@ impl Connection for MySqlConnection {
                 .map_err(|e| self.server_error(None, Some(sql), e))?;
         }
         Ok(())
+    }
+
+    /// `GET_LOCK` on a session kept for it.
+    async fn lock_run(&self, key: &str) -> EngineResult<bool> {
+        let mut held = self.run_lock.lock().await;
+        if held.is_some() {
+            return Ok(true);
+        }
+        // Lock names hold 64 characters at most.
+        let name: String = format!("barge:{key}").chars().take(64).collect();
+        let sql = "SELECT GET_LOCK(?, 0)";
+        let mut conn = self.conn().await?;
+        let got: Option<Option<i64>> = conn
+            .exec_first(sql, (&name,))
+            .await
+            .map_err(|e| self.server_error(None, Some(sql), e))?;
+        let locked = got.flatten() == Some(1);
+        if locked {
+            *held = Some(conn);
+        }
+        Ok(locked)
     }
 
     async fn ensure_commit_table(&self) -> EngineResult<()> {

@@ -611,6 +611,21 @@ impl Connection for PostgresConnection {
         Ok(())
     }
 
+    /// A session-level advisory lock on the connection's catalog session.
+    async fn lock_run(&self, key: &str) -> EngineResult<bool> {
+        let digest = blake3::hash(format!("barge:{key}").as_bytes());
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&digest.as_bytes()[..8]);
+        let id = i64::from_le_bytes(id);
+        const SQL: &str = "SELECT pg_try_advisory_lock($1)";
+        let row = self
+            .meta
+            .query_one(SQL, &[&id])
+            .await
+            .map_err(|e| self.connector.error(None, e).with_sql(SQL))?;
+        Ok(row.get(0))
+    }
+
     async fn ensure_commit_table(&self) -> EngineResult<()> {
         self.check_writable(&TableName::new(None, COMMIT_TABLE))?;
         let sql = commit::create_commit_table_sql(self);

@@ -100,6 +100,9 @@ pub async fn run_pipeline(pipeline: &Pipeline, options: &RunOptions) -> Result<R
         interrupt.listen();
     }
     let session = Session::open(pipeline).await?;
+    if state.is_some() {
+        lock_targets(pipeline, &session).await?;
+    }
     let stage = match stage_dir(options.stage.as_deref(), pipeline) {
         Some(dir) if !options.dry_run => Some(Stage::create(
             &dir,
@@ -147,6 +150,32 @@ pub async fn run_pipeline(pipeline: &Pipeline, options: &RunOptions) -> Result<R
         stage.finish(&report.finished_at, &order)?;
     }
     result
+}
+
+/// Takes the run's lock in every target (see `Connection::lock_run`), keyed
+/// like its state file, so that overlapping runs from other places refuse.
+async fn lock_targets(pipeline: &Pipeline, session: &Session) -> Result<(), Error> {
+    let key = StateFile::path_for(pipeline)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| pipeline.name.clone());
+    let targets: std::collections::BTreeSet<&str> = pipeline
+        .steps
+        .iter()
+        .map(|s| s.target.connection.as_str())
+        .collect();
+    for name in targets {
+        let Some(connection) = session.connection(name) else {
+            continue;
+        };
+        if !connection.lock_run(&key).await? {
+            return Err(Error::Usage(format!(
+                "another run of {} is loading connection '{name}' (it holds the run lock '{key}' there)\n  hint: wait for it to end and run again (it resumes what is left)",
+                pipeline.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// When and as what a run started.
