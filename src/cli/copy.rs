@@ -17,7 +17,8 @@ pub async fn copy(args: CopyArgs) -> Result<(), Error> {
         fail_on_lossy: args.fail_on_lossy,
         dry_run: args.exec.dry_run,
     };
-    let job = copy::prepare(&request).await?;
+    let mut job = copy::prepare(&request).await?;
+    args.exec.memory.apply(&mut job.pipeline);
     let plan = &job.plan;
     if args.exec.dry_run && !args.exec.quiet {
         println!("type plan ({} -> {}):", plan.source, plan.target);

@@ -13,7 +13,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use tokio::runtime::Handle;
 
-use super::connect::MySqlConnection;
+use super::connect::{error_code, MySqlConnection};
 use super::sink::{warnings, Opened, Plan, INSERT_BYTES, INSERT_ROWS};
 use super::tsv::TsvEncoder;
 use crate::engines::{BatchWriter, WriteFailure};
@@ -173,8 +173,13 @@ fn classify(e: mysql_async::Error, sql: &str) -> WriteFailure {
         {
             WriteFailure::Refused(format!("{} {}: {}", "Error", server.code, server.message))
         }
-        _ => WriteFailure::Failed(EngineError::query("", None, Some(sql), e)),
+        _ => failed(e, sql),
     }
+}
+
+/// A failure of the statement or the session (not a refusal of rows).
+fn failed(e: mysql_async::Error, sql: &str) -> WriteFailure {
+    WriteFailure::Failed(EngineError::query("", None, Some(sql), &e).with_code(error_code(&e)))
 }
 
 /// A refusal quoting the last statement's warnings, when it left any that
@@ -238,9 +243,9 @@ impl BatchWriter for IsolatingMySqlWriter {
         } = self;
         let outcome = handle.block_on(async {
             let savepoint = format!("SAVEPOINT {SAVEPOINT}");
-            conn.query_drop(&savepoint).await.map_err(|e| {
-                WriteFailure::Failed(EngineError::query("", None, Some(&savepoint), e))
-            })?;
+            conn.query_drop(&savepoint)
+                .await
+                .map_err(|e| failed(e, &savepoint))?;
             match Self::load(
                 &mut conn,
                 encoder,
@@ -270,9 +275,9 @@ impl BatchWriter for IsolatingMySqlWriter {
         match outcome {
             Ok(result) => Ok(result),
             Err(WriteFailure::Refused(message)) => Err(self.error(None, message)),
-            Err(WriteFailure::Failed(EngineError::Query { sql, message, .. })) => {
-                Err(self.error(sql.as_deref(), message))
-            }
+            Err(WriteFailure::Failed(EngineError::Query {
+                sql, message, code, ..
+            })) => Err(self.error(sql.as_deref(), message).with_code(code)),
             Err(WriteFailure::Failed(e)) => Err(e),
         }
     }
@@ -292,7 +297,7 @@ impl BatchWriter for IsolatingMySqlWriter {
             result
         });
         self.conn = Some(conn);
-        committed.map_err(|e| self.error(Some("COMMIT"), e))?;
+        committed.map_err(|e| self.error(Some("COMMIT"), &e).with_code(error_code(&e)))?;
         self.committed = true;
         Ok(0)
     }

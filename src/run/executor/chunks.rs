@@ -22,13 +22,13 @@ use super::StepContext;
 use crate::checksum::Checksum;
 use crate::config::StepConfig;
 use crate::engines::Connection;
-use crate::error::{describe_datafusion, Error};
+use crate::error::Error;
 use crate::ident::quote;
 use crate::model::{EngineKind, TableName, TargetSpec, WriteMode};
 use crate::records::state::{Chunk, ChunkPlan, StagedChunk};
 use crate::run::failpoint;
 use crate::run::progress::StepProgress;
-use crate::session::{count_rows, step_error};
+use crate::session::{count_rows, step_datafusion_error, step_engine_error, step_error};
 use crate::stage::tee::TeeResult;
 use crate::stage::Stage;
 
@@ -61,7 +61,7 @@ pub(super) async fn run_chunked(
         ));
     }
     let column = chunk_column(step, output)?;
-    let engine_error = |e: crate::error::EngineError| step_error(step, e.to_string(), None);
+    let engine_error = |e: crate::error::EngineError| step_engine_error(step, &e);
 
     let mut statements = Vec::new();
     let resumed = ctx.state.and_then(|s| s.step(step)).and_then(|s| s.chunks);
@@ -282,8 +282,7 @@ async fn bounds(
     let sql = format!(
         "SELECT CAST(min({c}) AS BIGINT), CAST(max({c}) AS BIGINT), count({c}), count(*) FROM ({select}) AS barge_bounds"
     );
-    let df_error =
-        |e: datafusion::error::DataFusionError| step_error(step, describe_datafusion(&e), None);
+    let df_error = |e: datafusion::error::DataFusionError| step_datafusion_error(step, &e);
     let batches = ctx
         .session
         .ctx
@@ -438,13 +437,12 @@ async fn refuse_rows_in_range(
     column: &str,
     bounds: &Bounds,
 ) -> Result<(), Error> {
-    let df_error =
-        |e: datafusion::error::DataFusionError| step_error(step, describe_datafusion(&e), None);
+    let df_error = |e: datafusion::error::DataFusionError| step_datafusion_error(step, &e);
     let Some(provider) = connection
         .clone()
         .table_provider(table)
         .await
-        .map_err(|e| step_error(step, e.to_string(), None))?
+        .map_err(|e| step_engine_error(step, &e))?
     else {
         return Ok(());
     };
