@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::{ConnectionConfig, Pipeline, StepConfig, TargetRef};
+use crate::config::{ConnectionConfig, Pipeline, StepConfig, TargetRef, DEFAULT_MEMORY_LIMIT};
 use crate::engines::{self, Connection, OpenOptions};
 use crate::error::{EngineError, Error};
 use crate::ident::quote;
@@ -153,6 +153,7 @@ pub async fn prepare(request: &CopyRequest) -> Result<CopyJob, Error> {
         stage: None,
         subset: None,
         salt: None,
+        memory_limit: DEFAULT_MEMORY_LIMIT,
     };
 
     // Pass one: the tables the load needs. Tables an unfinished earlier

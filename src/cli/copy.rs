@@ -21,7 +21,8 @@ pub async fn copy(args: CopyArgs) -> Result<(), Error> {
         dry_run: args.exec.dry_run,
         force: args.exec.force,
     };
-    let job = copy::prepare(&request).await?;
+    let mut job = copy::prepare(&request).await?;
+    args.exec.memory.apply(&mut job.pipeline);
     let plan = &job.plan;
     if args.exec.dry_run && !args.exec.quiet {
         stdout_line(&format!("type plan ({} -> {}):", plan.source, plan.target));

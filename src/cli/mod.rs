@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::LoadOptions;
+use crate::config::{parse_memory_limit, LoadOptions, Pipeline};
 use crate::error::Error;
 use crate::model::WriteMode;
 use crate::run::StepStatus;
@@ -134,6 +134,25 @@ impl ParamArgs {
     }
 }
 
+/// The memory limit, for the verbs that plan or run steps.
+#[derive(Debug, Args)]
+pub struct MemoryArgs {
+    /// Memory for joins, sorts and aggregates, past which they spill to the
+    /// temp directory: 512MiB, 2GiB, 512MB or bytes (overrides
+    /// [defaults].memory_limit; default 1GiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory_limit)]
+    pub memory_limit: Option<u64>,
+}
+
+impl MemoryArgs {
+    /// Sets the pipeline's memory limit when the flag is given.
+    pub fn apply(&self, pipeline: &mut Pipeline) {
+        if let Some(limit) = self.memory_limit {
+            pipeline.memory_limit = limit;
+        }
+    }
+}
+
 /// Options of a pipeline's `[subset]`.
 #[derive(Debug, Args)]
 pub struct SubsetArgs {
@@ -200,6 +219,8 @@ pub struct ExecArgs {
     /// Rerun these steps from the start even when an earlier run completed them.
     #[arg(long, value_delimiter = ',', value_name = "STEP,...")]
     pub force_steps: Vec<String>,
+    #[command(flatten)]
+    pub memory: MemoryArgs,
 }
 
 impl ExecArgs {
@@ -286,6 +307,8 @@ pub struct ValidateArgs {
     #[arg(long, short = 'q')]
     pub quiet: bool,
     #[command(flatten)]
+    pub memory: MemoryArgs,
+    #[command(flatten)]
     pub params: ParamArgs,
     #[command(flatten)]
     pub subset: SubsetArgs,
@@ -320,6 +343,8 @@ pub struct RollbackArgs {
 pub struct PlanArgs {
     /// The pipeline file (TOML).
     pub pipeline: PathBuf,
+    #[command(flatten)]
+    pub memory: MemoryArgs,
     #[command(flatten)]
     pub params: ParamArgs,
     #[command(flatten)]

@@ -7,6 +7,7 @@ use crate::error::Error;
 
 pub async fn plan(args: PlanArgs) -> Result<(), Error> {
     let mut pipeline = load_pipeline(&args.pipeline, &args.params.load_options())?;
+    args.memory.apply(&mut pipeline);
     if let Some(subset) =
         crate::subset::expand_subset(&mut pipeline, &args.subset.options(true)).await?
     {

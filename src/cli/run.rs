@@ -21,6 +21,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         }
     }
     let mut pipeline = load_pipeline(&args.pipeline, &args.params.load_options())?;
+    args.exec.memory.apply(&mut pipeline);
     crate::subset::expand_subset(&mut pipeline, &args.subset.options(false)).await?;
     let options = args.exec.run_options(args.steps.clone());
     if args.validate && (args.exec.dry_run || args.exec.limit.is_some()) {

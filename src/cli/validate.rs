@@ -10,6 +10,7 @@ use crate::validate::{validate_pipeline, ValidateOptions, ValidationReport};
 
 pub async fn validate(args: ValidateArgs) -> Result<(), Error> {
     let mut pipeline = load_pipeline(&args.pipeline, &args.params.load_options())?;
+    args.memory.apply(&mut pipeline);
     crate::subset::expand_subset(&mut pipeline, &args.subset.options(false)).await?;
     let options = ValidateOptions {
         stage: args.stage.clone(),

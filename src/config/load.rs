@@ -13,6 +13,7 @@ use toml::Spanned;
 
 use super::interpolate::{interpolate, InterpolationError, Vars};
 use super::model::{PipelineFile, StepFile};
+use super::size::{parse_memory_limit, DEFAULT_MEMORY_LIMIT, MIN_MEMORY_LIMIT};
 use super::{
     ConnectionConfig, Mapping, MappingValue, Pipeline, RetryPolicy, StepConfig, TargetRef,
 };
@@ -199,6 +200,10 @@ impl Loader<'_> {
             file.defaults.retry_max_seconds.as_ref(),
         )?;
         let default_chunk_rows = file.defaults.chunk_rows.as_ref().map(|n| *n.get_ref());
+        let memory_limit = match &file.defaults.memory_limit {
+            Some(limit) => self.memory_limit(limit)?,
+            None => DEFAULT_MEMORY_LIMIT,
+        };
         let mut steps = Vec::new();
         let mut names = HashSet::new();
         for step in &file.steps {
@@ -265,6 +270,7 @@ impl Loader<'_> {
                 .env
                 .get(barge_udfs::SALT_VAR)
                 .map(|s| s.clone().into()),
+            memory_limit,
         };
         // Params named like secrets were registered as they were read (see
         // `Vars::get`); --set ones and those holding a password are here.
@@ -275,6 +281,25 @@ impl Loader<'_> {
             }
         }
         Ok(pipeline)
+    }
+
+    /// `[defaults].memory_limit`: bytes, or text with a unit.
+    fn memory_limit(&self, value: &Spanned<toml::Value>) -> Result<u64, ConfigError> {
+        let parsed = match value.get_ref() {
+            toml::Value::Integer(bytes) => u64::try_from(*bytes)
+                .map_err(|_| format!("memory_limit = {bytes} is not a size"))
+                .and_then(|bytes| parse_memory_limit(&bytes.to_string())),
+            toml::Value::String(text) => parse_memory_limit(
+                &self.interpolate(&Spanned::new(value.span(), text.clone()), "memory_limit")?,
+            ),
+            other => Err(format!("memory_limit is {}, not a size", other.type_str())),
+        };
+        parsed.map_err(|message| {
+            self.err(value.span(), message).with_hint(format!(
+                "write memory_limit = \"512MiB\" (or GiB, MB, GB, bytes), at least {} MiB",
+                MIN_MEMORY_LIMIT >> 20
+            ))
+        })
     }
 
     /// `[functions]`: the pipeline's SQL macros, checked.
@@ -723,5 +748,59 @@ sql = "SELECT '${API_TOKEN}' AS a, '${db_password}' AS b"
             assert_eq!(scrub(&format!("[{secret}]")), "[***]", "{secret}");
         }
         assert_eq!(scrub("Ld-Not-Secret"), "Ld-Not-Secret");
+    }
+
+    /// Loads a pipeline of one step with `defaults` as its `[defaults]`.
+    fn load_with_defaults(defaults: &str) -> Result<Pipeline, ConfigError> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("p.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[connections.src]\nurl = \"sqlite://a.db\"\n\n[defaults]\n{defaults}\n\n[[step]]\ntarget = \"src.t\"\nsql = \"SELECT 1 AS x\"\n"
+            ),
+        )
+        .expect("write pipeline");
+        load_pipeline(
+            &path,
+            &LoadOptions {
+                sets: vec![],
+                env: Some(HashMap::from([("LIMIT".to_string(), "2GiB".to_string())])),
+            },
+        )
+    }
+
+    #[test]
+    fn memory_limit_takes_sizes_and_defaults_to_one_gib() {
+        for (defaults, bytes) in [
+            ("", DEFAULT_MEMORY_LIMIT),
+            ("memory_limit = \"512MiB\"", 512 << 20),
+            ("memory_limit = \"512MB\"", 512_000_000),
+            ("memory_limit = 33554432", 32 << 20),
+            ("memory_limit = \"${LIMIT}\"", 2 << 30),
+        ] {
+            let pipeline = load_with_defaults(defaults).expect(defaults);
+            assert_eq!(pipeline.memory_limit, bytes, "{defaults}");
+        }
+    }
+
+    #[test]
+    fn a_bad_memory_limit_is_an_error_at_its_line() {
+        for (defaults, needle) in [
+            ("memory_limit = \"12 parsecs\"", "unknown unit 'parsecs'"),
+            ("memory_limit = \"1MiB\"", "below"),
+            ("memory_limit = -5", "not a size"),
+            ("memory_limit = true", "not a size"),
+        ] {
+            let err = load_with_defaults(defaults)
+                .expect_err(defaults)
+                .to_string();
+            assert!(err.contains("p.toml:5"), "{defaults}: {err}");
+            assert!(err.contains(needle), "{defaults}: {err}");
+            assert!(
+                err.contains("hint: write memory_limit"),
+                "{defaults}: {err}"
+            );
+        }
     }
 }

@@ -5,8 +5,10 @@
 mod interpolate;
 mod load;
 pub mod model;
+mod size;
 
 pub use load::{load_pipeline, LoadOptions};
+pub use size::{parse_memory_limit, DEFAULT_MEMORY_LIMIT};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -34,6 +36,10 @@ pub struct Pipeline {
     /// `BARGE_SALT` from the environment (or a `.env`): the secret of `mask`
     /// and `hash_text`.
     pub salt: Option<SecretString>,
+    /// Bytes of memory DataFusion's joins, sorts and aggregates may hold
+    /// before they spill to disk (`[defaults].memory_limit`,
+    /// `--memory-limit`; default [`DEFAULT_MEMORY_LIMIT`]).
+    pub memory_limit: u64,
 }
 
 /// `[subset]` resolved: roots with their conditions, and how the tables
@@ -172,7 +178,7 @@ pub struct StepConfig {
     /// (default: each table's integer primary key).
     pub partition_on: Option<String>,
     /// Parallel range reads per source table (default: the session's
-    /// target partitions, the number of cores).
+    /// target partitions: the number of cores, at least 2).
     pub partitions: Option<usize>,
     /// Retries after a passing failure (see `run::retry`).
     pub retry: RetryPolicy,

@@ -126,6 +126,10 @@ pub struct DefaultsFile {
     /// Rows a step's target may refuse, set aside in `rejects/<run_id>/`
     /// (default 0: the first refused row fails the step).
     pub max_rejects: Option<u64>,
+    /// DataFusion's memory for joins, sorts and aggregates, beyond which
+    /// they spill to disk: bytes, or text such as `"512MiB"` (default 1 GiB;
+    /// `--memory-limit` wins).
+    pub memory_limit: Option<Spanned<toml::Value>>,
 }
 
 /// `[[step]]`.

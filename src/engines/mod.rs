@@ -57,15 +57,15 @@ pub trait BatchWriter: Send {
     /// the step). Only writers opened by [`Connection::open_isolating_writer`]
     /// take it.
     fn write_isolated(&mut self, batch: &RecordBatch) -> EngineResult<Result<u64, String>> {
-        Err(EngineError::Query {
-            connection: String::new(),
-            table: None,
-            sql: None,
-            message: format!(
+        Err(EngineError::query(
+            "",
+            None,
+            None,
+            format!(
                 "a writer of {} rows cannot set refused rows aside (open it with open_isolating_writer)",
                 batch.num_rows()
             ),
-        })
+        ))
     }
 }
 

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use datafusion::error::DataFusionError;
 
+use super::code::{code_of_datafusion, ErrorCode};
+
 /// Result of engine operations.
 pub type EngineResult<T> = std::result::Result<T, EngineError>;
 
@@ -19,6 +21,8 @@ pub enum EngineError {
         url: String,
         message: String,
         hint: Option<String>,
+        /// The driver's code, when it gave one (see [`ErrorCode`]).
+        code: Option<ErrorCode>,
     },
 
     #[error("connection '{connection}'{}: {message}{}", table_suffix(.table), sql_suffix(.sql))]
@@ -27,6 +31,8 @@ pub enum EngineError {
         table: Option<String>,
         sql: Option<String>,
         message: String,
+        /// The driver's code, when it gave one (see [`ErrorCode`]).
+        code: Option<ErrorCode>,
     },
 
     #[error("connection '{connection}', table '{table}', column '{column}': {message}")]
@@ -91,6 +97,29 @@ impl EngineError {
             table: table.map(str::to_string),
             sql: sql.map(str::to_string),
             message: message.to_string(),
+            code: None,
+        }
+    }
+
+    /// The same error carrying the driver's `code` (only
+    /// [`EngineError::Open`] and [`EngineError::Query`] carry one).
+    pub fn with_code(mut self, code: Option<ErrorCode>) -> Self {
+        if let EngineError::Open { code: own, .. } | EngineError::Query { code: own, .. } =
+            &mut self
+        {
+            *own = code;
+        }
+        self
+    }
+
+    /// The driver's code of what failed, when it gave one; local file
+    /// errors ([`EngineError::Io`]) and failures beside the load
+    /// ([`EngineError::Driver`]) have none.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            EngineError::Open { code, .. } | EngineError::Query { code, .. } => code.clone(),
+            EngineError::DataFusion(e) => code_of_datafusion(e),
+            _ => None,
         }
     }
 
@@ -103,11 +132,13 @@ impl EngineError {
                 table,
                 sql: None,
                 message,
+                code,
             } => EngineError::Query {
                 connection,
                 table,
                 sql: Some(sql.to_string()),
                 message,
+                code,
             },
             other => other,
         }

@@ -2,11 +2,13 @@
 //! step, connection, table, column) and, where one exists, the fix. A leaf:
 //! every layer returns these, none of them imports a layer.
 
+mod code;
 mod config;
 mod engine;
 mod load;
 mod subset;
 
+pub use code::{code_of_datafusion, ErrorCode};
 pub use config::ConfigError;
 pub use engine::{EngineError, EngineResult};
 pub use load::LoadError;
@@ -28,7 +30,13 @@ pub enum Error {
     Subset(#[from] SubsetError),
 
     #[error("step '{step}' failed: {message}")]
-    Step { step: String, message: String },
+    Step {
+        step: String,
+        message: String,
+        /// The driver's code of the engine error behind the failure, kept
+        /// for retries (see `crate::run::retry`).
+        code: Option<ErrorCode>,
+    },
 
     #[error("{0} step(s) failed:{1}")]
     StepsFailed(usize, String),
@@ -60,6 +68,23 @@ impl Error {
             Error::Interrupted(_) => 130,
             Error::Subset(e) if !matches!(e, SubsetError::Source { .. }) => 2,
             _ => 1,
+        }
+    }
+
+    /// The same error carrying the driver's `code` when it is a step's.
+    pub fn with_code(mut self, code: Option<ErrorCode>) -> Self {
+        if let Error::Step { code: own, .. } = &mut self {
+            *own = code;
+        }
+        self
+    }
+
+    /// The driver's code of what failed, when an engine gave one.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Error::Engine(e) => e.code(),
+            Error::Step { code, .. } => code.clone(),
+            _ => None,
         }
     }
 }

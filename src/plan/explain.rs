@@ -8,12 +8,15 @@ use datafusion::datasource::empty::EmptyTable;
 
 use super::order::{add_edges_without_cycles, dependencies, levels};
 use crate::config::Pipeline;
-use crate::error::{describe_datafusion, Error};
+use crate::error::Error;
 use crate::model::catalog::Column;
 use crate::model::{TargetSpec, WriteMode};
 use crate::schema::type_plan::{classify, plan_column};
 use crate::session::step_select;
-use crate::session::{output_schema, row_estimate, source_queries, step_error, Session};
+use crate::session::{
+    output_schema, row_estimate, source_queries, step_datafusion_error, step_engine_error,
+    step_error, Session,
+};
 
 /// The plan of `pipeline` as text. Nothing is written.
 pub async fn explain(pipeline: &Pipeline) -> Result<String, Error> {
@@ -86,9 +89,7 @@ async fn describe(pipeline: &Pipeline, session: &Session) -> Result<String, Erro
             let _ = writeln!(out, "  sql:\n{}", indent(step.sql.trim(), 4));
 
             let select = step_select(step, None);
-            let df_error = |e: datafusion::error::DataFusionError| {
-                step_error(step, describe_datafusion(&e), None)
-            };
+            let df_error = |e: datafusion::error::DataFusionError| step_datafusion_error(step, &e);
             let df = crate::session::step_context(session, step)
                 .sql(&select)
                 .await
@@ -129,7 +130,7 @@ async fn describe(pipeline: &Pipeline, session: &Session) -> Result<String, Erro
             let statements = connection
                 .prepare_target(&target, &output, true, step.chunk_rows.is_some())
                 .await
-                .map_err(|e| step_error(step, e.to_string(), None))?
+                .map_err(|e| step_engine_error(step, &e))?
                 .statements();
             if statements.is_empty() {
                 let _ = writeln!(out, "  target: exists, loaded as is");

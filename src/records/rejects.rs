@@ -43,6 +43,7 @@ mod tests {
             stage: None,
             subset: None,
             salt: None,
+            memory_limit: crate::config::DEFAULT_MEMORY_LIMIT,
         };
         let dir = run_dir(&pipeline, "20261122T000000Z-abc123");
         assert_eq!(

@@ -16,7 +16,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use crate::error::{EngineError, EngineResult};
+use crate::error::{EngineError, EngineResult, ErrorCode};
 
 /// Whether this is the armed point's N-th hit.
 fn armed(point: &str) -> bool {
@@ -70,4 +70,5 @@ fn lost(what: &str) -> EngineError {
         None,
         format!("{what}: connection reset by peer (BARGE_FAILPOINT)"),
     )
+    .with_code(Some(ErrorCode::Io(std::io::ErrorKind::ConnectionReset)))
 }

@@ -92,6 +92,7 @@ pub async fn rollback(
         let fail = |message: String| Error::Step {
             step: step.step.clone(),
             message: format!("rollback of {}.{table}: {message}", step.connection),
+            code: None,
         };
         if step.whole_table {
             outcome.note = Some(format!(

@@ -5,10 +5,14 @@
 //! row estimate, its errors).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
 use datafusion::common::TableReference;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use secrecy::ExposeSecret;
 
@@ -22,7 +26,8 @@ pub mod step;
 
 pub use step::{
     check_output_columns, count_rows, output_schema, plain_source_scan, row_estimate,
-    source_queries, step_context, step_error, step_select, target_columns,
+    source_queries, step_context, step_datafusion_error, step_engine_error, step_error,
+    step_select, target_columns,
 };
 
 /// A table a step's SQL reads: `(connection, table)` as written.
@@ -42,7 +47,8 @@ pub struct Session {
 
 impl Session {
     /// Opens every connection of `pipeline` (targets of steps are created
-    /// when missing) and registers them, the mappings and the functions.
+    /// when missing) and registers them, the mappings and the functions, in
+    /// a session bounded by the pipeline's `memory_limit`.
     pub async fn open(pipeline: &Pipeline) -> Result<Self, Error> {
         let mut config = SessionConfig::new()
             .with_batch_size(BATCH_SIZE)
@@ -53,7 +59,7 @@ impl Session {
         // take a column holding 1.0 and NaN for the constant 1.0. barge moves
         // data exactly, so it reads the values instead.
         config.options_mut().execution.collect_statistics = false;
-        let ctx = SessionContext::new_with_config(config);
+        let ctx = bounded_context(config, pipeline.memory_limit)?;
         // Joins and aggregates over one connection run in its engine.
         ctx.add_optimizer_rule(Arc::new(PushDownSourceQueries));
 
@@ -150,7 +156,7 @@ impl Session {
         })?;
         let references = state
             .resolve_table_references(&statement)
-            .map_err(|e| step_error(step, describe_datafusion(&e), None))?;
+            .map_err(|e| step_datafusion_error(step, &e))?;
         let mut reads = Vec::new();
         for reference in references {
             let (conn, table) = match &reference {
@@ -270,6 +276,49 @@ impl Session {
             .join(", ")
     }
 }
+
+/// A session whose joins, sorts and aggregates share `memory_limit` bytes
+/// (a fair share each) and spill to files in the OS temp directory past it.
+/// DataFusion's hash joins hold their build side in memory and cannot
+/// spill, so joins are planned as sort-merge joins, whose sorts spill (at
+/// least two partitions: with one, DataFusion plans a hash join whatever
+/// it is told).
+fn bounded_context(mut config: SessionConfig, memory_limit: u64) -> Result<SessionContext, Error> {
+    let limit = usize::try_from(memory_limit).unwrap_or(usize::MAX);
+    let options = config.options_mut();
+    options.optimizer.prefer_hash_join = false;
+    // Each spilling sort keeps this much for merging its spilled runs,
+    // outside its fair share: 10 MiB (DataFusion's default) at most, and a
+    // small part of a small limit.
+    options.execution.sort_spill_reservation_bytes =
+        (limit / SORT_RESERVATION_PARTS).min(options.execution.sort_spill_reservation_bytes);
+    let partitions = config.target_partitions().max(2);
+    let config = config.with_target_partitions(partitions);
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(TrackConsumersPool::new(
+            FairSpillPool::new(limit),
+            CONSUMERS_NAMED,
+        )))
+        .with_disk_manager_builder(
+            DiskManagerBuilder::default()
+                .with_mode(DiskManagerMode::OsTmpDirectory)
+                .with_max_spill_merge_fan_in((limit / MERGE_FAN_IN_BYTES).clamp(2, 16)),
+        )
+        .build_arc()
+        .map_err(|e| Error::Engine(EngineError::DataFusion(e)))?;
+    Ok(SessionContext::new_with_config_rt(config, runtime))
+}
+
+/// How many of the largest memory consumers an out-of-memory error names.
+const CONSUMERS_NAMED: NonZeroUsize = NonZeroUsize::new(5).expect("5 is not zero");
+
+/// Memory limit per spill file a sort merges at once (DataFusion reserves a
+/// few batches per file, outside the fair shares): 2 files under 128 MiB,
+/// 16 from 1 GiB.
+const MERGE_FAN_IN_BYTES: usize = 64 << 20;
+
+/// A sort's merge reservation is at most this part of the memory limit.
+const SORT_RESERVATION_PARTS: usize = 32;
 
 /// The highest ancestor of `path` (or `path` itself) that does not exist yet.
 fn topmost_missing(path: &std::path::Path) -> Option<std::path::PathBuf> {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::{Int64Type, SchemaRef};
+use datafusion::error::DataFusionError;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::physical_plan::{ExecutionPlan, StatisticsArgs, StatisticsContext};
 use datafusion::prelude::SessionContext;
@@ -14,7 +15,7 @@ use datafusion::prelude::SessionContext;
 use super::Session;
 use crate::config::StepConfig;
 use crate::engines::sql::{ReadPartitioning, SqlScanExec};
-use crate::error::Error;
+use crate::error::{code_of_datafusion, describe_datafusion, EngineError, Error};
 
 /// An error of one step, naming it and where it is declared.
 pub fn step_error(step: &StepConfig, message: impl Into<String>, hint: Option<String>) -> Error {
@@ -26,7 +27,20 @@ pub fn step_error(step: &StepConfig, message: impl Into<String>, hint: Option<St
     Error::Step {
         step: step.name.clone(),
         message,
+        code: None,
     }
+}
+
+/// A step's error from an engine's: its message, and the driver's code that
+/// retries decide on.
+pub fn step_engine_error(step: &StepConfig, e: &EngineError) -> Error {
+    step_error(step, e.to_string(), None).with_code(e.code())
+}
+
+/// A step's error from DataFusion's: the message of the engine error inside
+/// it (see [`describe_datafusion`]) and that error's code.
+pub fn step_datafusion_error(step: &StepConfig, e: &DataFusionError) -> Error {
+    step_error(step, describe_datafusion(e), None).with_code(code_of_datafusion(e))
 }
 
 /// SQL each source runs for a physical plan: `(connection, sql)`.

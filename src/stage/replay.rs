@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::config::{ConnectionConfig, Pipeline, StepConfig, TargetRef};
+use crate::config::{ConnectionConfig, Pipeline, StepConfig, TargetRef, DEFAULT_MEMORY_LIMIT};
 use crate::error::Error;
 use crate::ident::quote;
 use crate::model::{TableName, WriteMode};
@@ -122,6 +122,7 @@ pub fn replay_pipeline(
         stage: None,
         subset: None,
         salt: None,
+        memory_limit: DEFAULT_MEMORY_LIMIT,
     })
 }
 

@@ -256,6 +256,7 @@ pub async fn expand_subset(
         stage: None,
         subset: None,
         salt: pipeline.salt.clone(),
+        memory_limit: pipeline.memory_limit,
     };
     let session = Session::open(&source_only).await?;
     let connection = session

@@ -37,7 +37,7 @@ use crate::ident::quote;
 use crate::records::manifest::{runs_of, Manifest, StagedStep};
 use crate::records::rejects;
 use crate::records::state::StateFile;
-use crate::session::{output_schema, source_queries, step_error, Session};
+use crate::session::{output_schema, source_queries, step_datafusion_error, step_error, Session};
 use crate::session::{step_context, step_select, target_columns};
 
 /// Options of `barge validate`.
@@ -282,8 +282,7 @@ struct Sides {
 }
 
 async fn sides(session: &Session, step: &StepConfig) -> Result<Sides, Error> {
-    let df_error =
-        |e: datafusion::error::DataFusionError| step_error(step, describe_datafusion(&e), None);
+    let df_error = |e: datafusion::error::DataFusionError| step_datafusion_error(step, &e);
     let source_sql = step_select(step, None);
     let df = session.ctx.sql(&source_sql).await.map_err(df_error)?;
     let output: SchemaRef = output_schema(&df);
@@ -485,7 +484,7 @@ async fn fold(
     let mut checksum = Checksum::with_buckets();
     let mut hasher = RowHasher::default();
     while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(|e| step_error(step, describe_datafusion(&e), None))?;
+        let batch = batch.map_err(|e| step_datafusion_error(step, &e))?;
         let columns: Vec<usize> = (0..batch.num_columns()).collect();
         hasher
             .add_batch(&mut checksum, &batch, &columns, key)

@@ -7,6 +7,7 @@ mod demo;
 mod errors;
 mod functions;
 mod layers;
+mod memory;
 mod mysql;
 mod postgres;
 mod pushdown;

@@ -116,6 +116,110 @@ sql = "SELECT id, v FROM src.t"
         .assert_fails(2, &["negative.toml:11", "retry_max_seconds = -2"]);
 }
 
+/// A source database whose view `flaky` fails its reads with SQLSTATE
+/// `code` and `message` (every read when `always`, else the first only).
+/// Its check runs once per row of barge's reads (a failing read stops at
+/// its first row), advancing the sequence `reads` each time.
+fn failing_view_source(name: &str, code: &str, message: &str, always: bool) -> String {
+    let src = pg_db(name);
+    let condition = if always {
+        "nextval('reads') > 0"
+    } else {
+        "nextval('reads') = 1"
+    };
+    pg_exec(
+        &src,
+        &format!(
+            "CREATE TABLE t (id int PRIMARY KEY, v text);
+             INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 10) g;
+             CREATE SEQUENCE reads;
+             CREATE FUNCTION read_check() RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+             BEGIN
+               -- Only the reads (COPY ... TO STDOUT) fail, not the row count.
+               IF current_query() LIKE 'COPY%' AND {condition} THEN
+                 RAISE EXCEPTION '{message}' USING ERRCODE = '{code}';
+               END IF;
+               RETURN true;
+             END $$;
+             CREATE VIEW flaky AS SELECT id, v FROM t WHERE read_check();"
+        ),
+    );
+    src
+}
+
+fn flaky_pipeline(dir: &std::path::Path, src: &str) -> String {
+    write_file(
+        dir,
+        "flaky.toml",
+        &format!(
+            r#"
+[connections.src]
+url = "{src}"
+
+[connections.out]
+url = "parquet://out"
+
+[defaults]
+retries = 3
+retry_max_seconds = 1
+
+[[step]]
+target = "out.t"
+mode = "replace"
+sql = "SELECT id, v FROM src.flaky"
+"#
+        ),
+    )
+}
+
+#[test]
+fn reliability_retries_decide_on_the_servers_code_not_on_the_message() {
+    // A serialization failure (40001) is passing, whatever its text says.
+    let src = failing_view_source(
+        "reliability_code_passing",
+        "40001",
+        "the first read is refused",
+        false,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let run = barge(dir.path(), &["run", &flaky_pipeline(dir.path(), &src)]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("the first read is refused") && run.stderr.contains("retry 1 of 3"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        read_parquet(&dir.path().join("out/t.parquet")).num_rows(),
+        10
+    );
+
+    // A division by zero (22012) is not, though its message reads like a
+    // dropped connection and quotes a passing SQLSTATE: one attempt only.
+    let src = failing_view_source(
+        "reliability_code_permanent",
+        "22012",
+        "value ''x'' timed out: connection reset by peer (SQLSTATE 40001)",
+        true,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let failed = barge(dir.path(), &["run", &flaky_pipeline(dir.path(), &src)]);
+    failed.assert_fails(
+        1,
+        &["timed out: connection reset by peer", "SQLSTATE 22012"],
+    );
+    assert!(
+        !failed.stderr.contains("a passing failure"),
+        "{}",
+        failed.stderr
+    );
+    // The server saw one read of the view, not four.
+    assert_eq!(
+        pg_rows(&src, "SELECT last_value FROM reads"),
+        [[Some("1".to_string())]]
+    );
+}
+
 fn replace_pipeline(dir: &std::path::Path, src: &str, dst: &str) -> String {
     src_dst_pipeline(
         dir,

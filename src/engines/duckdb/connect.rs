@@ -231,6 +231,7 @@ impl DuckDbConnection {
             url: format!("duckdb://{path}"),
             message,
             hint: hint.map(str::to_string),
+            code: None,
         };
         if path.is_empty() {
             return Err(open_error(

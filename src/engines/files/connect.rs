@@ -75,6 +75,7 @@ impl FileConnection {
             url: format!("{kind}://{path}"),
             message,
             hint,
+            code: None,
         };
         let ext = extension(kind);
         if path.is_empty() {

@@ -25,7 +25,7 @@ use crate::engines::load::{self, LoadPlan};
 use crate::engines::sql::commit::{self, COMMIT_TABLE};
 use crate::engines::sql::{RangePartitioning, SqlSource, SqlTable};
 use crate::engines::{BatchIter, BatchWriter, Connection, OpenOptions};
-use crate::error::{EngineError, EngineResult};
+use crate::error::{EngineError, EngineResult, ErrorCode};
 use crate::model::{CommitRecord, EngineKind, TableName, TargetSpec};
 
 /// How long `open` waits for the server before giving up.
@@ -87,6 +87,7 @@ impl MySqlConnection {
             url: redacted.clone(),
             message,
             hint,
+            code: None,
         };
         let parsed = parse_url(url).map_err(|m| open_error(m, None))?;
         let opts = Opts::from_url(&parsed.driver_url).map_err(|e| {
@@ -139,7 +140,7 @@ impl MySqlConnection {
             first = first_contact(&pool).await;
         }
         let (local_infile, _version) = first.map_err(|e| {
-            let (message, hint) = match e {
+            let (message, hint, code) = match e {
                 ConnectError::Timeout => (
                     format!(
                         "cannot reach MySQL/MariaDB at {where_}: no answer within {} s",
@@ -147,13 +148,15 @@ impl MySqlConnection {
                     ),
                     "check the host and port, and that the server is running and reachable"
                         .to_string(),
+                    Some(ErrorCode::Io(std::io::ErrorKind::TimedOut)),
                 ),
                 ConnectError::Driver(e) => (
                     format!("cannot connect to MySQL/MariaDB at {where_}: {e}"),
                     connect_hint(&e, parsed.ssl_mode),
+                    error_code(&e),
                 ),
             };
-            open_error(message, Some(hint))
+            open_error(message, Some(hint)).with_code(code)
         })?;
         Ok(Self {
             name: name.to_string(),
@@ -192,23 +195,35 @@ impl MySqlConnection {
                     self.host, self.port, self.database
                 ),
             )
+            .with_code(error_code(&e))
         })
     }
 
     /// An error the server (or the driver talking to it) returned for a
-    /// statement, naming where the server is.
+    /// statement, naming where the server is, with its code.
     pub(crate) fn server_error(
         &self,
         table: Option<&str>,
         sql: Option<&str>,
-        e: impl std::fmt::Display,
+        e: mysql_async::Error,
+    ) -> EngineError {
+        self.located_error(table, sql, &e).with_code(error_code(&e))
+    }
+
+    /// An error about a statement on this connection, naming where the
+    /// server is.
+    pub(crate) fn located_error(
+        &self,
+        table: Option<&str>,
+        sql: Option<&str>,
+        message: impl std::fmt::Display,
     ) -> EngineError {
         EngineError::query(
             &self.name,
             table,
             sql,
             format!(
-                "{e} (MySQL/MariaDB at {}:{}, database '{}')",
+                "{message} (MySQL/MariaDB at {}:{}, database '{}')",
                 self.host, self.port, self.database
             ),
         )
@@ -320,6 +335,19 @@ async fn first_contact(pool: &Pool) -> Result<(bool, String), ConnectError> {
     match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
         Err(_) => Err(ConnectError::Timeout),
         Ok(r) => r.map_err(ConnectError::Driver),
+    }
+}
+
+/// The code of a mysql_async error: the server's error number, else the
+/// kind of the I/O error under it, else `ConnectionAborted` for a session
+/// the driver found closed.
+pub(crate) fn error_code(e: &mysql_async::Error) -> Option<ErrorCode> {
+    match e {
+        mysql_async::Error::Server(server) => Some(ErrorCode::MySql(server.code)),
+        mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed) => {
+            Some(ErrorCode::Io(std::io::ErrorKind::ConnectionAborted))
+        }
+        other => ErrorCode::io_in(other),
     }
 }
 

@@ -271,7 +271,7 @@ pub(crate) async fn routines(connection: &MySqlConnection) -> EngineResult<Vec<R
             conn.query_first(&show).await.map_err(|e| err(&show, e))?;
         let definition: Option<String> = row.and_then(|r| r.get_opt(2).and_then(Result::ok));
         let Some(definition) = definition else {
-            return Err(connection.server_error(
+            return Err(connection.located_error(
                 None,
                 Some(&show),
                 format!("the definition of {kind} {name} is hidden: the user needs SELECT on mysql.proc or SHOW_ROUTINE"),

@@ -13,7 +13,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use tokio::runtime::Handle;
 
-use super::connect::MySqlConnection;
+use super::connect::{error_code, MySqlConnection};
 use super::sink::{commit, warnings, Opened, Plan, INSERT_BYTES, INSERT_ROWS};
 use super::tsv::TsvEncoder;
 use crate::engines::hooks::LoadObserver;
@@ -180,8 +180,13 @@ fn classify(e: mysql_async::Error, sql: &str) -> WriteFailure {
         {
             WriteFailure::Refused(format!("{} {}: {}", "Error", server.code, server.message))
         }
-        _ => WriteFailure::Failed(EngineError::query("", None, Some(sql), e)),
+        _ => failed(e, sql),
     }
+}
+
+/// A failure of the statement or the session (not a refusal of rows).
+fn failed(e: mysql_async::Error, sql: &str) -> WriteFailure {
+    WriteFailure::Failed(EngineError::query("", None, Some(sql), &e).with_code(error_code(&e)))
 }
 
 /// A refusal quoting the last statement's warnings, when it left any that
@@ -245,9 +250,9 @@ impl BatchWriter for IsolatingMySqlWriter {
         } = self;
         let outcome = handle.block_on(async {
             let savepoint = format!("SAVEPOINT {SAVEPOINT}");
-            conn.query_drop(&savepoint).await.map_err(|e| {
-                WriteFailure::Failed(EngineError::query("", None, Some(&savepoint), e))
-            })?;
+            conn.query_drop(&savepoint)
+                .await
+                .map_err(|e| failed(e, &savepoint))?;
             match Self::load(
                 &mut conn,
                 encoder,
@@ -281,9 +286,9 @@ impl BatchWriter for IsolatingMySqlWriter {
             }
             Ok(refused) => Ok(refused),
             Err(WriteFailure::Refused(message)) => Err(self.error(None, message)),
-            Err(WriteFailure::Failed(EngineError::Query { sql, message, .. })) => {
-                Err(self.error(sql.as_deref(), message))
-            }
+            Err(WriteFailure::Failed(EngineError::Query {
+                sql, message, code, ..
+            })) => Err(self.error(sql.as_deref(), message).with_code(code)),
             Err(WriteFailure::Failed(e)) => Err(e),
         }
     }

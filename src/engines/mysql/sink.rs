@@ -43,7 +43,7 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::connect::MySqlConnection;
+use super::connect::{error_code, MySqlConnection};
 use super::tsv::TsvEncoder;
 use super::types::ColumnInfo;
 use crate::engines::hooks::LoadObserver;
@@ -339,21 +339,24 @@ impl BatchWriter for MySqlWriter {
                     let first_row = self.rows_sent + start as u64 + 1;
                     let affected = self.handle.block_on(async {
                         conn.query_drop(insert.buf.as_slice()).await.map_err(|e| {
-                            format!("rows {first_row}..{}: {e}", first_row + n as u64 - 1)
+                            let message =
+                                format!("rows {first_row}..{}: {e}", first_row + n as u64 - 1);
+                            (message, error_code(&e))
                         })?;
                         let affected = conn.affected_rows();
                         if conn.get_warnings() > 0 {
                             if let Some(w) = warnings(conn).await {
-                                return Err(format!(
+                                return Err((format!(
                                     "rows {first_row}..{}: the server changed or refused values:{w}\n  hint: CAST the column in the step SQL to a type that fits the target column",
                                     first_row + n as u64 - 1
-                                ));
+                                ), None));
                             }
                         }
                         Ok(affected)
                     });
-                    let affected = affected.map_err(|m| {
-                        EngineError::query(&self.connection, Some(&self.table), None, m)
+                    let affected = affected.map_err(|(message, code)| {
+                        EngineError::query(&self.connection, Some(&self.table), None, message)
+                            .with_code(code)
                     })?;
                     written += if insert.count_affected {
                         affected
@@ -429,9 +432,9 @@ pub(super) async fn commit(
         .map(String::as_str)
         .chain(["COMMIT"])
     {
-        conn.query_drop(sql)
-            .await
-            .map_err(|e| EngineError::query(connection, Some(table), Some(sql), e))?;
+        conn.query_drop(sql).await.map_err(|e| {
+            EngineError::query(connection, Some(table), Some(sql), &e).with_code(error_code(&e))
+        })?;
     }
     observer.after_commit()
 }
@@ -737,7 +740,7 @@ async fn load_and_merge(
                 "\n  hint: the server refuses LOAD DATA LOCAL INFILE; enable local_infile on it",
             );
         }
-        error(load_sql, message)
+        error(load_sql, message).with_code(error_code(&e))
     })?;
     let loaded = conn.affected_rows();
     let Some(sent) = end.lock().ok().and_then(|e| *e) else {
@@ -779,7 +782,7 @@ async fn load_and_merge(
     );
     conn.query_drop(&merge)
         .await
-        .map_err(|e| error(&merge, e.to_string()))?;
+        .map_err(|e| error(&merge, e.to_string()).with_code(error_code(&e)))?;
     Ok(match plan.mode {
         WriteMode::Upsert => sent,
         _ => conn.affected_rows(),

@@ -12,7 +12,7 @@ use mysql_async::prelude::Queryable;
 use super::MySqlConnection;
 use crate::engines::sql::SqlSource;
 use crate::engines::{BatchIter, Connection, OpenOptions};
-use crate::error::EngineResult;
+use crate::error::{EngineResult, ErrorCode};
 use crate::model::{TableName, TargetSpec, WriteMode};
 
 const SERVER: &str = "mysql://root@127.0.0.1:3306";
@@ -414,6 +414,35 @@ async fn mysql_read_only_session() {
         .await
         .expect("tx_read_only");
     assert_eq!(read_only, Some(1));
+}
+
+/// Server errors carry their error number, whatever their text says; a
+/// refused connection carries its I/O error's kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_errors_carry_the_servers_code() {
+    let url = database("error_codes").await;
+    let mysql = MySqlConnection::connect("src", &url, &OpenOptions::default())
+        .await
+        .expect("connect");
+    let deadlock = mysql
+        .exec("SIGNAL SQLSTATE '40001' SET MESSAGE_TEXT = 'Deadlock found', MYSQL_ERRNO = 1213")
+        .await
+        .expect_err("signalled");
+    assert_eq!(deadlock.code(), Some(ErrorCode::MySql(1213)), "{deadlock}");
+    let worded = mysql
+        .exec("SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'timed out (ERROR 1213 )', MYSQL_ERRNO = 1644")
+        .await
+        .expect_err("signalled");
+    assert_eq!(worded.code(), Some(ErrorCode::MySql(1644)), "{worded}");
+    let refused =
+        MySqlConnection::connect("src", "mysql://root@127.0.0.1:1/d", &OpenOptions::default())
+            .await
+            .expect_err("nothing listens on port 1");
+    assert_eq!(
+        refused.code(),
+        Some(ErrorCode::Io(std::io::ErrorKind::ConnectionRefused)),
+        "{refused}"
+    );
 }
 
 /// An isolating writer undoes a refused batch alone and keeps the others,

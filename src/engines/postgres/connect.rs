@@ -25,7 +25,7 @@ use crate::engines::load::{self, LoadPlan};
 use crate::engines::sql::commit::{self, COMMIT_TABLE};
 use crate::engines::sql::{RangePartitioning, SqlSource, SqlTable};
 use crate::engines::{BatchIter, BatchWriter, Connection, OpenOptions};
-use crate::error::{EngineError, EngineResult};
+use crate::error::{EngineError, EngineResult, ErrorCode};
 use crate::model::{CommitRecord, EngineKind, TableName, TargetSpec};
 use crate::redact::redact_url;
 
@@ -66,6 +66,7 @@ impl Connector {
             hint: Some(
                 "write postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=require]".to_string(),
             ),
+            code: None,
         };
         let (base, query) = match url.split_once('?') {
             Some((base, query)) => (base, query),
@@ -160,6 +161,7 @@ impl Connector {
                 "check that the server runs and accepts TCP connections, and the URL's host, port, user, password and database (sslmode=require if the server wants TLS)"
                     .to_string(),
             ),
+            code: error_code(&e),
         })
     }
 
@@ -172,7 +174,21 @@ impl Connector {
             None,
             format!("{} (PostgreSQL at {})", describe(&e), self.location),
         )
+        .with_code(error_code(&e))
     }
+}
+
+/// The code of a tokio-postgres error: the server's SQLSTATE, else the kind
+/// of the I/O error under it (a connection reset, refused, timed out), else
+/// `ConnectionAborted` for a connection the client found closed.
+fn error_code(e: &tokio_postgres::Error) -> Option<ErrorCode> {
+    if let Some(state) = e.code() {
+        return Some(ErrorCode::SqlState(state.code().to_string()));
+    }
+    ErrorCode::io_in(e).or_else(|| {
+        e.is_closed()
+            .then_some(ErrorCode::Io(std::io::ErrorKind::ConnectionAborted))
+    })
 }
 
 /// A tokio-postgres error as one line: the server's message with its detail
@@ -750,5 +766,50 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("sslmode") && !err.contains(":pw@"), "{err}");
+    }
+
+    /// Against the server of tests/servers.sh: errors carry the server's
+    /// SQLSTATE, whatever their text says; a refused connection carries its
+    /// I/O error's kind.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn errors_carry_the_servers_sqlstate() {
+        let options = OpenOptions::default();
+        let pg = PostgresConnection::connect(
+            "src",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+            &options,
+        )
+        .await
+        .expect("PostgreSQL at 127.0.0.1:5432 (run tests/servers.sh)");
+        let raise = |code: &str, message: &str| {
+            format!("DO $$ BEGIN RAISE EXCEPTION '{message}' USING ERRCODE = '{code}'; END $$")
+        };
+        let serialization = pg
+            .execute_statement(&raise("40001", "could not serialize"))
+            .await
+            .expect_err("raised");
+        assert_eq!(
+            serialization.code(),
+            Some(ErrorCode::SqlState("40001".into())),
+            "{serialization}"
+        );
+        let worded = pg
+            .execute_statement(&raise("22012", "timed out (SQLSTATE 40001)"))
+            .await
+            .expect_err("raised");
+        assert_eq!(
+            worded.code(),
+            Some(ErrorCode::SqlState("22012".into())),
+            "{worded}"
+        );
+        let refused =
+            PostgresConnection::connect("src", "postgres://postgres@127.0.0.1:1/d", &options)
+                .await
+                .expect_err("nothing listens on port 1");
+        assert_eq!(
+            refused.code(),
+            Some(ErrorCode::Io(std::io::ErrorKind::ConnectionRefused)),
+            "{refused}"
+        );
     }
 }

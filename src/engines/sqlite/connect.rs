@@ -21,7 +21,7 @@ use crate::engines::load::{self, LoadPlan};
 use crate::engines::sql::commit::{self, COMMIT_TABLE};
 use crate::engines::sql::{SqlSource, SqlTable};
 use crate::engines::{BatchIter, BatchWriter, Connection, OpenOptions};
-use crate::error::{EngineError, EngineResult};
+use crate::error::{EngineError, EngineResult, ErrorCode};
 use crate::model::{CommitRecord, EngineKind, TableName, TargetSpec};
 
 /// How long a statement waits for another connection's lock before failing.
@@ -58,6 +58,7 @@ impl SqliteConnection {
             url: url.clone(),
             message,
             hint,
+            code: None,
         };
         if path.is_empty() {
             return Err(open_error(
@@ -159,10 +160,11 @@ impl SqliteConnection {
                 url: format!("sqlite://{}", self.path.display()),
                 message: e.to_string(),
                 hint: None,
+                code: error_code(&e),
             }
         })?;
         conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| EngineError::query(&self.name, None, None, e))?;
+            .map_err(|e| sqlite_error(&self.name, None, None, &e))?;
         Ok(conn)
     }
 
@@ -215,7 +217,7 @@ impl SqliteConnection {
         let sql = "SELECT name FROM main.sqlite_master WHERE type IN ('table', 'view') \
                    AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name";
         let conn = self.connect()?;
-        let err = |e: rusqlite::Error| EngineError::query(&self.name, None, Some(sql), e);
+        let err = |e: rusqlite::Error| sqlite_error(&self.name, None, Some(sql), &e);
         let mut stmt = conn.prepare(sql).map_err(err)?;
         let names = stmt
             .query_map([], |r| r.get::<_, String>(0))
@@ -264,9 +266,8 @@ impl SqliteConnection {
         };
         let sql = "SELECT name, type, \"notnull\" FROM pragma_table_info(?1, 'main') ORDER BY cid";
         let conn = self.connect()?;
-        let err = |e: rusqlite::Error| {
-            EngineError::query(&self.name, Some(&table.to_string()), Some(sql), e)
-        };
+        let err =
+            |e: rusqlite::Error| sqlite_error(&self.name, Some(&table.to_string()), Some(sql), &e);
         let mut stmt = conn.prepare(sql).map_err(err)?;
         let fields = stmt
             .query_map([name], |r| {
@@ -297,9 +298,30 @@ impl SqliteConnection {
         let conn = self.connect()?;
         let count: i64 = conn
             .query_row(&sql, [], |r| r.get(0))
-            .map_err(|e| EngineError::query(&self.name, Some(&table.to_string()), Some(&sql), e))?;
+            .map_err(|e| sqlite_error(&self.name, Some(&table.to_string()), Some(&sql), &e))?;
         Ok(Some(count.max(0) as u64))
     }
+}
+
+/// SQLite's primary result code of a rusqlite error (`SQLITE_BUSY` is 5,
+/// `SQLITE_LOCKED` 6), when SQLite returned one.
+pub(crate) fn error_code(e: &rusqlite::Error) -> Option<ErrorCode> {
+    match e {
+        rusqlite::Error::SqliteFailure(failure, _) => {
+            Some(ErrorCode::Sqlite(failure.extended_code & 0xff))
+        }
+        _ => None,
+    }
+}
+
+/// A query error on `connection` from SQLite's, with its result code.
+pub(crate) fn sqlite_error(
+    connection: &str,
+    table: Option<&str>,
+    sql: Option<&str>,
+    e: &rusqlite::Error,
+) -> EngineError {
+    EngineError::query(connection, table, sql, e).with_code(error_code(e))
 }
 
 impl SqlSource for SqliteConnection {
@@ -333,7 +355,7 @@ impl SqlSource for SqliteConnection {
         let conn = self.connect()?;
         let changed = conn
             .execute(sql, [])
-            .map_err(|e| EngineError::query(&self.name, None, Some(sql), e))?;
+            .map_err(|e| sqlite_error(&self.name, None, Some(sql), &e))?;
         Ok(changed as u64)
     }
 }
@@ -593,6 +615,30 @@ mod tests {
     use super::*;
     use datafusion::arrow::array::{AsArray, RecordBatch};
     use datafusion::arrow::datatypes::Decimal128Type;
+
+    /// A write refused because another connection holds the database
+    /// carries SQLITE_BUSY.
+    #[test]
+    fn a_locked_database_is_busy_by_code() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("busy.db");
+        let holder = rusqlite::Connection::open(&path).expect("open");
+        holder
+            .execute_batch("CREATE TABLE t (x INTEGER); BEGIN EXCLUSIVE; INSERT INTO t VALUES (1);")
+            .expect("lock");
+        let other = rusqlite::Connection::open(&path).expect("open");
+        other.busy_timeout(Duration::ZERO).expect("no waiting");
+        let e = other
+            .execute("INSERT INTO t VALUES (2)", [])
+            .expect_err("the database is locked");
+        let error = sqlite_error("dst", Some("t"), None, &e);
+        assert_eq!(error.code(), Some(ErrorCode::Sqlite(5)), "{error}");
+        drop(holder);
+        let parse = other
+            .execute("INSERT INTO nope VALUES (1)", [])
+            .expect_err("no table");
+        assert_eq!(error_code(&parse), Some(ErrorCode::Sqlite(1)));
+    }
 
     /// The repository's sample database.
     fn shop() -> Arc<SqliteConnection> {

@@ -6,10 +6,10 @@
 
 use rusqlite::Connection as Sqlite;
 
-use super::connect::{SqliteConnection, MAIN_SCHEMA};
+use super::connect::{sqlite_error, SqliteConnection, MAIN_SCHEMA};
 use super::types;
 use crate::engines::Connection;
-use crate::error::{EngineError, EngineResult};
+use crate::error::EngineResult;
 use crate::model::catalog::{
     fk_action, Catalog, Column, DefaultValue, ForeignKey, Index, Key, Table,
 };
@@ -25,7 +25,7 @@ pub(crate) fn introspect(connection: &SqliteConnection) -> EngineResult<Catalog>
     let err = |sql: &str| {
         let name = name.clone();
         let sql = sql.to_string();
-        move |e: rusqlite::Error| EngineError::query(&name, None, Some(&sql), e)
+        move |e: rusqlite::Error| sqlite_error(&name, None, Some(&sql), &e)
     };
     let sql = "SELECT name, type FROM main.sqlite_master WHERE type IN ('table', 'view') \
                AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> 'barge_commits' ORDER BY name";

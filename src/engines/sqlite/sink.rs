@@ -32,7 +32,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use rusqlite::types::Null;
 use rusqlite::Statement;
 
-use super::connect::SqliteConnection;
+use super::connect::{error_code, sqlite_error, SqliteConnection};
 use super::types;
 use crate::dates::{NANOS_PER_SEC, SECS_PER_DAY};
 use crate::engines::hooks::LoadObserver;
@@ -181,6 +181,18 @@ impl SqliteWriter {
             );
         }
         EngineError::query(&self.connection, Some(&self.table), sql, message)
+            .with_code(error_code(&e))
+    }
+
+    /// The failure of the `INSERT` of rows `first..=last`.
+    fn statement_error(&self, first: u64, last: u64, e: &rusqlite::Error) -> EngineError {
+        EngineError::query(
+            &self.connection,
+            Some(&self.table),
+            None,
+            format!("rows {first}..{last}: {e}"),
+        )
+        .with_code(error_code(e))
     }
 
     fn value_error(&self, column: usize, row: u64, message: impl std::fmt::Display) -> EngineError {
@@ -295,12 +307,9 @@ impl BatchWriter for SqliteWriter {
                 row,
                 message,
             }) => Err(self.value_error(column, row, message)),
-            Err(InsertFailure::Statement { first, last, error }) => Err(EngineError::query(
-                &self.connection,
-                Some(&self.table),
-                None,
-                format!("rows {first}..{last}: {error}"),
-            )),
+            Err(InsertFailure::Statement { first, last, error }) => {
+                Err(self.statement_error(first, last, &error))
+            }
             Err(InsertFailure::Other(e)) => Err(e),
         }
     }
@@ -329,12 +338,7 @@ impl BatchWriter for SqliteWriter {
                 error.to_string()
             }
             Err(InsertFailure::Statement { first, last, error }) => {
-                return Err(EngineError::query(
-                    &self.connection,
-                    Some(&self.table),
-                    None,
-                    format!("rows {first}..{last}: {error}"),
-                ))
+                return Err(self.statement_error(first, last, &error))
             }
             Err(InsertFailure::Other(e)) => return Err(e),
         };
@@ -425,7 +429,7 @@ impl SqliteWriter {
             let mut stmt = self
                 .conn
                 .prepare_cached(sql)
-                .map_err(|e| EngineError::query(&self.connection, Some(&self.table), None, e))?;
+                .map_err(|e| sqlite_error(&self.connection, Some(&self.table), None, &e))?;
             let mut param = 1;
             for row in start..start + n {
                 for (c, col) in cols.iter().enumerate() {

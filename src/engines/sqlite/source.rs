@@ -31,6 +31,7 @@ use rusqlite::types::ValueRef;
 use self::convert::{
     to_bool, to_bytes, to_days, to_decimal, to_f64, to_int, to_text, to_time, to_timestamp,
 };
+use super::connect::error_code;
 use crate::dates::SECS_PER_DAY;
 use crate::engines::BatchIter;
 use crate::error::{EngineError, EngineResult};
@@ -94,6 +95,11 @@ impl Context {
     fn query_error(&self, message: impl ToString) -> EngineError {
         let table = (self.table != "query").then_some(self.table.as_str());
         EngineError::query(&self.connection, table, Some(&self.sql), message)
+    }
+
+    /// A failure SQLite returned for the query, with its result code.
+    fn sqlite_error(&self, e: &rusqlite::Error) -> EngineError {
+        self.query_error(e).with_code(error_code(e))
     }
 }
 
@@ -182,7 +188,7 @@ fn produce(
     let mut stmt = match conn.prepare(&ctx.sql) {
         Ok(stmt) => stmt,
         Err(e) => {
-            let _ = ready.send(Err(ctx.query_error(e)));
+            let _ = ready.send(Err(ctx.sqlite_error(&e)));
             return;
         }
     };
@@ -211,7 +217,7 @@ fn produce(
             Ok(Some(row)) => row,
             Ok(None) => break,
             Err(e) => {
-                let _ = tx.send(Message::Failed(ctx.query_error(e)));
+                let _ = tx.send(Message::Failed(ctx.sqlite_error(&e)));
                 return;
             }
         };

@@ -21,13 +21,13 @@ use super::StepContext;
 use crate::checksum::Checksum;
 use crate::config::StepConfig;
 use crate::engines::Connection;
-use crate::error::{describe_datafusion, Error};
+use crate::error::Error;
 use crate::ident::quote;
 use crate::model::{EngineKind, TableName, TargetSpec, WriteMode};
 use crate::records::state::{Chunk, ChunkPlan, StagedChunk};
 use crate::run::failpoint;
 use crate::run::progress::StepProgress;
-use crate::session::step_error;
+use crate::session::{step_datafusion_error, step_engine_error, step_error};
 use crate::stage::tee::TeeResult;
 use crate::stage::Stage;
 
@@ -60,7 +60,7 @@ pub(super) async fn run_chunked(
         ));
     }
     let column = chunk_column(step, output)?;
-    let engine_error = |e: crate::error::EngineError| step_error(step, e.to_string(), None);
+    let engine_error = |e: crate::error::EngineError| step_engine_error(step, &e);
     let spec = target_spec(step, step.target.table.clone());
 
     let mut statements = Vec::new();
@@ -257,7 +257,7 @@ async fn swap_in(
     output: &SchemaRef,
     plan: &ChunkPlan,
 ) -> Result<Vec<String>, Error> {
-    let engine_error = |e: crate::error::EngineError| step_error(step, e.to_string(), None);
+    let engine_error = |e: crate::error::EngineError| step_engine_error(step, &e);
     let swap_id = format!("{}-swap", plan.load_id);
     let shadow = TableName::new(step.target.table.schema.as_deref(), &plan.load_table);
     let shadow_there = connection
@@ -343,8 +343,7 @@ async fn bounds(
     let sql = format!(
         "SELECT CAST(min({c}) AS BIGINT), CAST(max({c}) AS BIGINT), count({c}), count(*) FROM ({select}) AS barge_bounds"
     );
-    let df_error =
-        |e: datafusion::error::DataFusionError| step_error(step, describe_datafusion(&e), None);
+    let df_error = |e: datafusion::error::DataFusionError| step_datafusion_error(step, &e);
     let batches = ctx
         .session
         .ctx

@@ -2,6 +2,7 @@
 //! mean for the step's columns, and what to change.
 
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::error::DataFusionError;
 
 /// The target column DataFusion's "Invalid batch column at 'N' has null
 /// but schema specifies non-nullable" is about (N counts the target's columns).
@@ -12,6 +13,14 @@ pub(super) fn null_into_not_null(message: &str, target: &SchemaRef) -> Option<St
     }
     let index: usize = rest.split('\'').next()?.parse().ok()?;
     target.fields().get(index).map(|f| f.name().clone())
+}
+
+/// For a join, sort or aggregate that needed more than the memory limit
+/// even with spilling (or a hash join, which cannot spill).
+pub(super) fn memory_hint(e: &DataFusionError) -> Option<String> {
+    matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)).then(|| {
+        "the step's joins, sorts or aggregates need more memory than memory_limit gives them; raise it ([defaults].memory_limit or --memory-limit), or push the work into one source".to_string()
+    })
 }
 
 /// Names the columns whose output type differs from the target's, for a

@@ -7,13 +7,15 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::prelude::SessionContext;
 
-use super::hints::{cast_hint, null_into_not_null};
+use super::hints::{cast_hint, memory_hint, null_into_not_null};
 use super::StepContext;
 use crate::config::StepConfig;
 use crate::engines::catalog::TargetTable;
 use crate::engines::hooks::{BatchTee, LoadHooks, LoadObserver, RejectPolicy};
 use crate::engines::Connection;
-use crate::error::{describe_datafusion, EngineError, EngineResult, Error, LoadError};
+use crate::error::{
+    code_of_datafusion, describe_datafusion, EngineError, EngineResult, Error, LoadError,
+};
 use crate::ident::quote;
 use crate::model::{CommitRecord, TargetSpec, WriteMode};
 use crate::records::manifest::{SourceQuery, StagedColumn, StagedStep};
@@ -23,7 +25,8 @@ use crate::run::journal::Journal;
 use crate::run::progress::{running_style, StepProgress};
 use crate::run::rejects::StepRejects;
 use crate::session::{
-    plain_source_scan, row_estimate, source_queries, step_context, step_error, target_columns,
+    plain_source_scan, row_estimate, source_queries, step_context, step_engine_error, step_error,
+    target_columns,
 };
 use crate::stage::tee::TeeResult;
 use crate::stage::StepTee;
@@ -109,7 +112,7 @@ pub(super) async fn load(
 ) -> Result<Option<TeeResult>, Error> {
     let (session, stage, options) = (ctx.session, ctx.stage, ctx.options);
     let select = rows.select;
-    let engine_error = |e: EngineError| step_error(step, e.to_string(), None);
+    let engine_error = |e: EngineError| step_engine_error(step, &e);
     let schema_provider = session.target_schema(&step.target).ok_or_else(|| {
         step_error(
             step,
@@ -259,6 +262,7 @@ pub(super) async fn load(
     };
     result.map_err(|e| {
         let message = describe_datafusion(&e);
+        let code = code_of_datafusion(&e);
         if let Some(column) = null_into_not_null(&message, &target_schema_for_hint) {
             return step_error(
                 step,
@@ -266,13 +270,15 @@ pub(super) async fn load(
                 Some(format!(
                     "filter or COALESCE the NULLs of '{column}' in the step's SQL, or set max_rejects to set such rows aside"
                 )),
-            );
+            )
+            .with_code(code);
         }
         let hint = message
             .contains("Cast error")
             .then(|| cast_hint(output, &target_schema_for_hint, &columns))
-            .flatten();
-        step_error(step, message, hint)
+            .flatten()
+            .or_else(|| memory_hint(&e));
+        step_error(step, message, hint).with_code(code)
     })?;
     let staged = staged.map_err(|e| step_error(step, e.to_string(), None))?;
     if let Some(journal) = ctx.journal {

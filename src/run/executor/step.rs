@@ -15,7 +15,7 @@ use super::{chunks, StepContext};
 use crate::config::StepConfig;
 use crate::engines::load::shadow_of;
 use crate::engines::Connection;
-use crate::error::{describe_datafusion, EngineError, Error};
+use crate::error::{EngineError, Error};
 use crate::model::{CommitRecord, TableName, TargetSpec};
 use crate::records::now;
 use crate::records::rejects::file_of as rejects_file;
@@ -23,7 +23,10 @@ use crate::records::state::StepPhase;
 use crate::run::progress::{running_style, StepProgress};
 use crate::run::report::{StepReport, StepStatus};
 use crate::run::retry;
-use crate::session::{check_output_columns, count_rows, output_schema, step_error, step_select};
+use crate::session::{
+    check_output_columns, count_rows, output_schema, step_datafusion_error, step_engine_error,
+    step_error, step_select,
+};
 
 pub(super) async fn run_step(ctx: &StepContext<'_>, step: &StepConfig) -> StepReport {
     if let Some(done) = ctx
@@ -158,7 +161,7 @@ where
             Err(e)
                 if retry < step.retry.retries
                     && !ctx.interrupt.is_set()
-                    && retry::is_transient(&e.to_string()) =>
+                    && retry::is_transient(&e) =>
             {
                 retry += 1;
                 let wait = retry::wait(&step.retry, retry);
@@ -194,9 +197,8 @@ pub(super) async fn execute_step(
     progress: &Arc<StepProgress>,
 ) -> Result<StepDone, Error> {
     let (session, options) = (ctx.session, ctx.options);
-    let df_error =
-        |e: datafusion::error::DataFusionError| step_error(step, describe_datafusion(&e), None);
-    let engine_error = |e: EngineError| step_error(step, e.to_string(), None);
+    let df_error = |e: datafusion::error::DataFusionError| step_datafusion_error(step, &e);
+    let engine_error = |e: EngineError| step_engine_error(step, &e);
     let connection = session
         .connection(&step.target.connection)
         .ok_or_else(|| {
@@ -394,7 +396,7 @@ async fn landed_before(
     let Some(rows) = connection
         .committed_load(&load_id)
         .await
-        .map_err(|e| step_error(step, e.to_string(), None))?
+        .map_err(|e| step_engine_error(step, &e))?
     else {
         return Ok(None);
     };
@@ -422,7 +424,7 @@ pub(super) async fn finish_landed(
     let pending = connection
         .table_schema(&shadow)
         .await
-        .map_err(|e| step_error(step, e.to_string(), None))?
+        .map_err(|e| step_engine_error(step, &e))?
         .is_some();
     if !pending {
         return Ok(vec![]);
@@ -436,7 +438,7 @@ pub(super) async fn finish_landed(
     connection
         .execute_transaction(&plan.after)
         .await
-        .map_err(|e| step_error(step, e.to_string(), None))?;
+        .map_err(|e| step_engine_error(step, &e))?;
     Ok(plan.after)
 }
 
