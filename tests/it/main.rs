@@ -6,6 +6,7 @@ mod cross;
 mod demo;
 mod errors;
 mod functions;
+mod guarantees;
 mod layers;
 mod memory;
 mod mysql;

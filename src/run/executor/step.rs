@@ -327,7 +327,7 @@ pub(super) async fn execute_step(
                     progress,
                 )
                 .await;
-                if loaded.is_err() {
+                if loaded.is_err() && !landed(connection, &record.load_id).await {
                     for sql in &plan.cleanup {
                         let _ = connection.execute_statement(sql).await;
                     }
@@ -348,7 +348,7 @@ pub(super) async fn execute_step(
     let statements = tokio::select! {
         statements = load => statements?,
         _ = ctx.interrupt.wait() => {
-            if !connection.transactional_ddl() {
+            if !connection.transactional_ddl() && !landed(&connection, &record.load_id).await {
                 // A shadow made outside the load's transaction goes too, once
                 // the dropped load has let go of it (not waiting long for that).
                 let drop = format!(
@@ -410,6 +410,13 @@ async fn landed_before(
             earlier.run_id
         )),
     }))
+}
+
+/// Whether load `load_id` may have landed: its shadow (which then holds the
+/// new table, for the retry or rerun to swap in) is kept unless the target
+/// says for sure that the load did not commit.
+async fn landed(connection: &Arc<dyn Connection>, load_id: &str) -> bool {
+    !matches!(connection.committed_load(load_id).await, Ok(None))
 }
 
 /// After a load that landed: its `after` statements, when its shadow is
