@@ -533,3 +533,151 @@ impl SyncClient {
         self.runtime.block_on(self.client.execute(sql, params))
     }
 }
+
+/// A SQLite source `parent(id, name)` with ids `1..=n` and no id `skip`.
+fn parent_source(dir: &Path, n: i64, skip: i64) -> String {
+    let path = dir.join("parents.sqlite");
+    let _ = std::fs::remove_file(&path);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(&format!(
+            "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+             WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < {n})
+             INSERT INTO parent SELECT i, 'p' || i FROM g WHERE i <> {skip};"
+        ))
+        .unwrap();
+    format!("sqlite://{}", path.display())
+}
+
+fn replace_parent_pipeline(dir: &Path, src: &str, dst: &str) -> String {
+    crate::common::src_dst_pipeline(
+        dir,
+        "replace_parent.toml",
+        src,
+        dst,
+        r#"
+[[step]]
+target = "dst.parent"
+mode = "replace"
+key = "id"
+retries = 0
+sql = "SELECT id, name FROM src.parent"
+"#,
+    )
+}
+
+/// `replace` swaps in new rows and keeps the table: declared types,
+/// defaults, indexes, triggers, grants and the foreign keys of other tables
+/// pointing at it; rows that would break such a foreign key fail the load
+/// and leave the old table.
+#[test]
+fn guarantees_replace_keeps_the_table_postgres() {
+    let dst = pg_db("guarantees_keep_pg");
+    pg_exec(
+        &dst,
+        "DO $$ BEGIN CREATE ROLE barge_keep_reader; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+         CREATE TABLE parent (id bigint PRIMARY KEY, name varchar(20) NOT NULL, note text DEFAULT 'kept default');
+         CREATE INDEX parent_name_idx ON parent (name);
+         CREATE TABLE child (id int PRIMARY KEY, parent_id bigint REFERENCES parent (id));
+         CREATE TABLE audit (n bigint);
+         CREATE FUNCTION note_insert() RETURNS trigger LANGUAGE plpgsql AS
+           $f$ BEGIN INSERT INTO audit VALUES (NEW.id); RETURN NEW; END $f$;
+         CREATE TRIGGER parent_audit AFTER INSERT ON parent FOR EACH ROW EXECUTE FUNCTION note_insert();
+         GRANT SELECT ON parent TO barge_keep_reader;
+         INSERT INTO parent VALUES (1, 'old', 'old note'), (2, 'old', 'old note');
+         INSERT INTO child VALUES (10, 1);
+         DELETE FROM audit;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = replace_parent_pipeline(dir.path(), &parent_source(dir.path(), 100, 0), &dst);
+    barge(dir.path(), &["run", "-q", &pipeline]).assert_ok();
+    let definition = |sql: &str| pg_rows(&dst, sql);
+    assert_eq!(
+        definition("SELECT count(*)::text, min(name), count(*) FILTER (WHERE note = 'kept default')::text FROM parent"),
+        [[Some("100".into()), Some("p1".into()), Some("100".into())]]
+    );
+    assert_eq!(
+        definition("SELECT data_type || '(' || character_maximum_length || ')' FROM information_schema.columns WHERE table_name = 'parent' AND column_name = 'name'"),
+        [[Some("character varying(20)".into())]]
+    );
+    assert_eq!(
+        definition(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'parent' ORDER BY indexname"
+        ),
+        [
+            [Some("parent_name_idx".into())],
+            [Some("parent_pkey".into())]
+        ]
+    );
+    assert_eq!(
+        definition("SELECT conname, conrelid::regclass::text FROM pg_constraint WHERE contype = 'f' AND confrelid = 'parent'::regclass"),
+        [[Some("child_parent_id_fkey".into()), Some("child".into())]]
+    );
+    assert_eq!(
+        definition(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'parent'::regclass AND NOT tgisinternal"
+        ),
+        [[Some("parent_audit".into())]]
+    );
+    assert_eq!(
+        definition("SELECT has_table_privilege('barge_keep_reader', 'parent', 'SELECT')::text"),
+        [[Some("true".into())]]
+    );
+    // Kept, not fired: the new rows arrive as a restore's do (the trigger
+    // is put back on the loaded table).
+    assert_eq!(
+        definition("SELECT count(*)::text FROM audit"),
+        [[Some("0".into())]]
+    );
+
+    // Rows without the parent a child points at: refused, the table kept.
+    let pipeline = replace_parent_pipeline(dir.path(), &parent_source(dir.path(), 50, 1), &dst);
+    barge(dir.path(), &["run", "-q", &pipeline]).assert_fails(1, &["child_parent_id_fkey"]);
+    assert_eq!(
+        definition("SELECT count(*)::text, min(id)::text FROM parent"),
+        [[Some("100".into()), Some("1".into())]]
+    );
+}
+
+/// On MariaDB `replace` keeps declared types, defaults and indexes; a
+/// table other tables' foreign keys point at is refused before any row
+/// moves (MariaDB would move those references with the renamed table).
+#[test]
+fn guarantees_replace_keeps_the_table_mariadb() {
+    let dst = mysql_db("guarantees_keep_my");
+    mysql_exec(
+        &dst,
+        "CREATE TABLE parent (id bigint PRIMARY KEY, name varchar(20) NOT NULL, note varchar(20) DEFAULT 'kept default', KEY parent_name_idx (name));
+         INSERT INTO parent VALUES (1, 'old', 'old note');",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = replace_parent_pipeline(dir.path(), &parent_source(dir.path(), 100, 0), &dst);
+    barge(dir.path(), &["run", "-q", &pipeline]).assert_ok();
+    assert_eq!(
+        mysql_rows(
+            &dst,
+            "SELECT count(*), min(name), sum(note = 'kept default') FROM parent"
+        ),
+        [[Some("100".into()), Some("p1".into()), Some("100".into())]]
+    );
+    assert_eq!(
+        mysql_rows(&dst, "SELECT column_type FROM information_schema.columns WHERE table_schema = database() AND table_name = 'parent' AND column_name = 'name'"),
+        [[Some("varchar(20)".into())]]
+    );
+    assert_eq!(
+        mysql_rows(&dst, "SELECT DISTINCT index_name FROM information_schema.statistics WHERE table_schema = database() AND table_name = 'parent' ORDER BY BINARY index_name"),
+        [[Some("PRIMARY".into())], [Some("parent_name_idx".into())]]
+    );
+
+    mysql_exec(
+        &dst,
+        "CREATE TABLE child (id int PRIMARY KEY, parent_id bigint, FOREIGN KEY (parent_id) REFERENCES parent (id));
+         INSERT INTO child VALUES (10, 1);",
+    );
+    barge(dir.path(), &["run", "-q", &pipeline])
+        .assert_fails(1, &["referenced by foreign keys of", "mode = \"truncate\""]);
+    assert_eq!(
+        mysql_rows(&dst, "SELECT count(*) FROM parent"),
+        [[Some("100".into())]]
+    );
+}

@@ -147,6 +147,18 @@ pub(super) async fn load(
         None => output.clone(),
     };
     let columns = target_columns(step, output, &target_schema)?;
+    // The load writes the step's columns only: the target fills the others
+    // (defaults, identities, generated columns), as an INSERT naming its
+    // columns does.
+    let target_schema = Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(
+        target_schema
+            .fields()
+            .iter()
+            .filter(|f| columns.contains(f.name()))
+            .cloned()
+            .collect::<Vec<_>>(),
+        target_schema.metadata().clone(),
+    ));
     let source = connection
         .clone()
         .table_provider(&target.table)
