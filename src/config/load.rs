@@ -169,6 +169,7 @@ impl Loader<'_> {
                 name: name.clone(),
                 url: url.into(),
                 read_only: conn.read_only,
+                snapshot: conn.snapshot,
             });
         }
 

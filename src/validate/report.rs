@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::sample::RowDiff;
 use crate::checksum::Checksum;
 use crate::config::StepConfig;
+use crate::engines::ReadSnapshot;
 use crate::error::Error;
 
 /// Rows and checksum of one side (source, stage or target).
@@ -191,6 +192,43 @@ pub struct ValidationReport {
     /// The staged run compared with, when there was one.
     pub run_id: Option<String>,
     pub steps: Vec<StepValidation>,
+    /// Per source connection the steps read, whether validation read it in
+    /// one snapshot.
+    pub snapshots: Vec<SourceSnapshot>,
+}
+
+/// Whether validation read one source connection in one snapshot, and which.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceSnapshot {
+    pub connection: String,
+    /// Every read of the connection saw one snapshot.
+    pub one_snapshot: bool,
+    /// Which snapshot, or why the reads were not one.
+    pub description: String,
+}
+
+impl SourceSnapshot {
+    pub fn new(connection: &str, snapshot: &ReadSnapshot) -> Self {
+        let (one_snapshot, description) = match snapshot {
+            ReadSnapshot::One(what) => (true, what.clone()),
+            ReadSnapshot::NotOne(why) => (false, why.clone()),
+        };
+        Self {
+            connection: connection.to_string(),
+            one_snapshot,
+            description,
+        }
+    }
+
+    /// `source src read in one snapshot (...)` or `source src not one snapshot: ...`.
+    pub fn line(&self) -> String {
+        let snapshot = if self.one_snapshot {
+            ReadSnapshot::One(self.description.clone())
+        } else {
+            ReadSnapshot::NotOne(self.description.clone())
+        };
+        format!("source {} {snapshot}", self.connection)
+    }
 }
 
 impl ValidationReport {
