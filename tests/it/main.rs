@@ -19,5 +19,6 @@ mod roundtrip;
 mod schema;
 mod secrets;
 mod servers;
+mod snapshot;
 mod stage;
 mod subset;
