@@ -200,6 +200,7 @@ pub struct ValidationReport {
 /// Whether validation read one source connection in one snapshot, and which.
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceSnapshot {
+    /// The source connection.
     pub connection: String,
     /// Every read of the connection saw one snapshot.
     pub one_snapshot: bool,
@@ -208,6 +209,7 @@ pub struct SourceSnapshot {
 }
 
 impl SourceSnapshot {
+    /// What `connection` said of its reads.
     pub fn new(connection: &str, snapshot: &ReadSnapshot) -> Self {
         let (one_snapshot, description) = match snapshot {
             ReadSnapshot::One(what) => (true, what.clone()),
@@ -315,5 +317,28 @@ impl ValidationReport {
             }
         }
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_lines_say_which_snapshot_or_why_none() {
+        let one = ReadSnapshot::One("PostgreSQL exported snapshot 00000003-0000001B-1".into());
+        assert_eq!(
+            SourceSnapshot::new("src", &one).line(),
+            "source src read in one snapshot (PostgreSQL exported snapshot 00000003-0000001B-1)"
+        );
+        let off = crate::engines::SnapshotMode::Off
+            .why_not()
+            .unwrap_or_default();
+        let none = SourceSnapshot::new("src", &ReadSnapshot::NotOne(off.into()));
+        assert!(!none.one_snapshot);
+        assert_eq!(
+            none.line(),
+            "source src not one snapshot: snapshot = false: each read sees the data as it is when it runs"
+        );
     }
 }

@@ -242,9 +242,15 @@ impl Snapshots {
             );
         }
         let taken = match locked {
-            Ok(()) => ReadSnapshot::One(format!(
-                "MySQL/MariaDB consistent snapshot of {started}: {count} sessions whose transactions started together under FLUSH TABLES WITH READ LOCK"
-            )),
+            Ok(()) => {
+                tracing::info!(
+                    "connection '{}': reads share a consistent snapshot on {count} sessions",
+                    mysql.name
+                );
+                ReadSnapshot::One(format!(
+                    "MySQL/MariaDB consistent snapshot of {started}: {count} sessions whose transactions started together under FLUSH TABLES WITH READ LOCK"
+                ))
+            }
             Err(e) => {
                 let why = format!(
                     "FLUSH TABLES WITH READ LOCK was refused ({e}), so the {count} snapshot sessions' transactions started one after another, and reads on different sessions may see different moments; grant the user RELOAD to read in one snapshot"

@@ -84,6 +84,10 @@ impl SharedSnapshot {
                     tracing::warn!("connection '{}': {why}", connector.name());
                     state.broken.get_or_insert(why);
                 }
+                tracing::info!(
+                    "connection '{}': reads share PostgreSQL exported snapshot {id}",
+                    connector.name()
+                );
                 state.first.get_or_insert_with(|| id.clone());
                 state.holder = Some((client, id.clone()));
                 Ok(Some(id))
