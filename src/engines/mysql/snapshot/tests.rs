@@ -127,3 +127,36 @@ async fn without_a_shared_snapshot_reads_see_the_latest_data() {
     };
     assert!(why.contains("snapshot = false"), "{why}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_without_reload_reads_in_sessions_of_their_own_moment_and_is_told() {
+    let (url, _) = source("snapshot_no_reload", SnapshotMode::Off).await;
+    set(
+        &url,
+        "CREATE USER IF NOT EXISTS 'barge_ut_no_reload'@'%'; \
+         GRANT ALL ON barge_ut_snapshot_no_reload.* TO 'barge_ut_no_reload'@'%'",
+    )
+    .await;
+    let user_url = url.replacen("root@", "barge_ut_no_reload@", 1);
+    let options = OpenOptions {
+        read_only: true,
+        create: false,
+        snapshot: SnapshotMode::Shared { readers: 2 },
+    };
+    let src = MySqlConnection::connect("src", &user_url, &options)
+        .await
+        .expect("connect");
+    // The reads go on, each session in a snapshot of its own.
+    let mut first = src.read_session("t").await.expect("session");
+    assert_eq!(value(&mut first).await, 10);
+    set(&url, "UPDATE t SET v = 20").await;
+    assert_eq!(value(&mut first).await, 10);
+    first.release();
+    let ReadSnapshot::NotOne(why) = src.snapshot_description().await else {
+        panic!("one snapshot claimed without the lock");
+    };
+    assert!(
+        why.contains("FLUSH TABLES WITH READ LOCK was refused") && why.contains("RELOAD"),
+        "{why}"
+    );
+}
