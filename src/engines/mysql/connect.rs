@@ -30,8 +30,8 @@ use crate::engines::{BatchIter, BatchWriter, Connection, OpenOptions, ReadSnapsh
 use crate::error::{EngineError, EngineResult};
 use crate::model::{CommitRecord, EngineKind, TableName, TargetSpec};
 
-/// How long `open` waits for the server before giving up.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long `open`, and each snapshot session, waits for the server before giving up.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Below this estimate, `row_count` counts exactly (InnoDB's estimate of a
 /// small, freshly loaded table is often 0).

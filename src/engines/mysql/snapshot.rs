@@ -27,7 +27,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts};
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
-use super::connect::MySqlConnection;
+use super::connect::{MySqlConnection, CONNECT_TIMEOUT};
 use crate::engines::{ReadSnapshot, SnapshotMode};
 use crate::error::EngineResult;
 
@@ -37,9 +37,6 @@ pub const LOCK_WAIT_SECONDS: u32 = 10;
 /// How long a read waits for a snapshot session to be given back before it
 /// reads outside the snapshot.
 pub const FREE_SESSION_WAIT: Duration = Duration::from_secs(5);
-
-/// How long opening one snapshot session may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The snapshot sessions of one connection, opened at its first read.
 pub(crate) struct Snapshots {
