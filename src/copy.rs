@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::{ConnectionConfig, Pipeline, StepConfig, TargetRef, DEFAULT_MEMORY_LIMIT};
-use crate::engines::{self, Connection, OpenOptions};
+use crate::engines::{self, Connection, OpenOptions, SnapshotMode};
 use crate::error::{EngineError, Error};
 use crate::ident::quote;
 use crate::model::{EngineKind, TableName, WriteMode};
@@ -81,7 +81,9 @@ pub fn kind_of_url(url: &str) -> Result<EngineKind, Error> {
     })
 }
 
-/// Opens `url` as connection `name`, for reading only or as a target.
+/// Opens `url` as connection `name`, for reading only or as a target
+/// (for its schema: its reads take no snapshot; the copy's run opens its
+/// own connections).
 pub async fn open(name: &str, url: &str, target: bool) -> Result<Arc<dyn Connection>, Error> {
     Ok(engines::open(
         name,
@@ -89,6 +91,7 @@ pub async fn open(name: &str, url: &str, target: bool) -> Result<Arc<dyn Connect
         &OpenOptions {
             read_only: !target,
             create: target,
+            snapshot: SnapshotMode::Off,
         },
     )
     .await?)
@@ -138,11 +141,13 @@ pub async fn prepare(request: &CopyRequest) -> Result<CopyJob, Error> {
                 name: "src".into(),
                 url: request.from.clone().into(),
                 read_only: true,
+                snapshot: true,
             },
             ConnectionConfig {
                 name: "dst".into(),
                 url: request.to.clone().into(),
                 read_only: false,
+                snapshot: true,
             },
         ],
         // The run's state is keyed by the request (its digest only: the

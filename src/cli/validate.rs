@@ -34,6 +34,9 @@ pub fn finish(report: &ValidationReport, json: Option<&Path>, quiet: bool) -> Re
         if let Some(run) = &report.run_id {
             stdout_line(&format!("compared with staged run {run}"));
         }
+        for snapshot in &report.snapshots {
+            stdout_line(&snapshot.line());
+        }
     }
     let bad = report.mismatched();
     if bad.is_empty() {

@@ -170,6 +170,7 @@ impl Loader<'_> {
                 name: name.clone(),
                 url: url.into(),
                 read_only: conn.read_only,
+                snapshot: conn.snapshot,
             });
         }
 
@@ -802,5 +803,24 @@ sql = "SELECT '${API_TOKEN}' AS a, '${db_password}' AS b"
                 "{defaults}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn snapshot_is_on_unless_a_connection_turns_it_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        let text = |off: &str| {
+            format!(
+                "[connections.src]\nurl = \"sqlite://a.db\"\n\n[connections.dst]\nurl = \"sqlite://b.db\"\n{off}\n\n[[step]]\ntarget = \"dst.t\"\nsql = \"SELECT 1 AS a\"\n"
+            )
+        };
+        std::fs::write(&path, text("snapshot = false")).unwrap();
+        let pipeline = load_pipeline(&path, &LoadOptions::default()).unwrap();
+        let snapshot = |name: &str| pipeline.connection(name).map(|c| c.snapshot);
+        assert_eq!(snapshot("src"), Some(true));
+        assert_eq!(snapshot("dst"), Some(false));
+        std::fs::write(&path, text("snapshot = \"no\"")).unwrap();
+        let err = load_pipeline(&path, &LoadOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("snapshot"), "{err}");
     }
 }

@@ -139,6 +139,10 @@ pub struct ConnectionConfig {
     /// The URL; may hold a password, so it is only exposed to open the connection.
     pub url: SecretString,
     pub read_only: bool,
+    /// Every read of the connection in a run shares one snapshot (`snapshot
+    /// = true`, the default), unless steps write to it (see
+    /// [`crate::session::Session::open`]).
+    pub snapshot: bool,
 }
 
 impl ConnectionConfig {

@@ -107,6 +107,14 @@ pub struct ConnectionFile {
     pub url: Spanned<String>,
     #[serde(default)]
     pub read_only: bool,
+    /// Whether every read of the connection in a run shares one snapshot
+    /// (PostgreSQL, MySQL/MariaDB; default true).
+    #[serde(default = "yes")]
+    pub snapshot: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `[defaults]`: values every step takes unless it sets its own.

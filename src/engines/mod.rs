@@ -250,6 +250,15 @@ pub trait Connection: Send + Sync + fmt::Debug {
     ) -> EngineResult<Option<u64>> {
         Ok(None)
     }
+    /// Whether the reads of this connection so far saw one snapshot of its
+    /// data, and which (PostgreSQL exported snapshot, MySQL/MariaDB
+    /// consistent snapshot); engines that take none say so.
+    async fn snapshot_description(&self) -> ReadSnapshot {
+        ReadSnapshot::NotOne(format!(
+            "{} connections take no shared snapshot: each read sees the data as it is when it runs",
+            self.kind()
+        ))
+    }
     /// MySQL zero dates (`0000-00-00`) this connection has read as NULL so
     /// far; 0 for engines that have none.
     fn zero_dates_read(&self) -> u64 {
@@ -361,6 +370,57 @@ pub struct OpenOptions {
     /// Create the database file or directory when missing (the connection is
     /// the target of a step). Otherwise a missing file is an error.
     pub create: bool,
+    /// Whether the connection's reads share one snapshot (PostgreSQL and
+    /// MySQL/MariaDB; other engines ignore it).
+    pub snapshot: SnapshotMode,
+}
+
+/// Whether the reads of a connection share one snapshot of its data.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SnapshotMode {
+    /// Each read sees the data as it is when it runs (`snapshot = false`).
+    #[default]
+    Off,
+    /// Each read sees the data as it is when it runs, because steps of the
+    /// pipeline write to the connection and later steps read their writes.
+    Written,
+    /// Every read shares one snapshot taken at the first read; `readers`
+    /// reads may run at once (the MySQL/MariaDB snapshot sessions).
+    Shared { readers: usize },
+}
+
+impl SnapshotMode {
+    /// Why the reads take no snapshot; `None` when they share one.
+    pub fn why_not(&self) -> Option<&'static str> {
+        match self {
+            SnapshotMode::Off => Some(
+                "snapshot = false: each read sees the data as it is when it runs",
+            ),
+            SnapshotMode::Written => Some(
+                "steps of the pipeline write to this connection, so each read sees the data (and those writes) as they are when it runs",
+            ),
+            SnapshotMode::Shared { .. } => None,
+        }
+    }
+}
+
+/// Whether a connection's reads so far saw one snapshot of its data (see
+/// [`Connection::snapshot_description`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadSnapshot {
+    /// Every read saw one snapshot, described (`PostgreSQL exported snapshot ...`).
+    One(String),
+    /// The reads are not one snapshot: why.
+    NotOne(String),
+}
+
+impl fmt::Display for ReadSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadSnapshot::One(what) => write!(f, "read in one snapshot ({what})"),
+            ReadSnapshot::NotOne(why) => write!(f, "not one snapshot: {why}"),
+        }
+    }
 }
 
 /// The engine a URL names, by its scheme (`postgres://`, `postgresql://`,

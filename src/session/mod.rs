@@ -22,6 +22,7 @@ use crate::engines::sql::PushDownSourceQueries;
 use crate::engines::{self, Connection, OpenOptions};
 use crate::error::{describe_datafusion, EngineError, Error};
 
+mod snapshot;
 pub mod step;
 
 pub use step::{
@@ -48,8 +49,17 @@ pub struct Session {
 impl Session {
     /// Opens every connection of `pipeline` (targets of steps are created
     /// when missing) and registers them, the mappings and the functions, in
-    /// a session bounded by the pipeline's `memory_limit`.
+    /// a session bounded by the pipeline's `memory_limit`; for steps run one
+    /// at a time (see [`Session::open_for_jobs`]).
     pub async fn open(pipeline: &Pipeline) -> Result<Self, Error> {
+        Self::open_for_jobs(pipeline, 1).await
+    }
+
+    /// [`Session::open`] for a run of up to `jobs` steps at once. The reads
+    /// of a connection share one snapshot when its `snapshot` setting says
+    /// so and no step writes to it, nor to a connection of the same URL (a
+    /// step must see what earlier steps wrote); see [`snapshot`].
+    pub async fn open_for_jobs(pipeline: &Pipeline, jobs: usize) -> Result<Self, Error> {
         let mut config = SessionConfig::new()
             .with_batch_size(BATCH_SIZE)
             .with_information_schema(true);
@@ -84,12 +94,14 @@ impl Session {
             .iter()
             .map(|s| s.target.connection.as_str())
             .collect();
+        let snapshots = snapshot::modes(pipeline, &ctx, jobs);
         let mut connections = BTreeMap::new();
         let mut created = Vec::new();
         for c in &pipeline.connections {
             let options = OpenOptions {
                 read_only: c.read_only,
                 create: targets.contains(c.name.as_str()),
+                snapshot: snapshots.get(&c.name).copied().unwrap_or_default(),
             };
             if options.create {
                 if let Some(path) = engines::local_path(c.url.expose_secret()) {
@@ -145,37 +157,18 @@ impl Session {
     /// The `(connection, table)` pairs a step's SQL reads, checked against the
     /// pipeline's connections.
     pub fn table_reads(&self, step: &StepConfig) -> Result<Vec<TableRead>, Error> {
-        let state = self.ctx.state();
-        let dialect = state.config().options().sql_parser.dialect;
-        let statement = state.sql_to_statement(&step.sql, &dialect).map_err(|e| {
-            step_error(
-                step,
-                format!("the SQL does not parse: {}", describe_datafusion(&e)),
-                None,
-            )
-        })?;
-        let references = state
-            .resolve_table_references(&statement)
-            .map_err(|e| step_datafusion_error(step, &e))?;
         let mut reads = Vec::new();
-        for reference in references {
-            let (conn, table) = match &reference {
-                TableReference::Bare { table } => {
-                    return Err(step_error(
-                        step,
-                        format!("table '{table}' has no connection"),
-                        Some(format!(
-                            "write it as CONNECTION.{table}, with one of: {}",
-                            self.names()
-                        )),
-                    ))
-                }
-                TableReference::Partial { schema, table } => {
-                    (schema.to_string(), table.to_string())
-                }
-                TableReference::Full { catalog, table, .. } => {
-                    (catalog.to_string(), table.to_string())
-                }
+        for reference in table_references(&self.ctx, step)? {
+            let Some((conn, table)) = table_read(&reference) else {
+                let table = reference.table();
+                return Err(step_error(
+                    step,
+                    format!("table '{table}' has no connection"),
+                    Some(format!(
+                        "write it as CONNECTION.{table}, with one of: {}",
+                        self.names()
+                    )),
+                ));
             };
             if !self.connections.contains_key(&conn) {
                 return Err(step_error(
@@ -319,6 +312,32 @@ const MERGE_FAN_IN_BYTES: usize = 64 << 20;
 
 /// A sort's merge reservation is at most this part of the memory limit.
 const SORT_RESERVATION_PARTS: usize = 32;
+/// The tables a step's SQL names, as written.
+fn table_references(ctx: &SessionContext, step: &StepConfig) -> Result<Vec<TableReference>, Error> {
+    let state = ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let statement = state.sql_to_statement(&step.sql, &dialect).map_err(|e| {
+        step_error(
+            step,
+            format!("the SQL does not parse: {}", describe_datafusion(&e)),
+            None,
+        )
+    })?;
+    state
+        .resolve_table_references(&statement)
+        .map_err(|e| step_datafusion_error(step, &e))
+}
+
+/// The `(connection, table)` a reference names; `None` without a connection.
+fn table_read(reference: &TableReference) -> Option<TableRead> {
+    match reference {
+        TableReference::Bare { .. } => None,
+        TableReference::Partial { schema, table } => Some((schema.to_string(), table.to_string())),
+        TableReference::Full { catalog, table, .. } => {
+            Some((catalog.to_string(), table.to_string()))
+        }
+    }
+}
 
 /// The highest ancestor of `path` (or `path` itself) that does not exist yet.
 fn topmost_missing(path: &std::path::Path) -> Option<std::path::PathBuf> {

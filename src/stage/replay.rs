@@ -55,6 +55,7 @@ pub fn replay_pipeline(
         name: "dst".into(),
         url: to.to_string().into(),
         read_only: false,
+        snapshot: true,
     }];
     let mut pipeline_steps: Vec<StepConfig> = Vec::new();
     for (i, step) in chosen.iter().enumerate() {
@@ -78,6 +79,7 @@ pub fn replay_pipeline(
                 name,
                 url: path.display().to_string().into(),
                 read_only: true,
+                snapshot: true,
             });
         }
         let mode = match mode {

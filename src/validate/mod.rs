@@ -16,6 +16,7 @@
 pub mod report;
 pub mod sample;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -28,7 +29,7 @@ use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use indicatif::ProgressBar;
 
-pub use self::report::{Side, StepValidation, ValidationReport};
+pub use self::report::{Side, SourceSnapshot, StepValidation, ValidationReport};
 use crate::checksum::aggregate::{checksum_udaf, CHECKSUM_FUNCTION};
 use crate::checksum::{Checksum, RowHasher};
 use crate::config::{Pipeline, StepConfig};
@@ -85,6 +86,13 @@ pub async fn validate_pipeline(
             .collect::<Result<_, _>>()?,
     };
     let session = Session::open(pipeline).await?;
+    // The source connections the steps read (an unknown one fails its step).
+    let sources: BTreeSet<String> = steps
+        .iter()
+        .filter_map(|s| session.table_reads(s).ok())
+        .flatten()
+        .map(|(connection, _)| connection)
+        .collect();
     // The run whose rejects count: the staged run compared with, else the
     // run that last loaded each step.
     let state = StateFile::read(&StateFile::path_for(pipeline))
@@ -137,11 +145,19 @@ pub async fn validate_pipeline(
         results.push(result);
         spinner.finish_and_clear();
     }
+    let mut snapshots = Vec::new();
+    for name in &sources {
+        if let Some(connection) = session.connection(name) {
+            let snapshot = connection.snapshot_description().await;
+            snapshots.push(SourceSnapshot::new(name, &snapshot));
+        }
+    }
     session.discard_created();
     Ok(ValidationReport {
         pipeline: pipeline.name.clone(),
         run_id: manifest.map(|m| m.run_id),
         steps: results,
+        snapshots,
     })
 }
 

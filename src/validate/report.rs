@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::sample::RowDiff;
 use crate::checksum::Checksum;
 use crate::config::StepConfig;
+use crate::engines::ReadSnapshot;
 use crate::error::Error;
 
 /// Rows and checksum of one side (source, stage or target).
@@ -191,6 +192,45 @@ pub struct ValidationReport {
     /// The staged run compared with, when there was one.
     pub run_id: Option<String>,
     pub steps: Vec<StepValidation>,
+    /// Per source connection the steps read, whether validation read it in
+    /// one snapshot.
+    pub snapshots: Vec<SourceSnapshot>,
+}
+
+/// Whether validation read one source connection in one snapshot, and which.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceSnapshot {
+    /// The source connection.
+    pub connection: String,
+    /// Every read of the connection saw one snapshot.
+    pub one_snapshot: bool,
+    /// Which snapshot, or why the reads were not one.
+    pub description: String,
+}
+
+impl SourceSnapshot {
+    /// What `connection` said of its reads.
+    pub fn new(connection: &str, snapshot: &ReadSnapshot) -> Self {
+        let (one_snapshot, description) = match snapshot {
+            ReadSnapshot::One(what) => (true, what.clone()),
+            ReadSnapshot::NotOne(why) => (false, why.clone()),
+        };
+        Self {
+            connection: connection.to_string(),
+            one_snapshot,
+            description,
+        }
+    }
+
+    /// `source src read in one snapshot (...)` or `source src not one snapshot: ...`.
+    pub fn line(&self) -> String {
+        let snapshot = if self.one_snapshot {
+            ReadSnapshot::One(self.description.clone())
+        } else {
+            ReadSnapshot::NotOne(self.description.clone())
+        };
+        format!("source {} {snapshot}", self.connection)
+    }
 }
 
 impl ValidationReport {
@@ -277,5 +317,28 @@ impl ValidationReport {
             }
         }
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_lines_say_which_snapshot_or_why_none() {
+        let one = ReadSnapshot::One("PostgreSQL exported snapshot 00000003-0000001B-1".into());
+        assert_eq!(
+            SourceSnapshot::new("src", &one).line(),
+            "source src read in one snapshot (PostgreSQL exported snapshot 00000003-0000001B-1)"
+        );
+        let off = crate::engines::SnapshotMode::Off
+            .why_not()
+            .unwrap_or_default();
+        let none = SourceSnapshot::new("src", &ReadSnapshot::NotOne(off.into()));
+        assert!(!none.one_snapshot);
+        assert_eq!(
+            none.line(),
+            "source src not one snapshot: snapshot = false: each read sees the data as it is when it runs"
+        );
     }
 }

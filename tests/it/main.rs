@@ -21,5 +21,6 @@ mod roundtrip;
 mod schema;
 mod secrets;
 mod servers;
+mod snapshot;
 mod stage;
 mod subset;

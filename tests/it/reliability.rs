@@ -21,14 +21,15 @@ fn reliability_a_step_refused_a_connection_is_retried_until_it_passes() {
                  EXECUTE 'REASSIGN OWNED BY {role} TO postgres; DROP OWNED BY {role}; DROP ROLE {role}';
                END IF;
              END $$;
-             CREATE ROLE {role} LOGIN CONNECTION LIMIT 2;
+             CREATE ROLE {role} LOGIN CONNECTION LIMIT 3;
              GRANT SELECT ON t TO {role};"
         ),
     );
     let limited = src.replace("postgres@", &format!("{role}@"));
-    // Another client holds one of the role's two connections for a while:
-    // barge's session takes the other, so its first read is refused with
-    // "too many connections for role" until the holder leaves.
+    // Another client holds one of the role's three connections for a
+    // while: barge's session and its snapshot's session take the others, so
+    // its first read is refused with "too many connections for role" until
+    // the holder leaves.
     let db = src.rsplit('/').next().unwrap().to_string();
     let mut holder = Command::new("psql")
         .args([
@@ -153,8 +154,10 @@ fn flaky_pipeline(dir: &std::path::Path, src: &str) -> String {
         "flaky.toml",
         &format!(
             r#"
+# The view counts its reads with a sequence: no read-only snapshot.
 [connections.src]
 url = "{src}"
+snapshot = false
 
 [connections.out]
 url = "parquet://out"

@@ -19,6 +19,7 @@ fn writable() -> OpenOptions {
     OpenOptions {
         read_only: false,
         create: true,
+        ..Default::default()
     }
 }
 
@@ -26,6 +27,7 @@ fn read_only() -> OpenOptions {
     OpenOptions {
         read_only: true,
         create: false,
+        ..Default::default()
     }
 }
 

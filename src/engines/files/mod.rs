@@ -42,6 +42,7 @@ pub(crate) mod test_support {
         let options = OpenOptions {
             read_only: false,
             create: true,
+            ..Default::default()
         };
         super::FileConnection::open("dst", path, kind, &options).unwrap()
     }

@@ -4,7 +4,8 @@
 //! `SET NAMES utf8mb4` and `SET time_zone = '+00:00'` (so `TIMESTAMP`
 //! values keep their instant), plus `SET SESSION TRANSACTION READ ONLY` when
 //! the connection is `read_only`. The pool resets sessions it takes back, and
-//! runs these again.
+//! runs these again. Reads of a source run on its snapshot sessions, opened
+//! with the same options (see [`super::snapshot`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Opts, OptsBuilder, Pool, SslOpts};
 
 use super::sink::MySqlWriter;
+use super::snapshot::{ReadSession, Snapshots};
 use super::source::run_query;
 use super::swap;
 use super::tls::{parse_url, SslMode};
@@ -24,12 +26,12 @@ use super::types::{self, ColumnInfo};
 use crate::engines::load::{self, LoadPlan};
 use crate::engines::sql::commit::{self, COMMIT_TABLE};
 use crate::engines::sql::{RangePartitioning, SqlSource, SqlTable};
-use crate::engines::{BatchIter, BatchWriter, Connection, OpenOptions};
+use crate::engines::{BatchIter, BatchWriter, Connection, OpenOptions, ReadSnapshot};
 use crate::error::{EngineError, EngineResult, ErrorCode};
 use crate::model::{CommitRecord, EngineKind, TableName, TargetSpec};
 
-/// How long `open` waits for the server before giving up.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long `open`, and each snapshot session, waits for the server before giving up.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Below this estimate, `row_count` counts exactly (InnoDB's estimate of a
 /// small, freshly loaded table is often 0).
@@ -54,6 +56,8 @@ pub struct MySqlConnection {
     /// The session holding the run lock (`GET_LOCK`), kept while the
     /// connection lives.
     run_lock: Arc<tokio::sync::Mutex<Option<mysql_async::Conn>>>,
+    /// The snapshot sessions the reads share.
+    pub(crate) snapshots: Arc<Snapshots>,
 }
 
 impl std::fmt::Debug for MySqlConnection {
@@ -117,15 +121,15 @@ impl MySqlConnection {
             // `setup` runs last to first.
             let mut setup = setup.clone();
             setup.reverse();
-            Pool::new(
-                OptsBuilder::from_opts(opts.clone())
-                    .ssl_opts(ssl)
-                    .setup(setup)
-                    .tcp_nodelay(true),
-            )
+            let session: Opts = OptsBuilder::from_opts(opts.clone())
+                .ssl_opts(ssl)
+                .setup(setup)
+                .tcp_nodelay(true)
+                .into();
+            (Pool::new(session.clone()), session)
         };
         let where_ = format!("{host}:{port}, database '{database}'");
-        let mut pool = build(parsed.ssl_mode.ssl_opts(parsed.ssl_ca.as_deref()));
+        let (mut pool, mut session) = build(parsed.ssl_mode.ssl_opts(parsed.ssl_ca.as_deref()));
         let mut first = first_contact(&pool).await;
         if parsed.ssl_mode == SslMode::Preferred
             && matches!(
@@ -136,7 +140,7 @@ impl MySqlConnection {
             )
         {
             // PREFERRED: the server has no TLS; connect in plain text.
-            pool = build(None);
+            (pool, session) = build(None);
             first = first_contact(&pool).await;
         }
         let (local_infile, _version) = first.map_err(|e| {
@@ -169,6 +173,7 @@ impl MySqlConnection {
             local_infile,
             zero_dates: Arc::new(AtomicU64::new(0)),
             run_lock: Arc::default(),
+            snapshots: Arc::new(Snapshots::new(options.snapshot, session)),
         })
     }
 
@@ -197,6 +202,12 @@ impl MySqlConnection {
             )
             .with_code(error_code(&e))
         })
+    }
+
+    /// A session for a read of `table`: one of the snapshot sessions when
+    /// the reads share a snapshot, else a pooled one.
+    pub(crate) async fn read_session(&self, table: &str) -> EngineResult<ReadSession> {
+        self.snapshots.session(self, table).await
     }
 
     /// An error the server (or the driver talking to it) returned for a
@@ -502,6 +513,10 @@ impl SqlSource for MySqlConnection {
 impl Connection for MySqlConnection {
     fn zero_dates_read(&self) -> u64 {
         self.zero_dates.load(Ordering::Relaxed)
+    }
+
+    async fn snapshot_description(&self) -> ReadSnapshot {
+        self.snapshots.describe()
     }
 
     fn name(&self) -> &str {

@@ -12,6 +12,7 @@
 //!   `local_infile` off; one transaction; staging table for
 //!   `insert_ignore` / `upsert`; [`isolating`]: the writer of steps that
 //!   set refused rows aside, one savepoint per batch.
+//! - [`snapshot`]: the consistent snapshot the reads of a source share.
 //! - [`introspect`]: `information_schema` as a [`crate::model::catalog::Catalog`].
 //! - [`types`]: the one table mapping MySQL types to Arrow types and back.
 //! - [`tsv`]: the Arrow → TSV encoder `LOAD DATA` reads.
@@ -24,6 +25,7 @@ pub mod connect;
 pub mod introspect;
 pub mod isolating;
 pub mod sink;
+pub mod snapshot;
 pub mod source;
 pub mod swap;
 pub mod tls;

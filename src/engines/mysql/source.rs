@@ -137,8 +137,12 @@ async fn read(
     tx: &mpsc::Sender<Message>,
 ) -> EngineResult<()> {
     let query_error = |e: mysql_async::Error| mysql.server_error(Some(table), Some(sql), e);
-    let mut conn = mysql.conn().await?;
-    let mut result = conn.exec_iter(sql, ()).await.map_err(query_error)?;
+    let mut session = mysql.read_session(table).await?;
+    let mut result = session
+        .conn()
+        .exec_iter(sql, ())
+        .await
+        .map_err(query_error)?;
     let mut decoders: Vec<(Decoder, u64)> = schema
         .fields()
         .iter()
@@ -182,10 +186,11 @@ async fn read(
     if cancelled {
         // Close the session rather than read the rest of the result.
         drop(result);
-        let _ = conn.disconnect().await;
+        session.close().await;
         return Ok(());
     }
     drop(result);
+    session.release();
     if rows_in_batch > 0 {
         let batch = finish_batch(mysql, table, &schema, &mut decoders, rows_in_batch)?;
         if tx.send(Message::Batch(batch)).await.is_err() {

@@ -18,7 +18,7 @@ use crate::model::{TableName, TargetSpec, WriteMode};
 const SERVER: &str = "mysql://root@127.0.0.1:3306";
 
 /// Creates the empty database `barge_ut_<name>`; returns its URL.
-async fn database(name: &str) -> String {
+pub(super) async fn database(name: &str) -> String {
     let db = format!("barge_ut_{name}");
     let mut admin =
         mysql_async::Conn::new(mysql_async::Opts::from_url(SERVER).expect("server url"))
@@ -179,6 +179,7 @@ fn writable() -> OpenOptions {
     OpenOptions {
         read_only: false,
         create: true,
+        ..Default::default()
     }
 }
 
@@ -387,6 +388,7 @@ async fn mysql_read_only_session() {
     let options = OpenOptions {
         read_only: true,
         create: false,
+        ..Default::default()
     };
     let mysql = Arc::new(
         MySqlConnection::connect("src", &url, &options)

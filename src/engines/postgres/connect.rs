@@ -3,7 +3,9 @@
 //! The connection keeps one client for catalog queries; every scan and
 //! every writer opens a client of its own (scans run in parallel, a writer
 //! holds a transaction). [`Connector`] opens them all, with the URL's TLS
-//! mode, and read-only sessions when the pipeline says `read_only = true`.
+//! mode, and read-only sessions when the pipeline says `read_only = true`;
+//! its readers see the connection's one exported snapshot (see
+//! [`super::snapshot`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -17,6 +19,7 @@ use tokio_postgres::{Client, Config, NoTls};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::sink::PostgresWriter;
+use super::snapshot::{import_sql, SharedSnapshot};
 use super::source::run_copy_out;
 use super::swap;
 use super::tls;
@@ -24,7 +27,7 @@ use super::types::{self, ColumnType};
 use crate::engines::load::{self, LoadPlan};
 use crate::engines::sql::commit::{self, COMMIT_TABLE};
 use crate::engines::sql::{RangePartitioning, SqlSource, SqlTable};
-use crate::engines::{BatchIter, BatchWriter, Connection, OpenOptions};
+use crate::engines::{BatchIter, BatchWriter, Connection, OpenOptions, ReadSnapshot};
 use crate::error::{EngineError, EngineResult, ErrorCode};
 use crate::model::{CommitRecord, EngineKind, TableName, TargetSpec};
 use crate::redact::redact_url;
@@ -43,6 +46,8 @@ pub(crate) struct Connector {
     location: String,
     /// The URL with its password hidden.
     url: String,
+    /// The snapshot the connection's reads share.
+    snapshot: Arc<SharedSnapshot>,
 }
 
 impl fmt::Debug for Connector {
@@ -125,6 +130,7 @@ impl Connector {
             config,
             tls,
             url: redacted,
+            snapshot: Arc::new(SharedSnapshot::new(Default::default())),
         })
     }
 
@@ -163,6 +169,21 @@ impl Connector {
             ),
             code: error_code(&e),
         })
+    }
+
+    /// Opens a client for a read: inside the connection's snapshot when its
+    /// reads share one (see [`super::snapshot`]).
+    pub(crate) async fn reader(&self) -> EngineResult<Client> {
+        let snapshot = self.snapshot.id(self).await?;
+        let client = self.connect().await?;
+        if let Some(id) = snapshot {
+            let sql = import_sql(&id);
+            client
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| self.error(None, e).with_sql(&sql))?;
+        }
+        Ok(client)
     }
 
     /// A query error on this connection, with the server's detail and hint
@@ -250,7 +271,8 @@ impl PostgresConnection {
 
     /// Like [`PostgresConnection::open`], returning the concrete type.
     pub async fn connect(name: &str, url: &str, options: &OpenOptions) -> EngineResult<Self> {
-        let connector = Connector::parse(name, url, options.read_only)?;
+        let mut connector = Connector::parse(name, url, options.read_only)?;
+        connector.snapshot = Arc::new(SharedSnapshot::new(options.snapshot));
         let meta = connector.connect().await?;
         let row = meta
             .query_one("SELECT current_schema()", &[])
@@ -581,6 +603,10 @@ impl Connection for PostgresConnection {
 
     fn transactional_ddl(&self) -> bool {
         true
+    }
+
+    async fn snapshot_description(&self) -> ReadSnapshot {
+        self.connector.snapshot.describe().await
     }
 
     async fn shadow_sql(

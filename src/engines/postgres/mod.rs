@@ -10,6 +10,7 @@
 //!   for `insert_ignore`, `upsert` and columns that need a cast.
 //! - [`passthrough`]: PostgreSQL → PostgreSQL steps that only read columns
 //!   move the binary COPY bytes through without decoding them.
+//! - [`snapshot`]: the exported snapshot every read of a source shares.
 //! - [`introspect`]: the catalog (keys, foreign keys, indexes) as a
 //!   [`crate::model::catalog::Catalog`].
 //! - [`types`]: the one table mapping PostgreSQL types to Arrow and back.
@@ -21,6 +22,7 @@ pub mod copy_binary;
 pub mod introspect;
 pub mod passthrough;
 pub mod sink;
+pub mod snapshot;
 pub mod source;
 pub mod swap;
 pub mod tls;

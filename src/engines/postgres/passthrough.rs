@@ -172,7 +172,7 @@ async fn read_tuples(
     let copy_out = format!("COPY ({query}) TO STDOUT (FORMAT binary)");
     let source_err = |e| connector.error(None, e).with_sql(&copy_out);
     let framing = |m: &str| EngineError::query(connector.name(), None, Some(&copy_out), m);
-    let reader = connector.connect().await?;
+    let reader = connector.reader().await?;
     let stream = reader.copy_out(&copy_out).await.map_err(source_err)?;
     futures::pin_mut!(stream);
     // PostgreSQL sends the header with the first row, then one message per

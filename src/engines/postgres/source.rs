@@ -87,7 +87,7 @@ async fn produce(
     copy: &str,
     tx: &mpsc::Sender<Message>,
 ) -> EngineResult<()> {
-    let client = connector.connect().await?;
+    let client = connector.reader().await?;
     let stream = client
         .copy_out(copy)
         .await

@@ -646,6 +646,7 @@ mod tests {
         let options = OpenOptions {
             read_only: true,
             create: false,
+            ..Default::default()
         };
         Arc::new(SqliteConnection::new("shop", path, &options).unwrap())
     }
@@ -677,6 +678,7 @@ mod tests {
         let options = OpenOptions {
             read_only: false,
             create: true,
+            ..Default::default()
         };
         let missing = dir.path().join("no/such/dir/db.sqlite");
         let err = SqliteConnection::open("dst", missing.to_str().unwrap(), &options).unwrap_err();

@@ -99,7 +99,7 @@ pub async fn run_pipeline(pipeline: &Pipeline, options: &RunOptions) -> Result<R
     if options.listen_for_signals {
         interrupt.listen();
     }
-    let session = Session::open(pipeline).await?;
+    let session = Session::open_for_jobs(pipeline, options.jobs).await?;
     if state.is_some() {
         lock_targets(pipeline, &session).await?;
     }

@@ -99,6 +99,7 @@ async fn rollback_leaves_the_rows_held_before(url: &str, dir: &Path) {
     let options = OpenOptions {
         read_only: false,
         create: true,
+        ..Default::default()
     };
     let connection = crate::engines::open("dst", url, &options).await.unwrap();
     let table = TableName::new(None, "t");

@@ -275,6 +275,7 @@ async fn read_only_connections_refuse_writes() {
     let options = OpenOptions {
         read_only: true,
         create: false,
+        ..Default::default()
     };
     let conn = FileConnection::open(
         "src",

@@ -25,6 +25,7 @@ fn temp_db(dir: &tempfile::TempDir) -> Arc<SqliteConnection> {
     let options = OpenOptions {
         read_only: false,
         create: true,
+        ..Default::default()
     };
     Arc::new(SqliteConnection::new("dst", path.to_str().unwrap(), &options).unwrap())
 }
