@@ -21,6 +21,7 @@ use datafusion::catalog::TableProvider;
 use super::{sink::DuckDbWriter, source, types};
 use crate::engines::arrow_bridge::schema_from_duckdb;
 use crate::engines::load::{self, LoadPlan};
+use crate::engines::sql::collation::collations_of;
 use crate::engines::sql::commit::{self, COMMIT_TABLE};
 use crate::engines::sql::{SqlSource, SqlTable};
 use crate::engines::{BatchIter, BatchWriter, Connection, OpenOptions};
@@ -341,6 +342,47 @@ impl DuckDbConnection {
         }
     }
 
+    /// The collation of each text column of base table `table` (`schema`):
+    /// the one its `CREATE TABLE` declares, else the session's
+    /// `default_collation` (`binary` when unset). DuckDB lists collations
+    /// nowhere else.
+    fn collations(
+        &self,
+        session: &Session,
+        table: &TableName,
+        schema: &Schema,
+    ) -> EngineResult<Vec<Option<String>>> {
+        let table = self.resolve(table);
+        let sql = "SELECT sql, current_setting('default_collation') FROM duckdb_tables() \
+                   WHERE database_name = current_database() AND lower(schema_name) = lower(?) \
+                   AND lower(table_name) = lower(?) LIMIT 1";
+        let result: duckdb::Result<(String, String)> = session.query_row(
+            sql,
+            [
+                table.schema.as_deref().unwrap_or(DEFAULT_SCHEMA),
+                table.name.as_str(),
+            ],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        );
+        match result {
+            Ok((create, default)) => {
+                let default = if default.is_empty() {
+                    "binary"
+                } else {
+                    &default
+                };
+                Ok(collations_of(&create, schema, default))
+            }
+            Err(duckdb::Error::QueryReturnedNoRows) => Ok(Vec::new()),
+            Err(e) => Err(EngineError::query(
+                &self.name,
+                Some(&table.to_string()),
+                Some(sql),
+                e,
+            )),
+        }
+    }
+
     /// Arrow schema DuckDB gives for the table, with NOT NULL columns marked.
     pub(crate) fn read_schema(
         &self,
@@ -488,6 +530,12 @@ impl SqlSource for DuckDbConnection {
         !data_type.is_floating()
     }
 
+    /// Only `binary` (the default) compares bytes; `nocase`, `noaccent`,
+    /// `nfc` and the ICU collations do not.
+    fn collation_compares_bytes(&self, collation: &str) -> bool {
+        collation.eq_ignore_ascii_case("binary")
+    }
+
     fn canonical_text(&self, sql: &str, data_type: &DataType) -> Option<String> {
         super::checksum::canonical_text(sql, data_type)
     }
@@ -568,19 +616,20 @@ impl Connection for DuckDbConnection {
             return Ok(None);
         };
         let schema = self.read_schema(&session, table)?;
-        let row_count = if is_view {
-            None
+        let (row_count, collations) = if is_view {
+            (None, Vec::new())
         } else {
-            self.count_rows(&session, table)?
+            (
+                self.count_rows(&session, table)?,
+                self.collations(&session, table, &schema)?,
+            )
         };
         drop(session);
         let table = self.resolve(table);
-        Ok(Some(Arc::new(SqlTable::new(
-            self as Arc<dyn SqlSource>,
-            table,
-            schema,
-            row_count,
-        ))))
+        Ok(Some(Arc::new(
+            SqlTable::new(self as Arc<dyn SqlSource>, table, schema, row_count)
+                .with_collations(collations),
+        )))
     }
 
     async fn row_count(&self, table: &TableName) -> EngineResult<Option<u64>> {

@@ -394,13 +394,12 @@ impl SqlSource for PostgresConnection {
         }
     }
 
-    /// Text compares by collation in PostgreSQL and by bytes in DataFusion,
-    /// and a `Utf8` column may be a uuid or json underneath: no pushdown.
+    /// Floats stay in DataFusion (PostgreSQL compares NaN and -0.0 its own
+    /// way). Text never goes down: a `Utf8` column may be a uuid,
+    /// json or enum underneath, whatever its collation (no collation is
+    /// said to compare bytes, see [`SqlSource::collation_compares_bytes`]).
     fn compares_like_datafusion(&self, data_type: &DataType) -> bool {
-        !matches!(
-            data_type,
-            DataType::Utf8 | DataType::Float32 | DataType::Float64
-        )
+        !data_type.is_floating()
     }
 
     fn canonical_text(&self, sql: &str, data_type: &DataType) -> Option<String> {

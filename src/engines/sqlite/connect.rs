@@ -18,6 +18,7 @@ use super::sink::SqliteWriter;
 use super::source::run_query;
 use super::types;
 use crate::engines::load::{self, LoadPlan};
+use crate::engines::sql::collation::collations_of;
 use crate::engines::sql::commit::{self, COMMIT_TABLE};
 use crate::engines::sql::{SqlSource, SqlTable};
 use crate::engines::{BatchIter, BatchWriter, Connection, OpenOptions};
@@ -288,6 +289,21 @@ impl SqliteConnection {
         Ok(Some(Arc::new(Schema::new(fields))))
     }
 
+    /// The collation of each text column of `table` (`schema`), as its
+    /// `CREATE TABLE` declares it (`BINARY` when it declares none); `None`
+    /// for every column of a view.
+    fn collations_blocking(
+        &self,
+        table: &TableName,
+        schema: &Schema,
+    ) -> EngineResult<Vec<Option<String>>> {
+        let create = self
+            .definition_blocking(table)?
+            .map(|(create, _)| create)
+            .unwrap_or_default();
+        Ok(collations_of(&create, schema, "BINARY"))
+    }
+
     fn row_count_blocking(&self, table: &TableName) -> EngineResult<Option<u64>> {
         if self.table_schema_blocking(table)?.is_none() {
             return Ok(None);
@@ -313,9 +329,16 @@ impl SqlSource for SqliteConnection {
 
     /// SQLite compares by storage class: a BOOLEAN column may hold 'true' as
     /// text, which barge reads as true but `b = TRUE` would not match. Only
-    /// integer, float and text comparisons are pushed down.
+    /// integer and float comparisons are pushed down (text: see
+    /// [`Self::collation_compares_bytes`]).
     fn compares_like_datafusion(&self, data_type: &datafusion::arrow::datatypes::DataType) -> bool {
         !matches!(data_type, datafusion::arrow::datatypes::DataType::Boolean)
+    }
+
+    /// `BINARY` (the default) compares with `memcmp`; `NOCASE`, `RTRIM` and
+    /// application collations do not.
+    fn collation_compares_bytes(&self, collation: &str) -> bool {
+        collation.eq_ignore_ascii_case("BINARY")
     }
 
     fn query(&self, sql: &str, schema: SchemaRef) -> EngineResult<BatchIter> {
@@ -375,11 +398,16 @@ impl Connection for SqliteConnection {
             return Ok(None);
         };
         let row_count = self.row_count(table).await?;
+        let collations = {
+            let (table, schema) = (table.clone(), schema.clone());
+            self.blocking(move |c| c.collations_blocking(&table, &schema))
+                .await?
+        };
         let table = self.resolve(table)?;
         let source: Arc<dyn SqlSource> = self;
-        Ok(Some(Arc::new(SqlTable::new(
-            source, table, schema, row_count,
-        ))))
+        Ok(Some(Arc::new(
+            SqlTable::new(source, table, schema, row_count).with_collations(collations),
+        )))
     }
 
     async fn row_count(&self, table: &TableName) -> EngineResult<Option<u64>> {
