@@ -8,6 +8,7 @@ mod errors;
 mod functions;
 mod layers;
 mod mysql;
+mod planned_types;
 mod postgres;
 mod pushdown;
 mod recipes;

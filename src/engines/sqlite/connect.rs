@@ -860,4 +860,77 @@ mod tests {
             .iter()
             .all(|b| b.num_rows() <= super::super::source::BATCH_ROWS));
     }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn text_filters_go_down_only_on_binary_columns() {
+        use datafusion::logical_expr::TableProviderFilterPushDown::{Exact, Unsupported};
+        use datafusion::prelude::{col, lit, SessionContext};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("collated.sqlite");
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT COLLATE NOCASE, \
+                   code TEXT, tag TEXT COLLATE RTRIM, [b c] TEXT COLLATE binary);
+                 INSERT INTO people VALUES (1, 'abc', 'abc', 'abc', 'abc'),
+                   (2, 'ABC', 'ABC', 'abc ', 'ABC');
+                 CREATE VIEW v AS SELECT code FROM people;",
+            )
+            .unwrap();
+        let options = OpenOptions {
+            read_only: true,
+            create: false,
+        };
+        let conn =
+            Arc::new(SqliteConnection::new("src", path.to_str().unwrap(), &options).unwrap());
+        let provider = conn
+            .clone()
+            .table_provider(&TableName::new(None, "people"))
+            .await
+            .unwrap()
+            .unwrap();
+        let filters = [
+            col("name").eq(lit("abc")),
+            col("code").eq(lit("abc")),
+            col("tag").eq(lit("abc")),
+            col("b c").gt_eq(lit("abc")),
+            col("id").eq(lit(1i64)),
+        ];
+        let pushed = provider
+            .supports_filters_pushdown(&filters.iter().collect::<Vec<_>>())
+            .unwrap();
+        assert_eq!(pushed, [Unsupported, Exact, Unsupported, Exact, Exact]);
+        // A view's columns: collation unknown.
+        let view = conn
+            .clone()
+            .table_provider(&TableName::new(None, "v"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            view.supports_filters_pushdown(&[&col("code").eq(lit("abc"))])
+                .unwrap(),
+            [Unsupported]
+        );
+
+        let ctx = SessionContext::new();
+        ctx.register_table("people", provider).unwrap();
+        for (sql, want) in [
+            ("SELECT id FROM people WHERE name = 'abc'", 1),
+            ("SELECT id FROM people WHERE tag = 'abc'", 1),
+        ] {
+            let rows = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+            let ids: Vec<i64> = rows
+                .iter()
+                .flat_map(|b| {
+                    b.column(0)
+                        .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                        .values()
+                        .to_vec()
+                })
+                .collect();
+            assert_eq!(ids, [want], "{sql}");
+        }
+    }
 }
