@@ -115,14 +115,12 @@ fn normalized(rows: Rows) -> Rows {
                 .map(|v| {
                     v.map(|s| {
                         let t = s.trim();
-                        match t.parse::<f64>() {
-                            Ok(n)
-                                if t.chars()
-                                    .all(|c| c.is_ascii_digit() || c == '.' || c == '-') =>
-                            {
-                                format!("{n:.2}")
-                            }
-                            _ => s,
+                        let numeric = t
+                            .chars()
+                            .all(|c| c.is_ascii_digit() || c == '.' || c == '-');
+                        match t.parse::<f64>().ok().filter(|_| numeric) {
+                            Some(n) => format!("{n:.2}"),
+                            None => s,
                         }
                     })
                 })

@@ -340,7 +340,7 @@ type ColumnRow = (String, String, String, Option<u64>, Option<u64>, String);
 /// Takes `NO_BACKSLASH_ESCAPES` out of the session's `sql_mode` (a server
 /// may set it globally), keeping the rest: literals barge writes into the
 /// SQL it sends, pushed-down filters among them, escape backslashes.
-const BACKSLASH_ESCAPES: &str = "SET SESSION sql_mode = TRIM(BOTH ',' FROM \
+pub(super) const BACKSLASH_ESCAPES: &str = "SET SESSION sql_mode = TRIM(BOTH ',' FROM \
      REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','))";
 
 /// Why the first connection failed.
