@@ -18,10 +18,9 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 
-use super::{sink::DuckDbWriter, source, types};
+use super::{introspect, sink::DuckDbWriter, source, types};
 use crate::engines::arrow_bridge::schema_from_duckdb;
 use crate::engines::load::{self, LoadPlan};
-use crate::engines::sql::collation::collations_of;
 use crate::engines::sql::commit::{self, COMMIT_TABLE};
 use crate::engines::sql::{SqlSource, SqlTable};
 use crate::engines::{BatchIter, BatchWriter, Connection, OpenOptions};
@@ -342,47 +341,6 @@ impl DuckDbConnection {
         }
     }
 
-    /// The collation of each text column of base table `table` (`schema`):
-    /// the one its `CREATE TABLE` declares, else the session's
-    /// `default_collation` (`binary` when unset). DuckDB lists collations
-    /// nowhere else.
-    fn collations(
-        &self,
-        session: &Session,
-        table: &TableName,
-        schema: &Schema,
-    ) -> EngineResult<Vec<Option<String>>> {
-        let table = self.resolve(table);
-        let sql = "SELECT sql, current_setting('default_collation') FROM duckdb_tables() \
-                   WHERE database_name = current_database() AND lower(schema_name) = lower(?) \
-                   AND lower(table_name) = lower(?) LIMIT 1";
-        let result: duckdb::Result<(String, String)> = session.query_row(
-            sql,
-            [
-                table.schema.as_deref().unwrap_or(DEFAULT_SCHEMA),
-                table.name.as_str(),
-            ],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        );
-        match result {
-            Ok((create, default)) => {
-                let default = if default.is_empty() {
-                    "binary"
-                } else {
-                    &default
-                };
-                Ok(collations_of(&create, schema, default))
-            }
-            Err(duckdb::Error::QueryReturnedNoRows) => Ok(Vec::new()),
-            Err(e) => Err(EngineError::query(
-                &self.name,
-                Some(&table.to_string()),
-                Some(sql),
-                e,
-            )),
-        }
-    }
-
     /// Arrow schema DuckDB gives for the table, with NOT NULL columns marked.
     pub(crate) fn read_schema(
         &self,
@@ -621,7 +579,7 @@ impl Connection for DuckDbConnection {
         } else {
             (
                 self.count_rows(&session, table)?,
-                self.collations(&session, table, &schema)?,
+                introspect::collations(&self, &session, table, &schema)?,
             )
         };
         drop(session);

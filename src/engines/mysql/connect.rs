@@ -18,6 +18,7 @@ use datafusion::catalog::TableProvider;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Opts, OptsBuilder, Pool, SslOpts};
 
+use super::introspect;
 use super::sink::MySqlWriter;
 use super::source::run_query;
 use super::swap;
@@ -273,38 +274,6 @@ impl MySqlConnection {
                     nullable: nullable.eq_ignore_ascii_case("YES"),
                 },
             )
-            .collect())
-    }
-
-    /// The collation of each `VARCHAR` and `TEXT` column of `table`
-    /// (`schema`), in schema order; `None` for other columns (`CHAR` pads,
-    /// `ENUM` and `SET` order by position).
-    async fn collations(
-        &self,
-        table: &TableName,
-        schema: &Schema,
-    ) -> EngineResult<Vec<Option<String>>> {
-        let sql = "SELECT COLUMN_NAME, DATA_TYPE, COLLATION_NAME FROM information_schema.COLUMNS \
-                   WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?";
-        let mut conn = self.conn().await?;
-        let rows: Vec<(String, String, Option<String>)> = conn
-            .exec(
-                sql,
-                (table.schema.as_deref().unwrap_or_default(), &table.name),
-            )
-            .await
-            .map_err(|e| self.server_error(Some(&table.to_string()), Some(sql), e))?;
-        Ok(schema
-            .fields()
-            .iter()
-            .map(|field| {
-                let (_, data_type, collation) = rows.iter().find(|(n, ..)| n == field.name())?;
-                let text = matches!(
-                    data_type.to_ascii_lowercase().as_str(),
-                    "varchar" | "tinytext" | "text" | "mediumtext" | "longtext"
-                );
-                text.then(|| collation.clone()).flatten()
-            })
             .collect())
     }
 
@@ -573,7 +542,7 @@ impl Connection for MySqlConnection {
         };
         let row_count = self.row_count(table).await?;
         let table = self.resolve(table);
-        let collations = self.collations(&table, &schema).await?;
+        let collations = introspect::collations(&self, &table, &schema).await?;
         let source: Arc<dyn SqlSource> = self.clone();
         let key_range = self.key_range(&table);
         Ok(Some(Arc::new(
