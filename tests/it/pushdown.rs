@@ -1,8 +1,10 @@
 //! Whole sub-queries over one connection (joins, aggregates, semi and anti
 //! joins) run inside the source engine: `barge plan` shows the SQL, and the
 //! target holds exactly what the same query gives when run in the source.
-//! Parts the engine would evaluate differently (text compared under MySQL's
-//! collations, FULL JOIN on MySQL, functions) stay in DataFusion.
+//! Parts the engine would evaluate differently (text under a collation that
+//! does not compare bytes: MySQL's `_ci`, SQLite's NOCASE and RTRIM,
+//! DuckDB's nocase; FULL JOIN on MySQL; functions) stay in DataFusion, and
+//! literals keep their backslashes.
 
 use crate::common::{barge, write_file};
 use crate::servers::{mysql_db, mysql_exec, mysql_rows, pg_db, pg_exec, pg_rows};
