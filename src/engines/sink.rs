@@ -249,14 +249,20 @@ fn conform(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
             if column.data_type() == field.data_type() {
                 Ok(column.clone())
             } else {
-                datafusion::arrow::compute::cast(column, field.data_type()).map_err(|e| {
-                    DataFusionError::Execution(format!(
-                        "column '{}': a value of type {} does not fit the planned type {}: {e}",
-                        field.name(),
-                        column.data_type(),
-                        field.data_type()
-                    ))
-                })
+                // Not `cast`: it turns a value that does not fit into NULL.
+                let options = datafusion::arrow::compute::CastOptions {
+                    safe: false,
+                    ..Default::default()
+                };
+                datafusion::arrow::compute::cast_with_options(column, field.data_type(), &options)
+                    .map_err(|e| {
+                        DataFusionError::Execution(format!(
+                            "column '{}': a value of type {} does not fit the planned type {}: {e}",
+                            field.name(),
+                            column.data_type(),
+                            field.data_type()
+                        ))
+                    })
             }
         })
         .collect::<Result<Vec<_>>>()?;

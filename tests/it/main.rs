@@ -10,6 +10,7 @@ mod guarantees;
 mod layers;
 mod memory;
 mod mysql;
+mod planned_types;
 mod postgres;
 mod pushdown;
 mod recipes;

@@ -1,8 +1,10 @@
 //! Whole sub-queries over one connection (joins, aggregates, semi and anti
 //! joins) run inside the source engine: `barge plan` shows the SQL, and the
 //! target holds exactly what the same query gives when run in the source.
-//! Parts the engine would evaluate differently (text compared under MySQL's
-//! collations, FULL JOIN on MySQL, functions) stay in DataFusion.
+//! Parts the engine would evaluate differently (text under a collation that
+//! does not compare bytes: MySQL's `_ci`, SQLite's NOCASE and RTRIM,
+//! DuckDB's nocase; FULL JOIN on MySQL; functions) stay in DataFusion, and
+//! literals keep their backslashes.
 
 use crate::common::{barge, write_file};
 use crate::servers::{mysql_db, mysql_exec, mysql_rows, pg_db, pg_exec, pg_rows};
@@ -257,4 +259,193 @@ fn pushdown_sqlite_joins_on_text_it_compares_byte_for_byte() {
             [some("b"), some("2"), some("1")]
         ]
     );
+}
+
+/// Steps over `people`, whose rows 'abc' (id 1) and 'ABC' (id 2) differ
+/// only in case, 'abc ' (id 4) by a trailing space, 'abd' is id 3: `name`
+/// compares under a case-insensitive collation, `code` byte for byte.
+fn collated_steps() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("by_name", "SELECT id FROM src.people WHERE name = 'abc'"),
+        (
+            "by_name_in",
+            "SELECT id FROM src.people WHERE name IN ('abc', 'zzz')",
+        ),
+        ("name_below", "SELECT id FROM src.people WHERE name < 'abc'"),
+        ("by_code", "SELECT id FROM src.people WHERE code = 'abc'"),
+        (
+            "names",
+            "SELECT name, count(*) AS n FROM src.people GROUP BY name",
+        ),
+        (
+            "codes",
+            "SELECT code, count(*) AS n FROM src.people GROUP BY code",
+        ),
+    ]
+}
+
+/// Checks what `barge plan` pushed and what the steps of
+/// [`collated_steps`] wrote to `parquet://out`, against DataFusion's byte
+/// comparison. `name` is the collated column.
+fn assert_collated_results(dir: &std::path::Path, plan: &str) {
+    for step in ["by_name", "by_name_in", "name_below"] {
+        let sql = plan_of(plan, step);
+        assert!(
+            !sql.contains("'abc'"),
+            "{step}: a filter on a collated column must stay in DataFusion:\n{sql}"
+        );
+    }
+    let by_code = plan_of(plan, "by_code");
+    assert!(
+        by_code.contains("\"code\" = 'abc'"),
+        "by_code: a filter on a byte-compared column is pushed:\n{by_code}"
+    );
+    assert!(
+        !plan_of(plan, "names").contains("GROUP BY"),
+        "names: grouping a collated column stays in DataFusion:\n{plan}"
+    );
+    assert!(
+        plan_of(plan, "codes").contains("GROUP BY"),
+        "codes: grouping a byte-compared column is pushed:\n{plan}"
+    );
+
+    let rows = |step: &str| {
+        let batch = crate::common::read_parquet(&dir.join(format!("out/{step}.parquet")));
+        sorted(crate::common::batch_rows(&batch))
+    };
+    let ids = |ids: &[&str]| -> Vec<Vec<Option<String>>> {
+        ids.iter().map(|i| vec![Some(i.to_string())]).collect()
+    };
+    let some = |s: &str| Some(s.to_string());
+    assert_eq!(rows("by_name"), ids(&["1"]));
+    assert_eq!(rows("by_name_in"), ids(&["1"]));
+    // Bytes: 'ABC' < 'abc' (case-insensitively, nothing is below 'abc').
+    assert_eq!(rows("name_below"), ids(&["2"]));
+    assert_eq!(rows("by_code"), ids(&["1"]));
+    let groups = [
+        vec![some("ABC"), some("1")],
+        vec![some("abc"), some("1")],
+        vec![some("abc "), some("1")],
+        vec![some("abd"), some("1")],
+    ];
+    assert_eq!(rows("names"), groups);
+    assert_eq!(rows("codes"), groups);
+}
+
+#[test]
+fn pushdown_sqlite_keeps_text_of_nocase_and_rtrim_columns_in_datafusion() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("people.sqlite");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT COLLATE NOCASE, code TEXT, \
+               label TEXT COLLATE RTRIM);
+             INSERT INTO people VALUES (1, 'abc', 'abc', 'abc'), (2, 'ABC', 'ABC', 'ABC'),
+               (3, 'abd', 'abd', 'abd'), (4, 'abc ', 'abc ', 'abc ');",
+        )
+        .unwrap();
+    let mut steps = collated_steps();
+    steps.push(("by_label", "SELECT id FROM src.people WHERE label = 'abc'"));
+    let file = write_file(
+        dir.path(),
+        "p.toml",
+        &pipeline(
+            &format!("sqlite://{}", db.display()),
+            "parquet://out",
+            &steps,
+        ),
+    );
+    let plan = barge(dir.path(), &["plan", &file]);
+    plan.assert_ok();
+    let by_label = plan_of(&plan.stdout, "by_label");
+    assert!(
+        !by_label.contains("'abc'"),
+        "RTRIM stays in DataFusion:\n{by_label}"
+    );
+    barge(dir.path(), &["run", &file, "-q"]).assert_ok();
+    assert_collated_results(dir.path(), &plan.stdout);
+    // RTRIM would match 'abc ' too.
+    let batch = crate::common::read_parquet(&dir.path().join("out/by_label.parquet"));
+    assert_eq!(crate::common::batch_rows(&batch), [[Some("1".to_string())]]);
+}
+
+#[test]
+fn pushdown_duckdb_keeps_text_of_collated_columns_in_datafusion() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("people.duckdb");
+    let conn = duckdb::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE people (id INTEGER PRIMARY KEY, name VARCHAR COLLATE nocase, code VARCHAR);
+         INSERT INTO people VALUES (1, 'abc', 'abc'), (2, 'ABC', 'ABC'), (3, 'abd', 'abd'),
+           (4, 'abc ', 'abc ');",
+    )
+    .unwrap();
+    drop(conn);
+    let file = write_file(
+        dir.path(),
+        "p.toml",
+        &pipeline(
+            &format!("duckdb://{}", db.display()),
+            "parquet://out",
+            &collated_steps(),
+        ),
+    );
+    let plan = barge(dir.path(), &["plan", &file]);
+    plan.assert_ok();
+    barge(dir.path(), &["run", &file, "-q"]).assert_ok();
+    assert_collated_results(dir.path(), &plan.stdout);
+}
+
+#[test]
+fn pushdown_mysql_sends_backslashes_in_literals_escaped() {
+    let src = mysql_db("pushdown_my_backslash_src");
+    // Built with CHAR() so the rows do not depend on how this session reads
+    // backslashes: `C:\temp`, `C:\\temp`, `C:<tab>emp` (what `'C:\temp'`
+    // means to MySQL), `C:temp`; and a column compared by case.
+    mysql_exec(
+        &src,
+        "CREATE TABLE files (id INT PRIMARY KEY, path VARCHAR(50) COLLATE utf8mb4_nopad_bin,
+           folded VARCHAR(50) COLLATE utf8mb4_general_ci);
+         INSERT INTO files VALUES
+           (1, CONCAT('C:', CHAR(92), 'temp'), 'abc'),
+           (2, CONCAT('C:', CHAR(92), CHAR(92), 'temp'), 'ABC'),
+           (3, CONCAT('C:', CHAR(9), 'emp'), 'x'),
+           (4, 'C:temp', 'y');",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // TOML literal strings: the step SQL holds the backslashes as written,
+    // and DataFusion reads no escapes in '...'.
+    let text = format!(
+        "[connections.src]\nurl = \"{src}\"\nread_only = true\n\n\
+         [connections.dst]\nurl = \"parquet://out\"\n\n\
+         [[step]]\ntarget = \"dst.one\"\nsql = '''SELECT id FROM src.files WHERE path = 'C:\\temp' '''\n\n\
+         [[step]]\ntarget = \"dst.two\"\nsql = '''SELECT id FROM src.files WHERE path = 'C:\\\\temp' '''\n\n\
+         [[step]]\ntarget = \"dst.folded\"\nsql = '''SELECT id FROM src.files WHERE folded = 'abc' '''\n"
+    );
+    let file = write_file(dir.path(), "p.toml", &text);
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains(r"path = 'C:\temp' '''"),
+        "the step SQL holds one backslash"
+    );
+    let plan = barge(dir.path(), &["plan", &file]);
+    plan.assert_ok();
+    let one = plan_of(&plan.stdout, "one");
+    assert!(one.contains(r"`path` = 'C:\\temp'"), "{one}");
+    let two = plan_of(&plan.stdout, "two");
+    assert!(two.contains(r"`path` = 'C:\\\\temp'"), "{two}");
+    let folded = plan_of(&plan.stdout, "folded");
+    assert!(!folded.contains("'abc'"), "{folded}");
+
+    barge(dir.path(), &["run", &file, "-q"]).assert_ok();
+    for (step, id) in [("one", "1"), ("two", "2"), ("folded", "1")] {
+        let batch = crate::common::read_parquet(&dir.path().join(format!("out/{step}.parquet")));
+        assert_eq!(
+            crate::common::batch_rows(&batch),
+            [[Some(id.to_string())]],
+            "step {step}"
+        );
+    }
 }

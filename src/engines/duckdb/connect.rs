@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 
-use super::{sink::DuckDbWriter, source, types};
+use super::{introspect, sink::DuckDbWriter, source, types};
 use crate::engines::arrow_bridge::schema_from_duckdb;
 use crate::engines::load::{self, LoadPlan};
 use crate::engines::sql::commit::{self, COMMIT_TABLE};
@@ -489,6 +489,12 @@ impl SqlSource for DuckDbConnection {
         !data_type.is_floating()
     }
 
+    /// Only `binary` (the default) compares bytes; `nocase`, `noaccent`,
+    /// `nfc` and the ICU collations do not.
+    fn collation_compares_bytes(&self, collation: &str) -> bool {
+        collation.eq_ignore_ascii_case("binary")
+    }
+
     fn canonical_text(&self, sql: &str, data_type: &DataType) -> Option<String> {
         super::checksum::canonical_text(sql, data_type)
     }
@@ -569,19 +575,20 @@ impl Connection for DuckDbConnection {
             return Ok(None);
         };
         let schema = self.read_schema(&session, table)?;
-        let row_count = if is_view {
-            None
+        let (row_count, collations) = if is_view {
+            (None, Vec::new())
         } else {
-            self.count_rows(&session, table)?
+            (
+                self.count_rows(&session, table)?,
+                introspect::collations(&self, &session, table, &schema)?,
+            )
         };
         drop(session);
         let table = self.resolve(table);
-        Ok(Some(Arc::new(SqlTable::new(
-            self as Arc<dyn SqlSource>,
-            table,
-            schema,
-            row_count,
-        ))))
+        Ok(Some(Arc::new(
+            SqlTable::new(self as Arc<dyn SqlSource>, table, schema, row_count)
+                .with_collations(collations),
+        )))
     }
 
     async fn row_count(&self, table: &TableName) -> EngineResult<Option<u64>> {

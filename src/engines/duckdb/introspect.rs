@@ -1,11 +1,15 @@
 //! DuckDB `duckdb_columns()`, `duckdb_constraints()` and `duckdb_indexes()`
 //! → [`Catalog`]: tables of the database with their columns (type, length,
 //! nullability, default), primary keys, unique constraints, foreign keys,
-//! plain-column indexes and exact row counts; views listed.
+//! plain-column indexes and exact row counts; views listed. Also the
+//! collations of a table's text columns.
 
 use std::collections::BTreeMap;
 
-use super::connect::DuckDbConnection;
+use datafusion::arrow::datatypes::Schema;
+
+use super::connect::{DuckDbConnection, Session};
+use crate::engines::sql::collation::collations_of;
 use crate::error::{EngineError, EngineResult};
 use crate::model::catalog::{Catalog, Column, DefaultValue, ForeignKey, Index, Key, Table};
 use crate::model::{EngineKind, TableName};
@@ -233,6 +237,47 @@ pub(crate) fn introspect(connection: &DuckDbConnection) -> EngineResult<Catalog>
         tables: tables.into_values().collect(),
         views,
     })
+}
+
+/// The collation of each text column of base table `table` (`schema`):
+/// the one its `CREATE TABLE` declares, else the session's
+/// `default_collation` (`binary` when unset). DuckDB lists collations
+/// nowhere else.
+pub(crate) fn collations(
+    connection: &DuckDbConnection,
+    session: &Session,
+    table: &TableName,
+    schema: &Schema,
+) -> EngineResult<Vec<Option<String>>> {
+    let table = connection.resolve(table);
+    let sql = "SELECT sql, current_setting('default_collation') FROM duckdb_tables() \
+               WHERE database_name = current_database() AND lower(schema_name) = lower(?) \
+               AND lower(table_name) = lower(?) LIMIT 1";
+    let result: duckdb::Result<(String, String)> = session.query_row(
+        sql,
+        [
+            table.schema.as_deref().unwrap_or_default(),
+            table.name.as_str(),
+        ],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    );
+    match result {
+        Ok((create, default)) => {
+            let default = if default.is_empty() {
+                "binary"
+            } else {
+                &default
+            };
+            Ok(collations_of(&create, schema, default))
+        }
+        Err(duckdb::Error::QueryReturnedNoRows) => Ok(Vec::new()),
+        Err(e) => Err(EngineError::query(
+            connection.connection_name(),
+            Some(&table.to_string()),
+            Some(sql),
+            e,
+        )),
+    }
 }
 
 /// The column list of `CREATE [UNIQUE] INDEX name ON t(a, "b");`.

@@ -841,3 +841,53 @@ async fn a_target_in_another_schema_gets_its_schema_created() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn text_filters_go_down_only_on_binary_columns() {
+    use datafusion::logical_expr::TableProviderFilterPushDown::{Exact, Unsupported};
+    use datafusion::prelude::{col, lit};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("collated.duckdb");
+    let db = duckdb::Connection::open(&path).unwrap();
+    db.execute_batch(
+        "CREATE TABLE people (id BIGINT, name VARCHAR COLLATE nocase, code VARCHAR, \
+           tag VARCHAR COLLATE \"binary\");
+         INSERT INTO people VALUES (1, 'abc', 'abc', 'abc'), (2, 'ABC', 'ABC', 'ABC');",
+    )
+    .unwrap();
+    drop(db);
+    let conn = open("src", &path, read_only());
+    let provider = conn
+        .clone()
+        .table_provider(&TableName::new(None, "people"))
+        .await
+        .unwrap()
+        .unwrap();
+    let filters = [
+        col("name").eq(lit("abc")),
+        col("code").eq(lit("abc")),
+        col("tag").lt(lit("abc")),
+        col("name").in_list(vec![lit("abc")], false),
+        col("name").eq(col("code")),
+        col("id").eq(lit(1i64)),
+    ];
+    let pushed = provider
+        .supports_filters_pushdown(&filters.iter().collect::<Vec<_>>())
+        .unwrap();
+    assert_eq!(
+        pushed,
+        [Unsupported, Exact, Exact, Unsupported, Unsupported, Exact]
+    );
+
+    let ctx = SessionContext::new();
+    ctx.register_table("people", provider).unwrap();
+    let rows = ctx
+        .sql("SELECT id FROM people WHERE name = 'abc'")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(int64_values(&rows, "id"), vec![Some(1)]);
+}

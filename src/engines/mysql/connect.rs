@@ -2,10 +2,12 @@
 //!
 //! One `mysql_async` pool per connection. Every session the pool opens runs
 //! `SET NAMES utf8mb4` and `SET time_zone = '+00:00'` (so `TIMESTAMP`
-//! values keep their instant), plus `SET SESSION TRANSACTION READ ONLY` when
-//! the connection is `read_only`. The pool resets sessions it takes back, and
-//! runs these again. Reads of a source run on its snapshot sessions, opened
-//! with the same options (see [`super::snapshot`]).
+//! values keep their instant), takes `NO_BACKSLASH_ESCAPES` out of its
+//! `sql_mode` (every string literal barge writes escapes backslashes, see
+//! [`SqlSource::string_literal`]), plus `SET SESSION TRANSACTION READ ONLY`
+//! when the connection is `read_only`. The pool resets sessions it takes
+//! back, and runs these again. Reads of a source run on its snapshot
+//! sessions, opened with the same options (see [`super::snapshot`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use datafusion::catalog::TableProvider;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Opts, OptsBuilder, Pool, SslOpts};
 
+use super::introspect;
 use super::sink::MySqlWriter;
 use super::snapshot::{ReadSession, Snapshots};
 use super::source::run_query;
@@ -113,6 +116,7 @@ impl MySqlConnection {
         let mut setup = vec![
             "SET NAMES utf8mb4".to_string(),
             "SET time_zone = '+00:00'".to_string(),
+            BACKSLASH_ESCAPES.to_string(),
         ];
         if options.read_only {
             setup.push("SET SESSION TRANSACTION READ ONLY".to_string());
@@ -328,6 +332,12 @@ impl MySqlConnection {
 /// precision, scale, nullable.
 type ColumnRow = (String, String, String, Option<u64>, Option<u64>, String);
 
+/// Takes `NO_BACKSLASH_ESCAPES` out of the session's `sql_mode` (a server
+/// may set it globally), keeping the rest: literals barge writes into the
+/// SQL it sends, pushed-down filters among them, escape backslashes.
+pub(super) const BACKSLASH_ESCAPES: &str = "SET SESSION sql_mode = TRIM(BOTH ',' FROM \
+     REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','))";
+
 /// Why the first connection failed.
 enum ConnectError {
     Timeout,
@@ -454,17 +464,26 @@ impl SqlSource for MySqlConnection {
         crate::ident::Quoting::Backtick.ident(ident)
     }
 
-    /// Backslashes escape in MySQL's string literals.
+    /// Backslashes escape in MySQL's string literals: every session barge
+    /// opens runs without `NO_BACKSLASH_ESCAPES` (`BACKSLASH_ESCAPES`, and
+    /// the load sessions' own `sql_mode`).
     fn string_literal(&self, value: &str) -> String {
         crate::engines::dialect::Dialect::string_literal(&types::MySqlDialect, value)
     }
 
-    /// Integer and DOUBLE comparisons only: text compares case-insensitively
-    /// under MySQL's default collations, FLOAT columns compare as doubles
+    /// Integer and DOUBLE comparisons only: FLOAT columns compare as doubles
     /// (`f = 0.1` misses the float 0.1), and a TINYINT(1) may hold values
-    /// other than 0 and 1.
+    /// other than 0 and 1. Text: see [`Self::collation_compares_bytes`].
     fn compares_like_datafusion(&self, data_type: &DataType) -> bool {
         data_type.is_integer() || matches!(data_type, DataType::Float64)
+    }
+
+    /// Only the binary collations without padding compare bytes
+    /// (`utf8mb4_nopad_bin` in MariaDB, `utf8mb4_0900_bin` in MySQL): the
+    /// `_ci` ones ignore case, and `utf8mb4_bin` (barge's own) ignores
+    /// trailing spaces.
+    fn collation_compares_bytes(&self, collation: &str) -> bool {
+        matches!(collation, "utf8mb4_nopad_bin" | "utf8mb4_0900_bin")
     }
 
     /// MySQL and MariaDB have no `FULL JOIN`.
@@ -566,10 +585,13 @@ impl Connection for MySqlConnection {
         };
         let row_count = self.row_count(table).await?;
         let table = self.resolve(table);
+        let collations = introspect::collations(&self, &table, &schema).await?;
         let source: Arc<dyn SqlSource> = self.clone();
         let key_range = self.key_range(&table);
         Ok(Some(Arc::new(
-            SqlTable::split_on_key(source, table.clone(), schema, row_count, key_range).await?,
+            SqlTable::split_on_key(source, table.clone(), schema, row_count, key_range)
+                .await?
+                .with_collations(collations),
         )))
     }
 

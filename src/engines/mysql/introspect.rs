@@ -2,11 +2,13 @@
 //! connection's database with their columns (type, length, nullability,
 //! default, auto-increment), primary keys, unique keys, foreign keys
 //! (composite, self-referencing), other indexes and `TABLE_ROWS` estimates;
-//! views listed.
+//! views listed. Also the collations of a table's text columns.
 
 use std::collections::BTreeMap;
 
 use mysql_async::prelude::Queryable;
+
+use datafusion::arrow::datatypes::Schema;
 
 use super::connect::MySqlConnection;
 use super::types::ColumnInfo;
@@ -230,6 +232,38 @@ pub(crate) async fn introspect(connection: &MySqlConnection) -> EngineResult<Cat
         tables: tables.into_values().collect(),
         views,
     })
+}
+
+/// The collation of each `VARCHAR` and `TEXT` column of `table` (resolved)
+/// for the fields of `schema`, in order; `None` for other columns (`CHAR`
+/// pads, `ENUM` and `SET` order by position). Text filters go down by it.
+pub(crate) async fn collations(
+    connection: &MySqlConnection,
+    table: &TableName,
+    schema: &Schema,
+) -> EngineResult<Vec<Option<String>>> {
+    let sql = "SELECT COLUMN_NAME, DATA_TYPE, COLLATION_NAME FROM information_schema.COLUMNS \
+               WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?";
+    let mut conn = connection.conn().await?;
+    let rows: Vec<(String, String, Option<String>)> = conn
+        .exec(
+            sql,
+            (table.schema.as_deref().unwrap_or_default(), &table.name),
+        )
+        .await
+        .map_err(|e| connection.server_error(Some(&table.to_string()), Some(sql), e))?;
+    Ok(schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let (_, data_type, collation) = rows.iter().find(|(n, ..)| n == field.name())?;
+            let text = matches!(
+                data_type.to_ascii_lowercase().as_str(),
+                "varchar" | "tinytext" | "text" | "mediumtext" | "longtext"
+            );
+            text.then(|| collation.clone()).flatten()
+        })
+        .collect())
 }
 
 /// A referential action; MySQL's RESTRICT is its default, NO ACTION.

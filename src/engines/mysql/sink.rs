@@ -54,6 +54,9 @@ use crate::model::{TargetSpec, WriteMode};
 
 /// The load session's `sql_mode`: values that do not fit are errors, not
 /// silent truncations; an explicit 0 in an AUTO_INCREMENT column stays 0.
+/// Without `NO_BACKSLASH_ESCAPES`, as every session barge opens: the literals
+/// of the commit record (`SqlSource::string_literal`) and the `VALUES`
+/// fallback escape backslashes.
 pub const SQL_MODE: &str = "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION";
 
 /// Most rows in one fallback `INSERT`.

@@ -542,3 +542,86 @@ async fn isolated_writes_undo_a_refused_batch_alone_staged() {
     isolated_writes("isolated_staged_load", true, WriteMode::InsertIgnore).await;
     isolated_writes("isolated_staged_insert", false, WriteMode::InsertIgnore).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_text_filters_go_down_on_nopad_bin_with_backslashes_escaped() {
+    use datafusion::logical_expr::TableProviderFilterPushDown::{Exact, Unsupported};
+    use datafusion::prelude::{col, lit, SessionContext};
+
+    let url = database("pushdown_text").await;
+    let mut admin = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
+        .await
+        .expect("connect");
+    // `C:\temp`, `C:\\temp`, `C:<tab>emp` (what 'C:\temp' means to MySQL).
+    admin
+        .query_drop(
+            "CREATE TABLE files (id BIGINT PRIMARY KEY, \
+               path VARCHAR(50) COLLATE utf8mb4_nopad_bin, \
+               folded VARCHAR(50) COLLATE utf8mb4_general_ci, \
+               padded VARCHAR(50) COLLATE utf8mb4_bin); \
+             INSERT INTO files VALUES \
+               (1, CONCAT('C:', CHAR(92), 'temp'), 'abc', 'a'), \
+               (2, CONCAT('C:', CHAR(92), CHAR(92), 'temp'), 'ABC', 'a '), \
+               (3, CONCAT('C:', CHAR(9), 'emp'), 'x', 'b')",
+        )
+        .await
+        .expect("create");
+    // A server-wide NO_BACKSLASH_ESCAPES is taken out, the rest kept.
+    admin
+        .query_drop("SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES,ANSI_QUOTES'")
+        .await
+        .expect("sql_mode");
+    admin
+        .query_drop(super::connect::BACKSLASH_ESCAPES)
+        .await
+        .expect("backslash escapes");
+    let mode: Option<String> = admin
+        .query_first("SELECT @@SESSION.sql_mode")
+        .await
+        .unwrap();
+    assert_eq!(mode.as_deref(), Some("ANSI_QUOTES"));
+    admin.disconnect().await.ok();
+
+    let options = OpenOptions {
+        read_only: true,
+        create: false,
+        ..OpenOptions::default()
+    };
+    let mysql = Arc::new(
+        MySqlConnection::connect("src", &url, &options)
+            .await
+            .expect("connect"),
+    );
+    let provider = mysql
+        .clone()
+        .table_provider(&TableName::new(None, "files"))
+        .await
+        .expect("provider")
+        .expect("table");
+    let filters = [
+        col("path").eq(lit(r"C:\temp")),
+        col("folded").eq(lit("abc")),
+        col("padded").eq(lit("a")),
+    ];
+    assert_eq!(
+        provider
+            .supports_filters_pushdown(&filters.iter().collect::<Vec<_>>())
+            .unwrap(),
+        [Exact, Unsupported, Unsupported]
+    );
+    let ctx = SessionContext::new();
+    ctx.register_table("files", provider).unwrap();
+    for (sql, want) in [
+        (r"SELECT id FROM files WHERE path = 'C:\temp'", 1),
+        (r"SELECT id FROM files WHERE path = 'C:\\temp'", 2),
+        ("SELECT id FROM files WHERE folded = 'abc'", 1),
+        ("SELECT id FROM files WHERE padded = 'a'", 1),
+    ] {
+        let rows = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        let ids: Vec<i64> = rows
+            .iter()
+            .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+            .collect();
+        assert_eq!(ids, [want], "{sql}");
+    }
+}

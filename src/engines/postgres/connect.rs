@@ -312,6 +312,42 @@ impl PostgresConnection {
         Ok(())
     }
 
+    /// The collation of each `text` and `varchar` column of `table`
+    /// (`schema`, resolved), in schema order; `None` for other columns (a
+    /// `Utf8` field may be a uuid, json, enum or padded `char`).
+    async fn collations(
+        &self,
+        table: &TableName,
+        schema: &Schema,
+    ) -> EngineResult<Vec<Option<String>>> {
+        const SQL: &str = "SELECT a.attname::text, co.collname::text FROM pg_attribute a \
+            JOIN pg_class c ON c.oid = a.attrelid \
+            JOIN pg_namespace n ON n.oid = c.relnamespace \
+            JOIN pg_type t ON t.oid = a.atttypid \
+            JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END \
+            JOIN pg_collation co ON co.oid = a.attcollation \
+            WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped \
+            AND bt.typname IN ('text', 'varchar')";
+        let label = table.to_string();
+        let rows = self
+            .meta
+            .query(
+                SQL,
+                &[&table.schema.as_deref().unwrap_or_default(), &table.name],
+            )
+            .await
+            .map_err(|e| self.connector.error(Some(&label), e).with_sql(SQL))?;
+        let rows: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        Ok(schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let (_, collation) = rows.iter().find(|(name, _)| name == f.name())?;
+                Some(collation.clone())
+            })
+            .collect())
+    }
+
     /// Catalog types of the table's columns, in order; empty when the table
     /// does not exist.
     pub(crate) async fn column_types(
@@ -432,13 +468,27 @@ impl SqlSource for PostgresConnection {
         }
     }
 
-    /// Text compares by collation in PostgreSQL and by bytes in DataFusion,
-    /// and a `Utf8` column may be a uuid or json underneath: no pushdown.
+    /// Floats stay in DataFusion (PostgreSQL compares NaN and -0.0 its own
+    /// way). Text: see [`Self::collation_compares_bytes`].
     fn compares_like_datafusion(&self, data_type: &DataType) -> bool {
-        !matches!(
-            data_type,
-            DataType::Utf8 | DataType::Float32 | DataType::Float64
-        )
+        !data_type.is_floating()
+    }
+
+    /// `C`, `POSIX` and `ucs_basic` compare bytes (code points); the
+    /// database default and the libc and ICU locales do not.
+    fn collation_compares_bytes(&self, collation: &str) -> bool {
+        matches!(collation, "C" | "POSIX" | "ucs_basic")
+    }
+
+    /// A literal with a backslash is an `E'...'` string, which means the same
+    /// whatever the session's `standard_conforming_strings`.
+    fn string_literal(&self, value: &str) -> String {
+        let quoted = value.replace('\'', "''");
+        if value.contains('\\') {
+            format!("E'{}'", quoted.replace('\\', "\\\\"))
+        } else {
+            format!("'{quoted}'")
+        }
     }
 
     fn canonical_text(&self, sql: &str, data_type: &DataType) -> Option<String> {
@@ -526,10 +576,13 @@ impl Connection for PostgresConnection {
         };
         let row_count = self.row_count(table).await?;
         let table = self.resolve(table);
+        let collations = self.collations(&table, &schema).await?;
         let source: Arc<dyn SqlSource> = self.clone();
         let key_range = self.key_range(&table);
         Ok(Some(Arc::new(
-            SqlTable::split_on_key(source, table.clone(), schema, row_count, key_range).await?,
+            SqlTable::split_on_key(source, table.clone(), schema, row_count, key_range)
+                .await?
+                .with_collations(collations),
         )))
     }
 
@@ -837,5 +890,90 @@ mod tests {
             Some(ErrorCode::Io(std::io::ErrorKind::ConnectionRefused)),
             "{refused}"
         );
+    }
+
+    /// Text filters go down on `C`-like columns only, and a literal with a
+    /// backslash keeps its meaning even where `standard_conforming_strings`
+    /// is off.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn text_filters_go_down_only_on_byte_collations() {
+        use datafusion::logical_expr::TableProviderFilterPushDown::{Exact, Unsupported};
+        use datafusion::prelude::{col, lit, SessionContext};
+
+        const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+        let db = "barge_ut_pg_collations";
+        let (admin, connection) = tokio_postgres::connect(&format!("{SERVER}/postgres"), NoTls)
+            .await
+            .expect("PostgreSQL at 127.0.0.1:5432 (tests/servers.sh)");
+        tokio::spawn(connection);
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+            format!("CREATE DATABASE {db}"),
+            format!("ALTER DATABASE {db} SET standard_conforming_strings = off"),
+        ] {
+            admin.batch_execute(&sql).await.expect("create database");
+        }
+        let url = format!("{SERVER}/{db}");
+        let (client, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(
+                "CREATE TABLE t (id bigint, c text COLLATE \"C\", d text, u uuid, \
+                   v varchar(10) COLLATE \"POSIX\");
+                 INSERT INTO t VALUES
+                   (1, 'abc', 'abc', NULL, 'abc'), (2, 'ABC', 'ABC', NULL, 'x'),
+                   (3, E'C:\\\\temp', 'x', NULL, 'zz');",
+            )
+            .await
+            .unwrap();
+        let options = OpenOptions {
+            read_only: true,
+            create: false,
+            ..OpenOptions::default()
+        };
+        let pg = Arc::new(
+            PostgresConnection::connect("src", &url, &options)
+                .await
+                .unwrap(),
+        );
+        let provider = pg
+            .clone()
+            .table_provider(&TableName::new(None, "t"))
+            .await
+            .unwrap()
+            .unwrap();
+        let filters = [
+            col("c").eq(lit("abc")),
+            col("d").eq(lit("abc")),
+            col("u").eq(lit("abc")),
+            col("v").lt(lit("b")),
+        ];
+        assert_eq!(
+            provider
+                .supports_filters_pushdown(&filters.iter().collect::<Vec<_>>())
+                .unwrap(),
+            [Exact, Unsupported, Unsupported, Exact]
+        );
+        let ctx = SessionContext::new();
+        ctx.register_table("t", provider).unwrap();
+        for (sql, want) in [
+            // Bytes: 'ABC' and 'C:\temp' sort before 'abc'.
+            ("SELECT id FROM t WHERE c < 'abc' ORDER BY id", vec![2, 3]),
+            (r"SELECT id FROM t WHERE c = 'C:\temp'", vec![3]),
+            ("SELECT id FROM t WHERE v < 'b'", vec![1]),
+        ] {
+            let rows = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+            let ids: Vec<i64> = rows
+                .iter()
+                .flat_map(|b| {
+                    use datafusion::arrow::array::AsArray;
+                    b.column(0)
+                        .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                        .values()
+                        .to_vec()
+                })
+                .collect();
+            assert_eq!(ids, want, "{sql}");
+        }
     }
 }

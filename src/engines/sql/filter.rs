@@ -1,27 +1,29 @@
 //! Translates the DataFusion expressions a SQL engine evaluates exactly the
 //! same way into its SQL: comparisons of columns and literals, `IS [NOT]
 //! NULL`, `IN (...)` lists, and `AND`/`OR`/`NOT` of those. Anything else stays
-//! in DataFusion.
+//! in DataFusion. Text is compared only on columns whose collation compares
+//! bytes, as DataFusion does ([`SqlSource::collation_compares_bytes`]);
+//! string literals are written by the engine ([`SqlSource::string_literal`]).
 
-use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::expr::{Cast, InList};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 
 use super::SqlSource;
 
-/// How a column reads in the SQL being written, and its type.
-pub(crate) type ResolveColumn<'a> = &'a dyn Fn(&Column) -> Option<(String, DataType)>;
-
-/// SQL for the filter `expr` over a table of `schema` when the engine
-/// evaluates it exactly as DataFusion does.
-pub fn expr_to_sql(expr: &Expr, schema: &Schema, engine: &dyn SqlSource) -> Option<String> {
-    let resolve = |c: &Column| {
-        let field = schema.field_with_name(&c.name).ok()?;
-        Some((engine.quote_ident(&c.name), field.data_type().clone()))
-    };
-    predicate_sql(expr, &resolve, engine)
+/// A column as the SQL being written reads it.
+#[derive(Debug, Clone)]
+pub(crate) struct ColumnSql {
+    pub sql: String,
+    pub data_type: DataType,
+    /// A text column's collation as its engine names it (`None`: not text,
+    /// or unknown).
+    pub collation: Option<String>,
 }
+
+/// How a column reads in the SQL being written.
+pub(crate) type ResolveColumn<'a> = &'a dyn Fn(&Column) -> Option<ColumnSql>;
 
 /// SQL for the predicate `expr`, its columns written by `resolve`.
 pub(crate) fn predicate_sql(
@@ -44,58 +46,77 @@ pub(crate) fn predicate_sql(
             | Operator::GtEq => {
                 let l = operand(left, resolve, engine)?;
                 let r = operand(right, resolve, engine)?;
-                let types_agree = match (&l.1, &r.1) {
-                    (Some(a), Some(b)) => a == b || (a.is_integer() && b.is_integer()),
-                    (None, None) => false,
+                let agree = match (&l, &r) {
+                    (Operand::Column(a), Operand::Column(b)) => {
+                        // Two text columns of different collations: the
+                        // engine would pick one, or refuse to compare.
+                        (a.data_type == b.data_type && a.collation == b.collation)
+                            || (a.data_type.is_integer() && b.data_type.is_integer())
+                    }
+                    (Operand::Literal(_), Operand::Literal(_)) => false,
                     _ => true,
                 };
-                types_agree.then(|| format!("{} {op} {}", l.0, r.0))
+                agree.then(|| format!("{} {op} {}", l.sql(), r.sql()))
             }
             _ => None,
         },
         Expr::Not(inner) => Some(format!("(NOT {})", predicate_sql(inner, resolve, engine)?)),
-        Expr::IsNull(inner) => Some(format!("{} IS NULL", column_sql(inner, resolve)?.0)),
-        Expr::IsNotNull(inner) => Some(format!("{} IS NOT NULL", column_sql(inner, resolve)?.0)),
+        Expr::IsNull(inner) => Some(format!("{} IS NULL", column_sql(inner, resolve)?.sql)),
+        Expr::IsNotNull(inner) => Some(format!("{} IS NOT NULL", column_sql(inner, resolve)?.sql)),
         Expr::InList(InList {
             expr,
             list,
             negated,
         }) => {
             let c = comparable_column(expr, resolve, engine)?;
-            let values = list.iter().map(literal).collect::<Option<Vec<_>>>()?;
+            let values = list
+                .iter()
+                .map(|v| literal(v, engine))
+                .collect::<Option<Vec<_>>>()?;
             if values.is_empty() {
                 return None;
             }
             let not = if *negated { "NOT " } else { "" };
-            Some(format!("{c} {not}IN ({})", values.join(", ")))
+            Some(format!("{} {not}IN ({})", c.sql, values.join(", ")))
         }
         _ => None,
     }
 }
 
-/// A comparison operand: a comparable column (with its type) or a literal.
-fn operand(
-    expr: &Expr,
-    resolve: ResolveColumn,
-    engine: &dyn SqlSource,
-) -> Option<(String, Option<DataType>)> {
-    match expr {
-        Expr::Literal(..) => Some((literal(expr)?, None)),
-        _ => {
-            let (sql, data_type) = column_sql(expr, resolve)?;
-            comparable(&data_type, engine).then_some((sql, Some(data_type)))
+/// A comparison operand.
+enum Operand {
+    /// A column the engine compares like DataFusion.
+    Column(ColumnSql),
+    Literal(String),
+}
+
+impl Operand {
+    fn sql(&self) -> &str {
+        match self {
+            Operand::Column(c) => &c.sql,
+            Operand::Literal(sql) => sql,
         }
+    }
+}
+
+fn operand(expr: &Expr, resolve: ResolveColumn, engine: &dyn SqlSource) -> Option<Operand> {
+    match expr {
+        Expr::Literal(..) => Some(Operand::Literal(literal(expr, engine)?)),
+        _ => comparable_column(expr, resolve, engine).map(Operand::Column),
     }
 }
 
 /// A column, seen through a cast that widens one integer type to another
 /// (which every engine does implicitly).
-pub(crate) fn column_sql(expr: &Expr, resolve: ResolveColumn) -> Option<(String, DataType)> {
+pub(crate) fn column_sql(expr: &Expr, resolve: ResolveColumn) -> Option<ColumnSql> {
     match expr {
         Expr::Column(c) => resolve(c),
         Expr::Cast(Cast { expr, field }) if field.data_type().is_integer() => {
-            let (sql, from) = column_sql(expr, resolve)?;
-            widens(&from, field.data_type()).then_some((sql, field.data_type().clone()))
+            let column = column_sql(expr, resolve)?;
+            widens(&column.data_type, field.data_type()).then(|| ColumnSql {
+                data_type: field.data_type().clone(),
+                ..column
+            })
         }
         _ => None,
     }
@@ -126,26 +147,31 @@ pub(crate) fn comparable_column(
     expr: &Expr,
     resolve: ResolveColumn,
     engine: &dyn SqlSource,
-) -> Option<String> {
-    let (sql, data_type) = column_sql(expr, resolve)?;
-    comparable(&data_type, engine).then_some(sql)
+) -> Option<ColumnSql> {
+    column_sql(expr, resolve).filter(|c| comparable(c, engine))
 }
 
-/// Integers, floats, booleans and text, when the engine compares them like
-/// DataFusion (dates, decimals and timestamps are stored differently per
-/// engine and are compared in DataFusion).
-pub(crate) fn comparable(data_type: &DataType, engine: &dyn SqlSource) -> bool {
-    let ok = data_type.is_integer()
-        || data_type.is_floating()
-        || matches!(
-            data_type,
-            DataType::Boolean | DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-        );
-    ok && engine.compares_like_datafusion(data_type)
+/// Integers, floats and booleans when the engine compares them like
+/// DataFusion; text when its collation compares bytes (dates, decimals and
+/// timestamps are stored differently per engine and are compared in
+/// DataFusion).
+pub(crate) fn comparable(column: &ColumnSql, engine: &dyn SqlSource) -> bool {
+    let data_type = &column.data_type;
+    if matches!(
+        data_type,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    ) {
+        return column
+            .collation
+            .as_deref()
+            .is_some_and(|c| engine.collation_compares_bytes(c));
+    }
+    (data_type.is_integer() || data_type.is_floating() || *data_type == DataType::Boolean)
+        && engine.compares_like_datafusion(data_type)
 }
 
-/// A non-null literal as SQL.
-pub(crate) fn literal(expr: &Expr) -> Option<String> {
+/// A non-null literal as the engine's SQL.
+pub(crate) fn literal(expr: &Expr, engine: &dyn SqlSource) -> Option<String> {
     let Expr::Literal(value, _) = expr else {
         return None;
     };
@@ -163,9 +189,7 @@ pub(crate) fn literal(expr: &Expr) -> Option<String> {
         ScalarValue::Float64(Some(v)) if v.is_finite() => format!("{v:?}"),
         ScalarValue::Utf8(Some(s))
         | ScalarValue::LargeUtf8(Some(s))
-        | ScalarValue::Utf8View(Some(s)) => {
-            format!("'{}'", s.replace('\'', "''"))
-        }
+        | ScalarValue::Utf8View(Some(s)) => engine.string_literal(s),
         _ => return None,
     })
 }

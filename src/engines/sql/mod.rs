@@ -3,12 +3,12 @@
 //! one `SELECT` run inside the engine, the scan node that streams its result,
 //! and target preparation for each write mode.
 
+pub mod collation;
 pub mod commit;
 mod filter;
 mod pushdown;
 mod scan;
 
-pub use filter::expr_to_sql;
 pub use pushdown::PushDownSourceQueries;
 pub use scan::{RangePartitioning, ReadPartitioning, SqlScanExec, SqlTable, PARTITION_MIN_ROWS};
 
@@ -28,7 +28,7 @@ pub trait SqlSource: Send + Sync + std::fmt::Debug {
     fn quote_ident(&self, ident: &str) -> String {
         crate::ident::quote(ident)
     }
-    /// A string literal in this engine's SQL.
+    /// A string literal in this engine's SQL, as its sessions read it.
     fn string_literal(&self, value: &str) -> String {
         format!("'{}'", value.replace('\'', "''"))
     }
@@ -44,13 +44,22 @@ pub trait SqlSource: Send + Sync + std::fmt::Debug {
     fn select_column(&self, field: &datafusion::arrow::datatypes::Field) -> String {
         self.quote_ident(field.name())
     }
-    /// Whether a comparison on a column of this type evaluates in the engine
-    /// exactly as in DataFusion (so filters on it may be pushed down).
+    /// Whether a comparison on a column of this type (integer, float or
+    /// boolean) evaluates in the engine exactly as in DataFusion (so filters
+    /// on it may be pushed down). Text: see [`Self::collation_compares_bytes`].
     fn compares_like_datafusion(
         &self,
         _data_type: &datafusion::arrow::datatypes::DataType,
     ) -> bool {
         true
+    }
+    /// Whether text of collation `collation` (as the engine names it, see
+    /// [`SqlTable::with_collations`]) compares byte for byte, as DataFusion
+    /// compares strings: then comparisons, `IN`, grouping, `DISTINCT` and
+    /// `min`/`max` of such columns run in the engine. No collation does
+    /// unless the engine says so.
+    fn collation_compares_bytes(&self, _collation: &str) -> bool {
+        false
     }
     /// The canonical text of content checksums (`crate::checksum`) of
     /// the value `sql`, which barge reads as `data_type`, computed by the

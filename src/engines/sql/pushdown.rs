@@ -6,8 +6,11 @@
 //!
 //! A part is pushed only when every expression in it means the same in the
 //! engine as in DataFusion (see `filter.rs`: comparisons on types the engine
-//! compares like DataFusion, integer sums, counts, min/max); anything else
-//! stays in DataFusion above the pushed query. Each level is a derived table
+//! compares like DataFusion, text only under a collation comparing bytes,
+//! integer sums, counts, min/max); anything else stays in DataFusion above
+//! the pushed query. Each column's collation follows it up through the
+//! levels, so a text column compared, grouped or taken the min of in an
+//! outer level is judged by its table's collation. Each level is a derived table
 //! whose columns are named by position (`c0`, `c1`, ...), so names and
 //! qualifiers never clash; the outermost `SELECT` casts each column to the
 //! type the engine's reader expects (`SqlSource::select_column`).
@@ -31,8 +34,8 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use datafusion::physical_plan::ExecutionPlan;
 
-use super::filter::{column_sql, comparable, literal, predicate_sql, ResolveColumn};
-use super::{expr_to_sql, SqlScanExec, SqlSource, SqlTable};
+use super::filter::{column_sql, comparable, literal, predicate_sql, ColumnSql, ResolveColumn};
+use super::{SqlScanExec, SqlSource, SqlTable};
 use crate::checksum::aggregate::CHECKSUM_FUNCTION;
 
 /// Replaces every largest single-connection sub-plan holding a join or an
@@ -101,6 +104,8 @@ fn replace(plan: &LogicalPlan, query: SourceQuery) -> Result<LogicalPlan> {
 struct SourceQuery {
     engine: Arc<dyn SqlSource>,
     sql: String,
+    /// The collation of each column (`None`: not text, or unknown).
+    collations: Vec<Option<String>>,
     /// Whether it joins or aggregates (a plain table read is left to
     /// [`SqlTable`], which can split it into parallel ranges).
     combines: bool,
@@ -127,20 +132,27 @@ impl SqlWriter {
             LogicalPlan::Projection(p) => {
                 let input = self.write(&p.input)?;
                 let t = self.alias();
-                let resolve = resolver(p.input.schema(), &t);
-                let columns = p
-                    .expr
-                    .iter()
-                    .map(|e| value_sql(e, &resolve))
-                    .collect::<Option<Vec<_>>>()?;
+                let values = {
+                    let resolve = resolver(p.input.schema(), &t, &input.collations);
+                    p.expr
+                        .iter()
+                        .map(|e| value_sql(e, &resolve, input.engine.as_ref()))
+                        .collect::<Option<Vec<_>>>()?
+                };
+                let (columns, collations): (Vec<_>, Vec<_>) = values.into_iter().unzip();
                 let columns = select_list(columns);
-                Some(input.wrap(|sql| format!("SELECT {columns} FROM ({sql}) AS {t}")))
+                Some(SourceQuery {
+                    collations,
+                    ..input.wrap(|sql| format!("SELECT {columns} FROM ({sql}) AS {t}"))
+                })
             }
             LogicalPlan::Filter(f) => {
                 let input = self.write(&f.input)?;
                 let t = self.alias();
-                let resolve = resolver(f.input.schema(), &t);
-                let predicate = predicate_sql(&f.predicate, &resolve, input.engine.as_ref())?;
+                let predicate = {
+                    let resolve = resolver(f.input.schema(), &t, &input.collations);
+                    predicate_sql(&f.predicate, &resolve, input.engine.as_ref())?
+                };
                 Some(input.wrap(|sql| format!("SELECT * FROM ({sql}) AS {t} WHERE {predicate}")))
             }
             LogicalPlan::Limit(l) => {
@@ -172,6 +184,7 @@ impl SqlWriter {
             .iter()
             .map(|&i| engine.quote_ident(schema.field(i).name()))
             .collect();
+        let collations = indices.iter().map(|&i| table.collation(i)).collect();
         let mut sql = format!(
             "SELECT {} FROM {}",
             select_list(columns),
@@ -180,7 +193,7 @@ impl SqlWriter {
         let predicates = scan
             .filters
             .iter()
-            .map(|f| expr_to_sql(f, &schema, engine.as_ref()))
+            .map(|f| table.filter_sql(f))
             .collect::<Option<Vec<_>>>()?;
         if !predicates.is_empty() {
             sql.push_str(&format!(" WHERE {}", predicates.join(" AND ")));
@@ -191,6 +204,7 @@ impl SqlWriter {
         Some(SourceQuery {
             engine,
             sql,
+            collations,
             combines: false,
         })
     }
@@ -207,8 +221,8 @@ impl SqlWriter {
         let engine = left.engine.clone();
         let (a, b) = (self.alias(), self.alias());
         let (left_schema, right_schema) = (join.left.schema(), join.right.schema());
-        let resolve_left = resolver(left_schema, &a);
-        let resolve_right = resolver(right_schema, &b);
+        let resolve_left = resolver(left_schema, &a, &left.collations);
+        let resolve_right = resolver(right_schema, &b, &right.collations);
         let resolve_both = |c: &Column| resolve_left(c).or_else(|| resolve_right(c));
         let mut conditions = join
             .on
@@ -233,6 +247,11 @@ impl SqlWriter {
         let columns_of =
             |t: &str, n: usize| -> Vec<String> { (0..n).map(|i| format!("{t}.c{i}")).collect() };
         let (nl, nr) = (left_schema.fields().len(), right_schema.fields().len());
+        let collations = match join.join_type {
+            JoinType::LeftSemi | JoinType::LeftAnti => left.collations.clone(),
+            JoinType::RightSemi | JoinType::RightAnti => right.collations.clone(),
+            _ => [left.collations.as_slice(), right.collations.as_slice()].concat(),
+        };
         let sql = match join.join_type {
             JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full => {
                 if join.join_type == JoinType::Full && !engine.supports_full_join() {
@@ -284,6 +303,7 @@ impl SqlWriter {
         Some(SourceQuery {
             engine,
             sql,
+            collations,
             combines: true,
         })
     }
@@ -292,19 +312,24 @@ impl SqlWriter {
         let input = self.write(&aggregate.input)?;
         let engine = input.engine.clone();
         let t = self.alias();
-        let resolve = resolver(aggregate.input.schema(), &t);
+        let resolve = resolver(aggregate.input.schema(), &t, &input.collations);
         let groups = aggregate
             .group_expr
             .iter()
             .map(|e| {
-                let (sql, data_type) = column_sql(unaliased(e), &resolve)?;
-                groups_like_datafusion(&data_type, engine.as_ref()).then_some(sql)
+                column_sql(unaliased(e), &resolve)
+                    .filter(|c| groups_like_datafusion(c, engine.as_ref()))
             })
             .collect::<Option<Vec<_>>>()?;
-        let mut columns = groups.clone();
+        let mut columns: Vec<String> = groups.iter().map(|c| c.sql.clone()).collect();
+        let mut collations: Vec<Option<String>> =
+            groups.iter().map(|c| c.collation.clone()).collect();
         for e in &aggregate.aggr_expr {
-            columns.push(aggregate_sql(e, &resolve, engine.as_ref())?);
+            let (sql, collation) = aggregate_sql(e, &resolve, engine.as_ref())?;
+            columns.push(sql);
+            collations.push(collation);
         }
+        let groups: Vec<String> = groups.into_iter().map(|c| c.sql).collect();
         let mut sql = format!(
             "SELECT {} FROM ({}) AS {t}",
             select_list(columns),
@@ -316,6 +341,7 @@ impl SqlWriter {
         Some(SourceQuery {
             engine,
             sql,
+            collations,
             combines: true,
         })
     }
@@ -331,14 +357,19 @@ impl SourceQuery {
     }
 }
 
-/// Columns of `schema` as `t.c<index>`.
+/// Columns of `schema` as `t.c<index>`, with their `collations`.
 fn resolver<'a>(
     schema: &'a DFSchema,
     t: &'a str,
-) -> impl Fn(&Column) -> Option<(String, DataType)> + 'a {
+    collations: &'a [Option<String>],
+) -> impl Fn(&Column) -> Option<ColumnSql> + 'a {
     move |c: &Column| {
         let i = schema.index_of_column(c).ok()?;
-        Some((format!("{t}.c{i}"), schema.field(i).data_type().clone()))
+        Some(ColumnSql {
+            sql: format!("{t}.c{i}"),
+            data_type: schema.field(i).data_type().clone(),
+            collation: collations.get(i).cloned().flatten(),
+        })
     }
 }
 
@@ -364,24 +395,33 @@ fn unaliased(expr: &Expr) -> &Expr {
     }
 }
 
-/// A projected value: a column (any type) or a literal.
-fn value_sql(expr: &Expr, resolve: ResolveColumn) -> Option<String> {
+/// A projected value: a column (any type) or a literal, with its collation.
+fn value_sql(
+    expr: &Expr,
+    resolve: ResolveColumn,
+    engine: &dyn SqlSource,
+) -> Option<(String, Option<String>)> {
     match expr {
-        Expr::Alias(a) => value_sql(&a.expr, resolve),
-        Expr::Literal(..) => literal(expr),
-        _ => column_sql(expr, resolve).map(|(sql, _)| sql),
+        Expr::Alias(a) => value_sql(&a.expr, resolve, engine),
+        Expr::Literal(..) => Some((literal(expr, engine)?, None)),
+        _ => column_sql(expr, resolve).map(|c| (c.sql, c.collation)),
     }
 }
 
-/// Grouping and DISTINCT keys: types whose equality is DataFusion's
+/// Grouping and DISTINCT keys: columns whose equality is DataFusion's
 /// (floats excluded: engines differ on -0.0 and NaN).
-fn groups_like_datafusion(data_type: &DataType, engine: &dyn SqlSource) -> bool {
-    !data_type.is_floating() && comparable(data_type, engine)
+fn groups_like_datafusion(column: &ColumnSql, engine: &dyn SqlSource) -> bool {
+    !column.data_type.is_floating() && comparable(column, engine)
 }
 
 /// `count`, integer `sum`, `min`/`max` of comparable non-boolean columns,
-/// without FILTER or ORDER BY, and the content checksum.
-fn aggregate_sql(expr: &Expr, resolve: ResolveColumn, engine: &dyn SqlSource) -> Option<String> {
+/// without FILTER or ORDER BY, and the content checksum; with the result's
+/// collation (a text `min`/`max` keeps its column's).
+fn aggregate_sql(
+    expr: &Expr,
+    resolve: ResolveColumn,
+    engine: &dyn SqlSource,
+) -> Option<(String, Option<String>)> {
     let Expr::AggregateFunction(AggregateFunction {
         func,
         params:
@@ -401,39 +441,46 @@ fn aggregate_sql(expr: &Expr, resolve: ResolveColumn, engine: &dyn SqlSource) ->
     }
     let distinct_sql = if *distinct { "DISTINCT " } else { "" };
     let name = func.name();
-    match (name, args.as_slice()) {
-        ("count", []) if !distinct => Some("COUNT(*)".into()),
+    let sql = match (name, args.as_slice()) {
+        ("count", []) if !distinct => "COUNT(*)".into(),
         // The content checksum, when the engine writes every column's
         // canonical text exactly as barge does.
         (CHECKSUM_FUNCTION, [_, ..]) if !distinct => {
             let values = args
                 .iter()
                 .map(|arg| {
-                    let (sql, data_type) = column_sql(arg, resolve)?;
-                    engine.canonical_text(&sql, &data_type)
+                    let c = column_sql(arg, resolve)?;
+                    engine.canonical_text(&c.sql, &c.data_type)
                 })
                 .collect::<Option<Vec<_>>>()?;
-            engine.checksum_aggregate(&values)
+            engine.checksum_aggregate(&values)?
         }
-        ("count", [Expr::Literal(v, _)]) if !distinct && !v.is_null() => Some("COUNT(*)".into()),
+        ("count", [Expr::Literal(v, _)]) if !distinct && !v.is_null() => "COUNT(*)".into(),
         ("count", [arg]) => {
-            let (sql, data_type) = column_sql(arg, resolve)?;
-            (!distinct || groups_like_datafusion(&data_type, engine))
-                .then(|| format!("COUNT({distinct_sql}{sql})"))
+            let c = column_sql(arg, resolve)?;
+            if *distinct && !groups_like_datafusion(&c, engine) {
+                return None;
+            }
+            format!("COUNT({distinct_sql}{})", c.sql)
         }
         ("sum", [arg]) => {
-            let (sql, data_type) = column_sql(arg, resolve)?;
-            (data_type.is_integer() && comparable(&data_type, engine))
-                .then(|| format!("SUM({distinct_sql}{sql})"))
+            let c = column_sql(arg, resolve)?;
+            if !(c.data_type.is_integer() && comparable(&c, engine)) {
+                return None;
+            }
+            format!("SUM({distinct_sql}{})", c.sql)
         }
         // Not booleans: PostgreSQL has no min(boolean).
         ("min" | "max", [arg]) => {
-            let (sql, data_type) = column_sql(arg, resolve)?;
-            (data_type != DataType::Boolean && groups_like_datafusion(&data_type, engine))
-                .then(|| format!("{}({sql})", name.to_uppercase()))
+            let c = column_sql(arg, resolve)?;
+            if c.data_type == DataType::Boolean || !groups_like_datafusion(&c, engine) {
+                return None;
+            }
+            return Some((format!("{}({})", name.to_uppercase(), c.sql), c.collation));
         }
-        _ => None,
-    }
+        _ => return None,
+    };
+    Some((sql, None))
 }
 
 /// A query run by one engine, as a table: what a pushed-down sub-plan reads.

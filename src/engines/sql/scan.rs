@@ -11,6 +11,7 @@ use datafusion::catalog::Session;
 use datafusion::catalog::TableProvider;
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::Column;
 use datafusion::common::Statistics;
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
@@ -23,7 +24,8 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
 
-use super::{expr_to_sql, SqlSource};
+use super::filter::{predicate_sql, ColumnSql};
+use super::SqlSource;
 use crate::error::EngineResult;
 use crate::model::TableName;
 
@@ -87,6 +89,9 @@ pub struct SqlTable {
     schema: SchemaRef,
     row_count: Option<u64>,
     partitioning: Option<RangePartitioning>,
+    /// The collation of each column, in schema order (`None`: not text, or
+    /// unknown).
+    collations: Vec<Option<String>>,
 }
 
 impl SqlTable {
@@ -102,7 +107,36 @@ impl SqlTable {
             schema,
             row_count,
             partitioning: None,
+            collations: Vec::new(),
         }
+    }
+
+    /// The collation of each text column, in schema order, as the engine
+    /// names it (`None`: not text, or unknown). Text comparisons on a column
+    /// run in the engine only when [`SqlSource::collation_compares_bytes`]
+    /// says its collation compares bytes; without collations, none do.
+    pub fn with_collations(mut self, collations: Vec<Option<String>>) -> Self {
+        self.collations = collations;
+        self
+    }
+
+    /// The collation of column `index` (see [`Self::with_collations`]).
+    pub(crate) fn collation(&self, index: usize) -> Option<String> {
+        self.collations.get(index).cloned().flatten()
+    }
+
+    /// The filter `expr` in the engine's SQL, when the engine evaluates it
+    /// exactly as DataFusion does.
+    pub(crate) fn filter_sql(&self, expr: &Expr) -> Option<String> {
+        let resolve = |c: &Column| {
+            let index = self.schema.index_of(&c.name).ok()?;
+            Some(ColumnSql {
+                sql: self.engine.quote_ident(&c.name),
+                data_type: self.schema.field(index).data_type().clone(),
+                collation: self.collation(index),
+            })
+        };
+        predicate_sql(expr, &resolve, self.engine.as_ref())
     }
 
     /// A table whose reads split into ranges of its integer key when it
@@ -202,10 +236,8 @@ impl SqlTable {
             "SELECT {columns} FROM {}",
             self.engine.quote_table(&self.table)
         );
-        let mut predicates: Vec<String> = filters
-            .iter()
-            .filter_map(|f| expr_to_sql(f, &self.schema, self.engine.as_ref()))
-            .collect();
+        let mut predicates: Vec<String> =
+            filters.iter().filter_map(|f| self.filter_sql(f)).collect();
         predicates.extend(range.map(str::to_string));
         if !predicates.is_empty() {
             sql.push_str(" WHERE ");
@@ -235,7 +267,7 @@ impl TableProvider for SqlTable {
         Ok(filters
             .iter()
             .map(|f| {
-                if expr_to_sql(f, &self.schema, self.engine.as_ref()).is_some() {
+                if self.filter_sql(f).is_some() {
                     TableProviderFilterPushDown::Exact
                 } else {
                     TableProviderFilterPushDown::Unsupported

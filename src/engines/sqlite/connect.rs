@@ -18,6 +18,7 @@ use super::sink::SqliteWriter;
 use super::source::run_query;
 use super::types;
 use crate::engines::load::{self, LoadPlan};
+use crate::engines::sql::collation::collations_of;
 use crate::engines::sql::commit::{self, COMMIT_TABLE};
 use crate::engines::sql::{SqlSource, SqlTable};
 use crate::engines::{BatchIter, BatchWriter, Connection, OpenOptions};
@@ -289,6 +290,21 @@ impl SqliteConnection {
         Ok(Some(Arc::new(Schema::new(fields))))
     }
 
+    /// The collation of each text column of `table` (`schema`), as its
+    /// `CREATE TABLE` declares it (`BINARY` when it declares none); `None`
+    /// for every column of a view.
+    fn collations_blocking(
+        &self,
+        table: &TableName,
+        schema: &Schema,
+    ) -> EngineResult<Vec<Option<String>>> {
+        let create = self
+            .definition_blocking(table)?
+            .map(|(create, _)| create)
+            .unwrap_or_default();
+        Ok(collations_of(&create, schema, "BINARY"))
+    }
+
     fn row_count_blocking(&self, table: &TableName) -> EngineResult<Option<u64>> {
         if self.table_schema_blocking(table)?.is_none() {
             return Ok(None);
@@ -335,9 +351,16 @@ impl SqlSource for SqliteConnection {
 
     /// SQLite compares by storage class: a BOOLEAN column may hold 'true' as
     /// text, which barge reads as true but `b = TRUE` would not match. Only
-    /// integer, float and text comparisons are pushed down.
+    /// integer and float comparisons are pushed down (text: see
+    /// [`Self::collation_compares_bytes`]).
     fn compares_like_datafusion(&self, data_type: &datafusion::arrow::datatypes::DataType) -> bool {
         !matches!(data_type, datafusion::arrow::datatypes::DataType::Boolean)
+    }
+
+    /// `BINARY` (the default) compares with `memcmp`; `NOCASE`, `RTRIM` and
+    /// application collations do not.
+    fn collation_compares_bytes(&self, collation: &str) -> bool {
+        collation.eq_ignore_ascii_case("BINARY")
     }
 
     fn query(&self, sql: &str, schema: SchemaRef) -> EngineResult<BatchIter> {
@@ -397,11 +420,16 @@ impl Connection for SqliteConnection {
             return Ok(None);
         };
         let row_count = self.row_count(table).await?;
+        let collations = {
+            let (table, schema) = (table.clone(), schema.clone());
+            self.blocking(move |c| c.collations_blocking(&table, &schema))
+                .await?
+        };
         let table = self.resolve(table)?;
         let source: Arc<dyn SqlSource> = self;
-        Ok(Some(Arc::new(SqlTable::new(
-            source, table, schema, row_count,
-        ))))
+        Ok(Some(Arc::new(
+            SqlTable::new(source, table, schema, row_count).with_collations(collations),
+        )))
     }
 
     async fn row_count(&self, table: &TableName) -> EngineResult<Option<u64>> {
@@ -879,5 +907,79 @@ mod tests {
         assert!(batches
             .iter()
             .all(|b| b.num_rows() <= super::super::source::BATCH_ROWS));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn text_filters_go_down_only_on_binary_columns() {
+        use datafusion::logical_expr::TableProviderFilterPushDown::{Exact, Unsupported};
+        use datafusion::prelude::{col, lit, SessionContext};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("collated.sqlite");
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT COLLATE NOCASE, \
+                   code TEXT, tag TEXT COLLATE RTRIM, [b c] TEXT COLLATE binary);
+                 INSERT INTO people VALUES (1, 'abc', 'abc', 'abc', 'abc'),
+                   (2, 'ABC', 'ABC', 'abc ', 'ABC');
+                 CREATE VIEW v AS SELECT code FROM people;",
+            )
+            .unwrap();
+        let options = OpenOptions {
+            read_only: true,
+            create: false,
+            ..OpenOptions::default()
+        };
+        let conn =
+            Arc::new(SqliteConnection::new("src", path.to_str().unwrap(), &options).unwrap());
+        let provider = conn
+            .clone()
+            .table_provider(&TableName::new(None, "people"))
+            .await
+            .unwrap()
+            .unwrap();
+        let filters = [
+            col("name").eq(lit("abc")),
+            col("code").eq(lit("abc")),
+            col("tag").eq(lit("abc")),
+            col("b c").gt_eq(lit("abc")),
+            col("id").eq(lit(1i64)),
+        ];
+        let pushed = provider
+            .supports_filters_pushdown(&filters.iter().collect::<Vec<_>>())
+            .unwrap();
+        assert_eq!(pushed, [Unsupported, Exact, Unsupported, Exact, Exact]);
+        // A view's columns: collation unknown.
+        let view = conn
+            .clone()
+            .table_provider(&TableName::new(None, "v"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            view.supports_filters_pushdown(&[&col("code").eq(lit("abc"))])
+                .unwrap(),
+            [Unsupported]
+        );
+
+        let ctx = SessionContext::new();
+        ctx.register_table("people", provider).unwrap();
+        for (sql, want) in [
+            ("SELECT id FROM people WHERE name = 'abc'", 1),
+            ("SELECT id FROM people WHERE tag = 'abc'", 1),
+        ] {
+            let rows = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+            let ids: Vec<i64> = rows
+                .iter()
+                .flat_map(|b| {
+                    b.column(0)
+                        .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                        .values()
+                        .to_vec()
+                })
+                .collect();
+            assert_eq!(ids, [want], "{sql}");
+        }
     }
 }
