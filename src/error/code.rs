@@ -16,7 +16,7 @@ use super::EngineError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ErrorCode {
     /// A PostgreSQL SQLSTATE, such as `40001`.
-    SqlState(String),
+    SqlState(Box<str>),
     /// A MySQL/MariaDB error number, such as 1213.
     MySql(u16),
     /// A SQLite primary result code, such as 5 (`SQLITE_BUSY`).

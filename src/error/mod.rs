@@ -22,8 +22,10 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
 
+    /// Boxed: an engine error carries its SQL, message and code, and every
+    /// `Result` of the library would be as large.
     #[error(transparent)]
-    Engine(#[from] EngineError),
+    Engine(Box<EngineError>),
 
     /// A `[subset]` that cannot be derived (see `crate::subset`).
     #[error(transparent)]
@@ -58,6 +60,12 @@ pub enum Error {
     /// Ctrl+C or SIGTERM stopped the run; the message says how to resume.
     #[error("{0}")]
     Interrupted(String),
+}
+
+impl From<EngineError> for Error {
+    fn from(e: EngineError) -> Self {
+        Error::Engine(Box::new(e))
+    }
 }
 
 impl Error {

@@ -65,7 +65,7 @@ pub fn is_transient(error: &Error) -> bool {
 fn is_transient_code(code: &ErrorCode) -> bool {
     match code {
         ErrorCode::SqlState(state) => {
-            state.starts_with("08") || TRANSIENT_SQLSTATES.contains(&state.as_str())
+            state.starts_with("08") || TRANSIENT_SQLSTATES.contains(&&**state)
         }
         ErrorCode::MySql(number) => TRANSIENT_MYSQL_ERRORS.contains(number),
         ErrorCode::Sqlite(primary) => TRANSIENT_SQLITE_CODES.contains(primary),
@@ -160,9 +160,9 @@ mod tests {
         use crate::error::EngineError;
         let engine = EngineError::query("src", None, None, "deadlock detected")
             .with_code(Some(ErrorCode::SqlState("40P01".into())));
-        assert!(is_transient(&Error::Engine(engine)));
+        assert!(is_transient(&Error::from(engine)));
         let uncoded = EngineError::query("src", None, None, "SQLSTATE 40P01 timed out");
-        assert!(!is_transient(&Error::Engine(uncoded)));
+        assert!(!is_transient(&Error::from(uncoded)));
         // Errors that are not an engine's or a step's have no code.
         assert!(!is_transient(&Error::Usage("timed out".into())));
     }

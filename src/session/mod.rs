@@ -298,7 +298,7 @@ fn bounded_context(mut config: SessionConfig, memory_limit: u64) -> Result<Sessi
                 .with_max_spill_merge_fan_in((limit / MERGE_FAN_IN_BYTES).clamp(2, 16)),
         )
         .build_arc()
-        .map_err(|e| Error::Engine(EngineError::DataFusion(e)))?;
+        .map_err(|e| Error::from(EngineError::DataFusion(e)))?;
     Ok(SessionContext::new_with_config_rt(config, runtime))
 }
 
@@ -382,5 +382,5 @@ fn mapping_table(name: &str, mapping: &Mapping) -> Result<barge_udfs::MappingTab
         })))
     };
     barge_udfs::MappingTable::new(name, keys, array)
-        .map_err(|e| Error::Engine(EngineError::DataFusion(e)))
+        .map_err(|e| Error::from(EngineError::DataFusion(e)))
 }

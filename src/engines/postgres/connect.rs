@@ -204,7 +204,7 @@ impl Connector {
 /// `ConnectionAborted` for a connection the client found closed.
 fn error_code(e: &tokio_postgres::Error) -> Option<ErrorCode> {
     if let Some(state) = e.code() {
-        return Some(ErrorCode::SqlState(state.code().to_string()));
+        return Some(ErrorCode::SqlState(state.code().into()));
     }
     ErrorCode::io_in(e).or_else(|| {
         e.is_closed()

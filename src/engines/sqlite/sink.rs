@@ -274,12 +274,12 @@ enum InsertFailure {
         last: u64,
         error: rusqlite::Error,
     },
-    Other(EngineError),
+    Other(Box<EngineError>),
 }
 
 impl From<EngineError> for InsertFailure {
     fn from(e: EngineError) -> Self {
-        InsertFailure::Other(e)
+        InsertFailure::Other(Box::new(e))
     }
 }
 
@@ -310,7 +310,7 @@ impl BatchWriter for SqliteWriter {
             Err(InsertFailure::Statement { first, last, error }) => {
                 Err(self.statement_error(first, last, &error))
             }
-            Err(InsertFailure::Other(e)) => Err(e),
+            Err(InsertFailure::Other(e)) => Err(*e),
         }
     }
 
@@ -340,7 +340,7 @@ impl BatchWriter for SqliteWriter {
             Err(InsertFailure::Statement { first, last, error }) => {
                 return Err(self.statement_error(first, last, &error))
             }
-            Err(InsertFailure::Other(e)) => return Err(e),
+            Err(InsertFailure::Other(e)) => return Err(*e),
         };
         let undo = format!("ROLLBACK TO {SAVEPOINT}; RELEASE {SAVEPOINT}");
         self.conn
@@ -435,7 +435,7 @@ impl SqliteWriter {
                 for (c, col) in cols.iter().enumerate() {
                     let row_number = rows_seen + row as u64 + 1;
                     bind(&mut stmt, param, col, row, &mut self.text).map_err(|e| match e {
-                        BindError::Sqlite(e) => InsertFailure::Other(EngineError::query(
+                        BindError::Sqlite(e) => InsertFailure::from(EngineError::query(
                             &self.connection,
                             Some(&self.table),
                             None,
