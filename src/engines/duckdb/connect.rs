@@ -46,6 +46,9 @@ fn registry() -> MutexGuard<'static, HashMap<PathBuf, Weak<Database>>> {
 /// One open DuckDB database: the base connection sessions are cloned from.
 pub(crate) struct Database {
     path: PathBuf,
+    /// The storage version a new file is written in (see
+    /// [`DEFAULT_STORAGE_VERSION`]).
+    storage_version: String,
     base: Mutex<Base>,
     /// Sessions alive (queries, writers).
     sessions: AtomicUsize,
@@ -59,11 +62,12 @@ struct Base {
 }
 
 impl Database {
-    fn open(path: &Path, read_only: bool) -> duckdb::Result<Self> {
+    fn open(path: &Path, read_only: bool, storage_version: &str) -> duckdb::Result<Self> {
         Ok(Self {
             path: path.to_path_buf(),
+            storage_version: storage_version.to_string(),
             base: Mutex::new(Base {
-                conn: Some(open_file(path, read_only)?),
+                conn: Some(open_file(path, read_only, storage_version)?),
                 read_only,
             }),
             sessions: AtomicUsize::new(0),
@@ -84,7 +88,18 @@ impl Database {
 /// DuckDB's memory limit for the databases barge opens.
 const MEMORY_LIMIT: &str = "64MB";
 
-fn open_file(path: &Path, read_only: bool) -> duckdb::Result<duckdb::Connection> {
+/// The storage version of the DuckDB files barge creates, unless the URL
+/// says otherwise (`duckdb://PATH?storage_version=v1.4.0`): the oldest the
+/// bundled DuckDB writes, so DuckDB 0.9 and every later release (the 1.x
+/// CLI and Python package included) open them. The bundled DuckDB's own
+/// format (`latest`) is read by no 1.x release.
+pub const DEFAULT_STORAGE_VERSION: &str = "v0.9.0";
+
+fn open_file(
+    path: &Path,
+    read_only: bool,
+    storage_version: &str,
+) -> duckdb::Result<duckdb::Connection> {
     let mode = if read_only {
         duckdb::AccessMode::ReadOnly
     } else {
@@ -93,9 +108,12 @@ fn open_file(path: &Path, read_only: bool) -> duckdb::Result<duckdb::Connection>
     // DuckDB's buffer manager otherwise keeps up to 80% of RAM of written
     // pages cached; a bounded pool keeps barge's memory flat on large loads
     // (DuckDB spills to its temp directory past it).
+    // The version applies to a file DuckDB creates; an existing file keeps
+    // its own.
     let config = duckdb::Config::default()
         .access_mode(mode)?
-        .max_memory(MEMORY_LIMIT)?;
+        .max_memory(MEMORY_LIMIT)?
+        .with("storage_compatibility_version", storage_version)?;
     duckdb::Connection::open_with_flags(path, config)
 }
 
@@ -225,14 +243,20 @@ impl DuckDbConnection {
         Ok(Arc::new(Self::open_file(name, path, options)?))
     }
 
-    pub(crate) fn open_file(name: &str, path: &str, options: &OpenOptions) -> EngineResult<Self> {
+    pub(crate) fn open_file(
+        name: &str,
+        url_path: &str,
+        options: &OpenOptions,
+    ) -> EngineResult<Self> {
         let open_error = |message: String, hint: Option<&str>| EngineError::Open {
             connection: name.to_string(),
-            url: format!("duckdb://{path}"),
+            url: format!("duckdb://{url_path}"),
             message,
             hint: hint.map(str::to_string),
             code: None,
         };
+        let (path, storage_version) =
+            url_options(url_path).map_err(|message| open_error(message, Some(URL_OPTIONS_HINT)))?;
         if path.is_empty() {
             return Err(open_error(
                 "no database file given".into(),
@@ -244,6 +268,7 @@ impl DuckDbConnection {
                 .map_err(|e| open_error(e.to_string(), None))?;
             Arc::new(Database {
                 path: PathBuf::from(MEMORY),
+                storage_version,
                 base: Mutex::new(Base {
                     conn: Some(conn),
                     read_only: false,
@@ -253,7 +278,7 @@ impl DuckDbConnection {
         } else {
             let canonical = canonical_path(Path::new(path), options)
                 .map_err(|(message, hint)| open_error(message, hint))?;
-            open_shared(&canonical, options.read_only)
+            open_shared(&canonical, options.read_only, &storage_version)
                 .map_err(|(message, hint)| open_error(message, hint))?
         };
         Ok(Self {
@@ -395,6 +420,23 @@ impl DuckDbConnection {
 
 /// Canonical path of the database file; creates its folder when the file may
 /// be created. Errors are `(message, hint)`.
+const URL_OPTIONS_HINT: &str = "the one URL option is storage_version (the DuckDB release whose file format new files use, e.g. duckdb://out.duckdb?storage_version=v1.4.0)";
+
+/// The file path and storage version of what follows `duckdb://`.
+fn url_options(url_path: &str) -> Result<(&str, String), String> {
+    let Some((path, query)) = url_path.split_once('?') else {
+        return Ok((url_path, DEFAULT_STORAGE_VERSION.to_string()));
+    };
+    let mut version = DEFAULT_STORAGE_VERSION.to_string();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("storage_version", value)) if !value.is_empty() => version = value.to_string(),
+            _ => return Err(format!("unknown URL option '{pair}'")),
+        }
+    }
+    Ok((path, version))
+}
+
 fn canonical_path(
     path: &Path,
     options: &OpenOptions,
@@ -434,6 +476,7 @@ fn canonical_path(
 fn open_shared(
     path: &Path,
     read_only: bool,
+    storage_version: &str,
 ) -> Result<Arc<Database>, (String, Option<&'static str>)> {
     let locked_hint = Some(
         "another process has the file open (DuckDB allows one writer process); close it and rerun",
@@ -453,7 +496,7 @@ fn open_shared(
             ));
         }
         base.conn = None;
-        match open_file(path, false) {
+        match open_file(path, false, &db.storage_version) {
             Ok(conn) => {
                 base.conn = Some(conn);
                 base.read_only = false;
@@ -461,16 +504,22 @@ fn open_shared(
                 return Ok(db);
             }
             Err(e) => {
-                base.conn = open_file(path, true).ok();
+                base.conn = open_file(path, true, &db.storage_version).ok();
                 return Err((e.to_string(), locked_hint));
             }
         }
     }
-    let db = Arc::new(Database::open(path, read_only).map_err(|e| {
-        let message = e.to_string();
-        let hint = message.contains("lock").then_some(locked_hint).flatten();
-        (message, hint)
-    })?);
+    let db = Arc::new(
+        Database::open(path, read_only, storage_version).map_err(|e| {
+            let message = e.to_string();
+            let hint = if message.contains("storage_compatibility_version") {
+                Some(URL_OPTIONS_HINT)
+            } else {
+                message.contains("lock").then_some(locked_hint).flatten()
+            };
+            (message, hint)
+        })?,
+    );
     registry.insert(path.to_path_buf(), Arc::downgrade(&db));
     Ok(db)
 }

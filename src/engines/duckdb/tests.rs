@@ -891,3 +891,43 @@ async fn text_filters_go_down_only_on_binary_columns() {
         .unwrap();
     assert_eq!(int64_values(&rows, "id"), vec![Some(1)]);
 }
+
+/// The storage version in a DuckDB file's header.
+fn storage_header(path: &std::path::Path) -> u64 {
+    let bytes = std::fs::read(path).unwrap();
+    u64::from_le_bytes(bytes[12..20].try_into().unwrap())
+}
+
+#[test]
+fn new_files_are_written_in_the_storage_version_the_url_asks() {
+    let dir = tempfile::tempdir().unwrap();
+    // 64: read by DuckDB 0.9 and later; 67: 1.4 and later; 999: the
+    // bundled DuckDB's own format, which no 1.x release reads.
+    for (query, header) in [
+        ("", 64),
+        ("?storage_version=v1.4.0", 67),
+        ("?storage_version=latest", 999),
+    ] {
+        let path = dir.path().join(format!("v{header}.duckdb"));
+        let url_path = format!("{}{query}", path.display());
+        drop(DuckDbConnection::open_file("dst", &url_path, &writable()).unwrap());
+        assert_eq!(storage_header(&path), header, "{query}");
+        // An existing file keeps its version, whatever the URL asks.
+        drop(DuckDbConnection::open_file("dst", path.to_str().unwrap(), &writable()).unwrap());
+        assert_eq!(storage_header(&path), header, "{query} reopened");
+    }
+    for (query, needle) in [
+        ("?storage_version=bogus", "storage_compatibility_version"),
+        ("?storage=v1.4.0", "unknown URL option 'storage=v1.4.0'"),
+    ] {
+        let url_path = format!("{}{query}", dir.path().join("bad.duckdb").display());
+        let err = DuckDbConnection::open_file("dst", &url_path, &writable())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(needle), "{err}");
+        assert!(
+            err.contains("hint: the one URL option is storage_version"),
+            "{err}"
+        );
+    }
+}
