@@ -2,11 +2,11 @@
 # Runs barge's whole test suite: unit tests, the integration tests in
 # tests/it (one binary, with the PostgreSQL and MariaDB server tests), and
 # the example pipelines on the embedded engines.
-# Uses a persistent build directory so repeated runs reuse what was built.
+# Builds where `cargo run` does (./target, or CARGO_TARGET_DIR when set), so
+# the demo and the tests share one build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/barge-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 # The server tests need PostgreSQL and MariaDB on 127.0.0.1: install and start
