@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use datafusion::arrow::datatypes::Schema;
 
-use super::connect::{DuckDbConnection, Session};
+use super::connect::DuckDbConnection;
+use super::database::Session;
 use crate::engines::sql::collation::collations_of;
 use crate::error::{EngineError, EngineResult};
 use crate::model::catalog::{Catalog, Column, DefaultValue, ForeignKey, Index, Key, Table};

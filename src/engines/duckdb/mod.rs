@@ -13,6 +13,7 @@
 
 mod checksum;
 mod connect;
+mod database;
 mod introspect;
 mod sink;
 mod source;

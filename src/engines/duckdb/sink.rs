@@ -28,7 +28,8 @@ use datafusion::arrow::datatypes::{
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
-use super::connect::{DuckDbConnection, Session};
+use super::connect::DuckDbConnection;
+use super::database::Session;
 use crate::engines::arrow_bridge::{batch_to_duckdb, schema_from_duckdb};
 use crate::engines::hooks::LoadObserver;
 use crate::engines::sql::SqlSource;

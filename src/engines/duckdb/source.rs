@@ -12,7 +12,8 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
-use super::connect::{DuckDbConnection, Session};
+use super::connect::DuckDbConnection;
+use super::database::Session;
 use crate::engines::arrow_bridge::batch_from_duckdb;
 use crate::engines::BatchIter;
 use crate::error::{EngineError, EngineResult};
