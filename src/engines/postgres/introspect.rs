@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use tokio_postgres::Client;
 
-use super::connect::Connector;
+use super::connector::Connector;
 use super::types::{self, ColumnType};
 use crate::error::EngineResult;
 use crate::model::catalog::{

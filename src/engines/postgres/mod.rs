@@ -1,8 +1,9 @@
 //! PostgreSQL: `postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=...]`.
 //!
-//! - [`connect`]: [`PostgresConnection`], the barge connection, and the
-//!   connector that opens a client per scan and per writer (TLS by
-//!   `sslmode`, read-only sessions for `read_only = true`).
+//! - [`connect`]: [`PostgresConnection`], the barge connection.
+//! - [`connector`]: opens a client per scan and per writer (TLS by
+//!   `sslmode`, read-only sessions for `read_only = true`), and turns the
+//!   driver's errors into barge's.
 //! - [`source`]: reads by binary `COPY (SELECT ...) TO STDOUT`, decoded
 //!   column by column into Arrow batches.
 //! - [`sink`]: [`PostgresWriter`], binary `COPY ... FROM STDIN` encoded by
@@ -18,6 +19,7 @@
 
 pub mod checksum;
 pub mod connect;
+pub mod connector;
 pub mod copy_binary;
 pub mod introspect;
 pub mod passthrough;

@@ -15,7 +15,8 @@ use bytes::{Bytes, BytesMut};
 use datafusion::arrow::datatypes::SchemaRef;
 use futures::{SinkExt, StreamExt};
 
-use super::connect::{Connector, PostgresConnection};
+use super::connect::PostgresConnection;
+use super::connector::Connector;
 use super::copy_binary::HEADER;
 use super::source::header_len;
 use super::types::copies_directly;

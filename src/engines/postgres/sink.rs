@@ -22,7 +22,8 @@ use futures::SinkExt;
 use tokio::runtime::Handle;
 use tokio_postgres::{Client, CopyInSink};
 
-use super::connect::{Connector, PostgresConnection};
+use super::connect::PostgresConnection;
+use super::connector::Connector;
 use super::copy_binary::CopyBinaryEncoder;
 use super::types::{copies_directly, declared_type};
 use crate::engines::hooks::LoadObserver;
@@ -362,7 +363,7 @@ fn refuses_rows(e: &tokio_postgres::Error) -> bool {
 
 /// The server's message for a refused row, without the connection's address.
 fn refusal(e: &tokio_postgres::Error) -> String {
-    super::connect::describe(e)
+    super::connector::describe(e)
 }
 
 impl BatchWriter for IsolatingPostgresWriter {

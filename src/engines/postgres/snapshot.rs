@@ -18,7 +18,7 @@
 use tokio::sync::Mutex;
 use tokio_postgres::Client;
 
-use super::connect::{describe, Connector};
+use super::connector::{describe, Connector};
 use crate::engines::{ReadSnapshot, SnapshotMode};
 use crate::error::EngineResult;
 

@@ -24,7 +24,7 @@ use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use super::connect::Connector;
+use super::connector::Connector;
 use super::copy_binary::{HEADER, PG_EPOCH_DAYS, PG_EPOCH_MICROS};
 use crate::engines::BatchIter;
 use crate::error::{EngineError, EngineResult};

@@ -9,7 +9,7 @@
 
 use tokio_postgres::Client;
 
-use super::connect::Connector;
+use super::connector::Connector;
 use crate::error::EngineResult;
 use crate::ident::{quote, Quoting};
 use crate::model::TableName;
