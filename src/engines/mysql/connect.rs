@@ -19,6 +19,7 @@ use datafusion::catalog::TableProvider;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Opts, OptsBuilder, Pool, SslOpts};
 
+use super::errors::{connect_hint, error_code};
 use super::introspect;
 use super::sink::MySqlWriter;
 use super::snapshot::{ReadSession, Snapshots};
@@ -356,41 +357,6 @@ async fn first_contact(pool: &Pool) -> Result<(bool, String), ConnectError> {
     match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
         Err(_) => Err(ConnectError::Timeout),
         Ok(r) => r.map_err(ConnectError::Driver),
-    }
-}
-
-/// The code of a mysql_async error: the server's error number, else the
-/// kind of the I/O error under it, else `ConnectionAborted` for a session
-/// the driver found closed.
-pub(crate) fn error_code(e: &mysql_async::Error) -> Option<ErrorCode> {
-    match e {
-        mysql_async::Error::Server(server) => Some(ErrorCode::MySql(server.code)),
-        mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed) => {
-            Some(ErrorCode::Io(std::io::ErrorKind::ConnectionAborted))
-        }
-        other => ErrorCode::io_in(other),
-    }
-}
-
-/// A hint for a failed connection.
-fn connect_hint(e: &mysql_async::Error, ssl_mode: SslMode) -> String {
-    let text = e.to_string();
-    if text.contains("Access denied") {
-        "check the user name and password in the URL (and that the user may connect from this host)"
-            .to_string()
-    } else if text.contains("Unknown database") {
-        "create the database first, or fix its name in the URL".to_string()
-    } else if matches!(
-        e,
-        mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer)
-    ) {
-        format!(
-            "the server does not offer TLS but ssl-mode is {ssl_mode:?}; enable TLS on the server or use ssl-mode=PREFERRED"
-        )
-    } else if matches!(e, mysql_async::Error::Io(_)) {
-        "check the host and port, and that the server is running and reachable (and its TLS settings match ssl-mode)".to_string()
-    } else {
-        "check the URL: mysql://USER:PASSWORD@HOST:PORT/DATABASE".to_string()
     }
 }
 

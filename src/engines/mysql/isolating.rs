@@ -13,7 +13,8 @@ use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use tokio::runtime::Handle;
 
-use super::connect::{error_code, MySqlConnection};
+use super::connect::MySqlConnection;
+use super::errors::error_code;
 use super::sink::{commit, warnings, Opened, Plan, INSERT_BYTES, INSERT_ROWS};
 use super::tsv::TsvEncoder;
 use crate::engines::hooks::LoadObserver;

@@ -4,6 +4,7 @@
 //! - [`connect`]: [`MySqlConnection`], a `mysql_async` pool whose sessions
 //!   run with `time_zone = '+00:00'` (read-only ones with
 //!   `SET SESSION TRANSACTION READ ONLY`); it connects once at open.
+//! - [`errors`]: driver errors' codes (for retries) and connection hints.
 //! - [`source`]: runs a `SELECT` (binary protocol) in a task that decodes
 //!   rows into Arrow batches and streams them over a bounded channel; zero
 //!   dates read as NULL and are counted.
@@ -22,6 +23,7 @@
 
 pub mod checksum;
 pub mod connect;
+pub mod errors;
 pub mod introspect;
 pub mod isolating;
 pub mod sink;

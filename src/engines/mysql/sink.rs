@@ -43,7 +43,8 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::connect::{error_code, MySqlConnection};
+use super::connect::MySqlConnection;
+use super::errors::error_code;
 use super::tsv::TsvEncoder;
 use super::types::ColumnInfo;
 use crate::engines::hooks::LoadObserver;
