@@ -122,8 +122,9 @@ impl Target {
                 "CREATE TABLE t_new (id bigint PRIMARY KEY, v text, n bigint);
                  INSERT INTO t_new SELECT * FROM t; DROP TABLE t; ALTER TABLE t_new RENAME TO t;",
             ),
-            Target::MariaDb(_) => self.exec("ALTER TABLE t DROP CONSTRAINT no_bad_id"),
-            Target::Postgres(_) => self.exec("ALTER TABLE t DROP CONSTRAINT no_bad_id"),
+            Target::MariaDb(_) | Target::Postgres(_) => {
+                self.exec("ALTER TABLE t DROP CONSTRAINT no_bad_id")
+            }
         }
     }
 }
@@ -426,7 +427,7 @@ fn guarantees_a_lost_commit_is_retried_without_loading_twice() {
     }
 }
 
-/// The stem of the one state file of the pipeline run in `dir`.
+/// The one state file of the pipeline run in `dir`.
 fn state_path(dir: &Path) -> PathBuf {
     let states: Vec<_> = std::fs::read_dir(dir.join(".barge/state"))
         .unwrap()
@@ -472,7 +473,7 @@ fn guarantees_two_runs_of_one_pipeline_do_not_overlap() {
     let Target::Postgres(url) = &target else {
         unreachable!()
     };
-    let holder = std::thread::scope(|scope| {
+    let refused = std::thread::scope(|scope| {
         let (held_tx, held_rx) = std::sync::mpsc::channel();
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let url = url.clone();
@@ -490,7 +491,7 @@ fn guarantees_two_runs_of_one_pipeline_do_not_overlap() {
         holder.join().unwrap();
         refused
     });
-    holder.assert_fails(2, &["another run of load", "connection 'dst'"]);
+    refused.assert_fails(2, &["another run of load", "connection 'dst'"]);
     assert!(
         target.content() == before,
         "a refused run changed the target"

@@ -348,17 +348,19 @@ pub(super) async fn execute_step(
     let statements = tokio::select! {
         statements = load => statements?,
         _ = ctx.interrupt.wait() => {
-            if !connection.transactional_ddl() && !landed(&connection, &record.load_id).await {
-                // A shadow made outside the load's transaction goes too, once
-                // the dropped load has let go of it (not waiting long for that).
+            if !connection.transactional_ddl() {
+                // A shadow made outside the load's transaction goes too, unless
+                // its load may have landed, once the dropped load has let go of
+                // it (not waiting long for either).
                 let drop = format!(
                     "DROP TABLE IF EXISTS {}",
                     connection.sql_table(&shadow_of(&step.target.table))
                 );
-                let _ = tokio::time::timeout(
-                    std::time::Duration::from_secs(5),
-                    connection.execute_statement(&drop),
-                )
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                    if !landed(&connection, &record.load_id).await {
+                        let _ = connection.execute_statement(&drop).await;
+                    }
+                })
                 .await;
             }
             return Err(interrupted(step));
