@@ -70,16 +70,27 @@ PATHS = {
     "pg-parquet": ("postgres", "parquet"),
     "parquet-pg": ("parquet", "postgres"),
     "sqlite-duckdb": ("sqlite", "duckdb"),
+    "mysql-duckdb": ("mysql", "duckdb"),
 }
-TOOLS = ["barge", "pipe", "duckdb", "sling", "pgloader"]
+BARGE_TOOLS = ["barge", "barge-run", "barge-append", "barge-stage"]
+TOOLS = BARGE_TOOLS + ["pipe", "duckdb", "sling", "pgloader"]
+# Tools that load into the table the harness pre-creates before every run with
+# lineitem's DDL (types and primary key as in the source). Sling and pgloader
+# create their own: the report lists what each created.
+PRECREATED = set(BARGE_TOOLS) | {"pipe", "duckdb"}
 TOOL_NOTES = {
-    "barge": "`barge copy SRC DST --tables lineitem --mode replace --quiet`; creates its own target table",
+    "barge": "`barge copy SRC DST --tables lineitem --mode replace --quiet` into the pre-created table",
+    "barge-run": "`barge run` of a one-step pipeline (`SELECT * FROM src.lineitem`, `mode = \"replace\"`) "
+                 "into the pre-created table",
+    "barge-append": "the same pipeline with `mode = \"append\"` into the pre-created, empty table: the "
+                    "rollback journal records the key (`key = [\"l_orderkey\", \"l_linenumber\"]`, in every "
+                    "barge-run pipeline) of every row sent",
+    "barge-stage": "`barge-run` with `--stage DIR`: every row also staged to Parquet",
     "pipe": "the physical limit: the servers' own bulk paths joined by a shell pipe (psql `\\copy`, "
-            "`mariadb --quick -B`, `LOAD DATA LOCAL INFILE '/dev/stdin'`) into a table pre-created "
-            "with lineitem's DDL, primary key included (creation not timed)",
-    "duckdb": "DuckDB CLI: ATTACH source and target, `CREATE TABLE dst.lineitem AS SELECT * FROM src.lineitem` "
-              "(no primary key), or `COPY ... TO (FORMAT parquet, COMPRESSION zstd)`; default settings "
-              "(all cores, memory limit 80% of RAM)",
+            "`mariadb --quick -B`, `LOAD DATA LOCAL INFILE '/dev/stdin'`) into the pre-created table",
+    "duckdb": "DuckDB CLI: ATTACH source and target, `INSERT INTO dst.lineitem SELECT * FROM src.lineitem` "
+              "into the pre-created table, or `COPY ... TO (FORMAT parquet, COMPRESSION zstd)`; default "
+              "settings (all cores, memory limit 80% of RAM)",
     "sling": "`sling run --src-conn ... --tgt-conn ... --mode full-refresh` (parquet: `compression: zstd`); "
              "creates its own table; starts a DuckDB process for files and DuckDB targets",
     "pgloader": "`pgloader` with a LOAD DATABASE command file (include drop, create tables, create indexes); "
@@ -99,6 +110,7 @@ class Job:
     procs: list
     env: dict = field(default_factory=dict)
     setup: object = None  # callable run before timing (after the target is reset)
+    cwd: Path | None = None  # where the processes run (barge keeps its .barge/ state there)
 
 
 def src_file(data: Path, kind: str) -> Path:
@@ -106,15 +118,51 @@ def src_file(data: Path, kind: str) -> Path:
 
 
 def dst_file(out: Path, kind: str, tool: str) -> Path:
+    if kind == "parquet" and tool in BARGE_TOOLS[1:]:
+        return out / tool / "lineitem.parquet"  # a parquet:// folder holds one file per table
     return out / f"{tool}.{kind}"
 
 
-def barge_job(barge: str, src: str, dst: str, data: Path, out: Path) -> Job:
+def barge_job(tool: str, barge: str, src: str, dst: str, data: Path, out: Path) -> Job | None:
     s = {"postgres": PG_URL.format(db=SRC_DB), "mysql": MY_URL.format(db=SRC_DB),
          "sqlite": f"sqlite://{src_file(data, 'sqlite')}", "parquet": str(src_file(data, "parquet"))}[src]
+    target = dst_file(out, dst, tool)
     d = {"postgres": PG_URL.format(db=DST_DB), "mysql": MY_URL.format(db=DST_DB),
-         "duckdb": f"duckdb://{dst_file(out, 'duckdb', 'barge')}", "parquet": str(dst_file(out, "parquet", "barge"))}[dst]
-    return Job([[barge, "copy", s, d, "--tables", "lineitem", "--mode", "replace", "--quiet"]])
+         "duckdb": f"duckdb://{target}", "parquet": str(target)}[dst]
+    home = out / "barge" / tool  # state, journal and stage of this tool's runs
+
+    def clean() -> None:
+        shutil.rmtree(home, ignore_errors=True)
+        home.mkdir(parents=True)
+        if dst == "parquet":
+            target.parent.mkdir(parents=True, exist_ok=True)
+
+    if tool == "barge":
+        def setup() -> None:
+            clean()
+        return Job([[barge, "copy", s, d, "--tables", "lineitem", "--mode", "replace", "--quiet"]],
+                   setup=setup, cwd=home)
+    if tool == "barge-append" and dst == "parquet":
+        return None  # a Parquet file is written whole
+    mode = "append" if tool == "barge-append" else "replace"
+    pipeline = home / "lineitem.toml"
+    if dst == "parquet":
+        d = f"parquet://{target.parent}"
+    body = (f'[connections.src]\nurl = "{s}"\nread_only = true\n\n'
+            f'[connections.dst]\nurl = "{d}"\n\n'
+            f'[[step]]\nname = "lineitem"\ntarget = "dst.lineitem"\nmode = "{mode}"\n'
+            # The key makes the journal of an append record every row's key.
+            'key = ["l_orderkey", "l_linenumber"]\n'
+            'sql = "SELECT * FROM src.lineitem"\n')
+    argv = [barge, "run", str(pipeline), "--quiet"]
+    if tool == "barge-stage":
+        argv += ["--stage", str(home / "stage")]
+
+    def setup() -> None:
+        clean()
+        pipeline.write_text(body)
+
+    return Job([argv], setup=setup, cwd=home)
 
 
 def pipe_job(src: str, dst: str, data: Path, out: Path) -> Job | None:
@@ -162,7 +210,7 @@ def duckdb_job(src: str, dst: str, data: Path, out: Path) -> Job:
         else:
             sql.append(f"ATTACH '{dst_file(out, 'duckdb', 'duckdb')}' AS dst;")
             dst_table = "dst.main.lineitem"
-        sql.append(f"CREATE TABLE {dst_table} AS SELECT * FROM {src_table};")
+        sql.append(f"INSERT INTO {dst_table} SELECT * FROM {src_table};")
     return Job([[str(DUCKDB_CLI), "-batch", "-bail", "-c", " ".join(sql)]], env={"HOME": str(BENCH_HOME)})
 
 
@@ -215,8 +263,8 @@ def pgloader_job(src: str, dst: str, data: Path, out: Path) -> Job | None:
 
 def make_job(tool: str, path: str, barge: str, data: Path, out: Path) -> Job | None:
     src, dst = PATHS[path]
-    if tool == "barge":
-        return barge_job(barge, src, dst, data, out)
+    if tool in BARGE_TOOLS:
+        return barge_job(tool, barge, src, dst, data, out)
     if tool == "pipe":
         return pipe_job(src, dst, data, out)
     if tool == "duckdb":
@@ -230,19 +278,26 @@ def make_job(tool: str, path: str, barge: str, data: Path, out: Path) -> Job | N
 
 # --- targets ---------------------------------------------------------------------
 
-def reset_target(kind: str, tool: str, out: Path) -> None:
+def reset_target(kind: str, tool: str, out: Path, precreate: bool = True) -> None:
+    """Drops the target, then (for the tools in PRECREATED) creates it empty
+    with lineitem's DDL: the same table, primary key included, for all of them."""
+    create = precreate and tool in PRECREATED
     if kind == "postgres":
         tpch.psql(DST_DB, f"DROP TABLE IF EXISTS lineitem CASCADE; DROP SCHEMA IF EXISTS {SRC_DB} CASCADE")
-        if tool == "pipe":
+        if create:
             tpch.psql(DST_DB, tpch.ddl())
     elif kind == "mysql":
         tpch.mysql(DST_DB, "DROP TABLE IF EXISTS lineitem")
-        if tool == "pipe":
+        if create:
             tpch.mysql(DST_DB, tpch.ddl())
     else:
         f = dst_file(out, kind, tool)
         for p in (f, Path(f"{f}.wal"), Path(f"{f}.tmp")):
             p.unlink(missing_ok=True)
+        if kind == "duckdb" and create:
+            # Made by the DuckDB peer's own CLI (1.5), whose files every tool here opens.
+            subprocess.run([str(DUCKDB_CLI), str(f), "-batch", "-bail", "-c", tpch.ddl() + ";"], check=True,
+                           capture_output=True, env={**os.environ, "HOME": str(BENCH_HOME)})
 
 
 def count_target(kind: str, tool: str, out: Path) -> int | None:
@@ -313,6 +368,12 @@ class Run:
     cpu_s: float | None = None
     exit_codes: list = field(default_factory=list)
     error: str = ""
+    load1: float | None = None  # 1-minute load average when the run started
+    busy: float | None = None  # cores busy in the second before the run started
+
+    @property
+    def loaded(self) -> bool:
+        return self.load1 is not None and self.load1 > 0.5
 
     @property
     def rss_mib(self) -> float | None:
@@ -339,7 +400,7 @@ def execute(job: Job, log_file: Path, timeout: float) -> tuple[float, list, list
             stats.append(stat)
             p = subprocess.Popen([TIME, "-f", "%M %U %S", "-o", str(stat)] + argv, stdin=prev,
                                  stdout=logf if last else subprocess.PIPE, stderr=logf, env=env,
-                                 start_new_session=True)
+                                 start_new_session=True, cwd=job.cwd)
             if prev is not subprocess.DEVNULL:
                 prev.close()  # the child holds it now
             prev = p.stdout
@@ -382,7 +443,8 @@ def tail(path: Path, lines: int = 6) -> str:
     return " | ".join(keep[-lines:])[-600:]
 
 
-def run_once(path: str, tool: str, rnd: int, job: Job, rows: int, out: Path, timeout: float) -> Run:
+def run_once(path: str, tool: str, rnd: int, job: Job, rows: int, out: Path, timeout: float,
+             settle_seconds: float) -> Run:
     src, dst = PATHS[path]
     run = Run(path, tool, rnd)
     try:
@@ -395,6 +457,7 @@ def run_once(path: str, tool: str, rnd: int, job: Job, rows: int, out: Path, tim
     except Exception as e:  # noqa: BLE001
         run.error = f"could not prepare the target: {e}"
         return run
+    run.load1, run.busy = settle(settle_seconds)
     log_file = out / "logs" / f"{path}.{tool}.{rnd}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     seconds, codes, rss, cpu, timed_out = execute(job, log_file, timeout)
@@ -440,6 +503,43 @@ def barge_build(barge: str) -> str:
 def loadavg() -> str:
     """1/5/15-minute load average: above ~0 something else competed for the cores."""
     return " / ".join(open("/proc/loadavg").read().split()[:3])
+
+
+def cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores since boot."""
+    v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return sum(v) - idle, sum(v)
+
+
+def settle(seconds: float) -> tuple[float, float]:
+    """Waits (up to `seconds`) for the 1-minute load average to fall to 0.5,
+    then returns it with the cores busy over the next second. The load
+    average trails the previous run for a minute or two; the busy figure says
+    whether anything was actually running when this run started."""
+    deadline = time.monotonic() + seconds
+    while float(open("/proc/loadavg").read().split()[0]) > 0.5 and time.monotonic() < deadline:
+        time.sleep(2)
+    load1 = float(open("/proc/loadavg").read().split()[0])
+    b0, t0 = cpu_times()
+    time.sleep(1)
+    b1, t1 = cpu_times()
+    return load1, (b1 - b0) / max(t1 - t0, 1) * (os.cpu_count() or 1)
+
+
+def warm(path: str, data: Path) -> None:
+    """Reads the path's source once, untimed, so that every run (the first
+    included) reads it from memory: caches are never dropped."""
+    src = PATHS[path][0]
+    scan = "SELECT count(*), sum(length(l_comment)) FROM lineitem"
+    if src == "postgres":
+        tpch.psql(SRC_DB, scan)
+    elif src == "mysql":
+        tpch.mysql(SRC_DB, scan)
+    else:
+        with open(src_file(data, src), "rb") as f:
+            while f.read(1 << 24):
+                pass
 
 
 def snapshot_barge(barge: str) -> tuple[str, str]:
@@ -503,6 +603,42 @@ def summarize(runs: list) -> dict:
             "procs": len(ok[0].rss_kib)}
 
 
+# The issue's targets: (barge tool, paths, peer, most barge ÷ peer may be).
+TARGETS = [
+    (["barge-run", "barge-append"], ["pg-pg"], "pipe", 1.10),
+    (["barge", "barge-run", "barge-append"], ["mysql-pg", "pg-mysql", "mysql-mysql"], "pipe", 1.20),
+    (["barge", "barge-run"], ["pg-parquet", "parquet-pg", "sqlite-duckdb", "mysql-duckdb"], "duckdb", 1.00),
+    (["barge-stage"], list(PATHS), "barge-run", 1.15),
+]
+RSS_TARGET_MIB = 256
+
+
+def targets_report(args, results: dict) -> list:
+    """The targets, each with its ratio in this run: met, missed, or not measured."""
+    L = ["## Targets\n", "| path | barge | against | ratio | target | |", "| --- | --- | --- | ---: | ---: | --- |"]
+    for tools, paths, peer, most in TARGETS:
+        for p in paths:
+            for t in tools:
+                if p not in args.paths or (p, t) not in results or (p, peer) not in results:
+                    continue
+                b, s = summarize(results[(p, t)]), summarize(results[(p, peer)])
+                if not b["ok"] or not s["ok"]:
+                    L.append(f"| {p} | {t} | {peer} | | ≤ {most:.2f} | not measured (a failure) |")
+                    continue
+                r = b["median"] / s["median"]
+                L.append(f"| {p} | {t} | {peer} | {r:.2f} | ≤ {most:.2f} | {'met' if r <= most else '**missed**'} |")
+    L.append(f"\nPeak RSS (target ≤ {RSS_TARGET_MIB} MiB for every barge run):\n")
+    for t in BARGE_TOOLS:
+        peaks = [(p, summarize(results[(p, t)])) for p in args.paths if (p, t) in results]
+        peaks = [(p, s["rss"]) for p, s in peaks if s["ok"]]
+        if peaks:
+            worst = max(peaks, key=lambda x: x[1])
+            verdict = "met" if worst[1] <= RSS_TARGET_MIB else "**missed**"
+            L.append(f"- {t}: at most {worst[1]:.0f} MiB ({worst[0]}): {verdict}")
+    L.append("")
+    return L
+
+
 def short_error(err: str) -> str:
     return err.replace("|", "\\|").replace("\n", " ")[:400]
 
@@ -529,7 +665,9 @@ def write_report(args, rows: int, fx: dict, results: dict, described: dict, star
              "of its processes' peaks; servers not counted); CPU = user+sys seconds of the client processes. "
              "**barge ÷ tool** = barge's median seconds over the tool's: below 1 barge is faster, above 1 it is "
              "slower. A run that failed, timed out or left a row count other than the source's is a failure and "
-             "is never timed.\n")
+             "is never timed. † after a run's time: it started with the 1-minute load average above 0.5 "
+             "(the average trails the previous run for a minute or two; the raw runs also hold the cores "
+             "actually busy in the second before each start).\n")
     # summary grid
     tools = [t for t in args.tools if any((p, t) in results for p in args.paths)]
     L.append("## Summary: median seconds (barge ÷ tool)\n")
@@ -552,7 +690,10 @@ def write_report(args, rows: int, fx: dict, results: dict, described: dict, star
             cells.append(cell)
         L.append(f"| {p} | " + " | ".join(cells) + " |")
     L.append("\nn/a: the tool has no such path (the raw pipe has no Parquet/SQLite/DuckDB leg; pgloader "
-             "only loads into PostgreSQL).\n")
+             "only loads into PostgreSQL; a Parquet file is not appended to), or was not run here"
+             + (f" (`--skip`: {', '.join(sorted(f'{p}:{t}' for p, t in args.skip))})" if args.skip else "")
+             + ".\n")
+    L.extend(targets_report(args, results))
     # per path
     for p in args.paths:
         entries = [(t, results[(p, t)]) for t in args.tools if (p, t) in results]
@@ -566,7 +707,7 @@ def write_report(args, rows: int, fx: dict, results: dict, described: dict, star
         errors = []
         for t, runs in entries:
             s = summarize(runs)
-            each = ", ".join(fmt_s(r.seconds) if r.ok else "✗" for r in runs)
+            each = ", ".join((fmt_s(r.seconds) if r.ok else "✗") + ("†" if r.loaded else "") for r in runs)
             if not s["ok"]:
                 L.append(f"| {t} | 0/{s['n']} | failed | | | | | | {each} |")
             else:
@@ -592,7 +733,10 @@ def write_report(args, rows: int, fx: dict, results: dict, described: dict, star
              "on the same machine as the clients, so every tool shares the 2 cores with the server it talks "
              "to. Sources: `barge_bench.lineitem` on both servers (TPC-H types, primary key), "
              "`lineitem.sqlite`, `lineitem.parquet` (zstd); targets: `barge_bench_dst` on both servers, "
-             "or files. Before each run: target dropped, PostgreSQL CHECKPOINT, sync.\n")
+             "or files. Before each run: target dropped and, for the tools that load into a given table, "
+             "created again empty with lineitem's DDL (not timed), PostgreSQL CHECKPOINT, sync. Caches "
+             "are not dropped: each path's source is read once, untimed, before its first round, so every "
+             "run reads it warm.\n")
     L.append(f"Raw runs: `{json_path}`; each run's output: `{json_path.parent / 'out' / 'logs'}/`.\n")
     return "\n".join(L)
 
@@ -605,6 +749,16 @@ def default_barge() -> str:
     target = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "barge-target"))
     rel = target / "release" / "barge"
     return str(rel if rel.exists() else target / "debug" / "barge")
+
+
+def skip_list(s: str) -> set:
+    pairs = set()
+    for item in (x.strip() for x in s.split(",") if x.strip()):
+        path, _, tool = item.partition(":")
+        if path not in PATHS or tool not in TOOLS:
+            raise argparse.ArgumentTypeError(f"'{item}' is not PATH:TOOL ({','.join(PATHS)} : {','.join(TOOLS)})")
+        pairs.add((path, tool))
+    return pairs
 
 
 def csv_list(allowed: list):
@@ -629,12 +783,20 @@ def main() -> None:
     parser.add_argument("--barge", default=default_barge(),
                         help="barge binary (default $BARGE, else the release build if built, else the dev build)")
     parser.add_argument("--data-dir", type=Path, help="default ~/.cache/barge-bench/sf<SF>/")
+    parser.add_argument("--build-note", default="",
+                        help="what the report says of the barge build beside its path (how it was built)")
     parser.add_argument("--out", type=Path, default=REPO / "benches" / "RESULTS.md", help="the report")
     parser.add_argument("--timeout", type=float,
                         help="seconds before a run is killed and reported failed (default max(900, 1500 x SF))")
     parser.add_argument("--retry-failed", action="store_true",
                         help="keep running a tool on a path after it failed once (default: skip it after)")
     parser.add_argument("--keep", action="store_true", help="leave the last targets in place (default: drop)")
+    parser.add_argument("--skip", type=skip_list, default=set(),
+                        help="path:tool pairs not to run, comma-separated (e.g. pg-mysql:duckdb); "
+                             "the report says they were skipped")
+    parser.add_argument("--settle", type=float, default=0.0,
+                        help="before each run, wait up to this many seconds for the 1-minute load average "
+                             "to fall to 0.5 (default 0: do not wait, only record it)")
     args = parser.parse_args()
     args.timeout = args.timeout or max(900.0, 1500.0 * args.sf)
     args.command = "benches/run.sh " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -652,6 +814,8 @@ def main() -> None:
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
     if "barge" in args.tools:
         args.barge, build = snapshot_barge(args.barge)
+        if args.build_note:
+            build = f"{build}; {args.build_note}"
     else:
         build = "not run"
     fx = facts(args.barge, build, args.tools)
@@ -662,19 +826,20 @@ def main() -> None:
     for p in args.paths:
         src, dst = PATHS[p]
         jobs = {t: make_job(t, p, args.barge, data, out) for t in args.tools}
-        jobs = {t: j for t, j in jobs.items() if j is not None}
+        jobs = {t: j for t, j in jobs.items() if j is not None and (p, t) not in args.skip}
         for t in jobs:
             results[(p, t)] = []
+        warm(p, data)
         for rnd in range(1, args.runs + 1):
             for t, job in jobs.items():
                 if (p, t) in skip:
                     continue
                 log(f"{p} {t} round {rnd}/{args.runs} ...")
-                r = run_once(p, t, rnd, job, rows, out, args.timeout)
+                r = run_once(p, t, rnd, job, rows, out, args.timeout, args.settle)
                 results[(p, t)].append(r)
                 if r.ok:
                     log(f"  {r.seconds:.2f}s, {rows / r.seconds:,.0f} rows/s, {r.rss_mib:.0f} MiB, "
-                        f"cpu {r.cpu_s:.1f}s")
+                        f"cpu {r.cpu_s:.1f}s, load {r.load1:.2f}, busy {r.busy:.2f}")
                     if (p, t) not in described:
                         described[(p, t)] = describe_target(dst, t, out)
                 else:
@@ -684,7 +849,7 @@ def main() -> None:
         if not args.keep:  # free the disk: drop what the last run left
             for t in jobs if dst in ("parquet", "duckdb") else ["cleanup"]:
                 try:
-                    reset_target(dst, t, out)
+                    reset_target(dst, t, out, precreate=False)
                 except Exception:  # noqa: BLE001
                     pass
     finished = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")

@@ -66,6 +66,79 @@ impl LoadObserver for Unobserved {
 pub trait BatchTee: Send + Sync + fmt::Debug {
     /// Starts a copy of batches of `sink_schema`. Called on the tee's thread.
     fn open(self: Arc<Self>, sink_schema: &SchemaRef) -> EngineResult<Box<dyn TeeWriter>>;
+    /// The sink's columns the copy keeps, by name; `None`: all of them. A
+    /// load that does not decode every column (the PostgreSQL pass-through)
+    /// decodes these and hands the tee batches of them only.
+    fn columns(&self) -> Option<Vec<String>> {
+        None
+    }
+}
+
+/// Batches in flight between a load and its tees' thread.
+const TEE_BATCHES: usize = 2;
+
+/// The tees of one load, fed on a blocking thread of their own over a
+/// bounded channel (a slow copy slows the load).
+pub struct TeeThread {
+    tx: tokio::sync::mpsc::Sender<Option<RecordBatch>>,
+    thread: tokio::task::JoinHandle<EngineResult<()>>,
+}
+
+impl TeeThread {
+    /// Opens every tee for batches of `schema` on a new thread; `None`
+    /// when there are no tees.
+    pub fn spawn(tees: &[Arc<dyn BatchTee>], schema: &SchemaRef) -> Option<Self> {
+        if tees.is_empty() {
+            return None;
+        }
+        // `None` ends the copies; a channel closed without it discards them.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<RecordBatch>>(TEE_BATCHES);
+        let tees = tees.to_vec();
+        let schema = schema.clone();
+        let thread = tokio::task::spawn_blocking(move || -> EngineResult<()> {
+            let mut writers = tees
+                .into_iter()
+                .map(|tee| tee.open(&schema))
+                .collect::<EngineResult<Vec<_>>>()?;
+            while let Some(message) = rx.blocking_recv() {
+                match message {
+                    Some(batch) => {
+                        for writer in &mut writers {
+                            writer.write(&batch)?;
+                        }
+                    }
+                    None => {
+                        for writer in writers {
+                            writer.finish()?;
+                        }
+                        return Ok(());
+                    }
+                }
+            }
+            Err(crate::error::EngineError::driver(std::io::Error::other(
+                "the load failed; its staged copy is discarded",
+            )))
+        });
+        Some(Self { tx, thread })
+    }
+
+    /// Hands `batch` to every tee; `false` when they stopped (their error
+    /// comes from [`TeeThread::finish`]).
+    pub async fn send(&self, batch: RecordBatch) -> bool {
+        self.tx.send(Some(batch)).await.is_ok()
+    }
+
+    /// Completes the copies (`complete`: every batch was sent) or discards
+    /// them, and returns how the tees ended.
+    pub async fn finish(self, complete: bool) -> EngineResult<()> {
+        if complete {
+            let _ = self.tx.send(None).await;
+        }
+        drop(self.tx);
+        self.thread
+            .await
+            .map_err(crate::error::EngineError::driver)?
+    }
 }
 
 /// One load's copy, opened by [`BatchTee::open`].

@@ -236,9 +236,11 @@ pub trait Connection: Send + Sync + fmt::Debug {
     /// Loads the rows of `queries`, run on `source`, into the prepared
     /// `target`'s `columns` without decoding them into Arrow, when both
     /// engines share a wire format and every column's form fits (PostgreSQL
-    /// binary COPY). `schema` is what the queries return; counts and the
-    /// moment before the commit go to `observer`. `None` when this
-    /// connection cannot: the step then runs through Arrow.
+    /// binary COPY). `schema` is what the queries return; the load is
+    /// driven through `hooks` as a sink of `sink_schema` would be (counts,
+    /// the moment before the commit, tees given the columns they keep).
+    /// `None` when this connection cannot: the step then runs through Arrow.
+    #[allow(clippy::too_many_arguments)]
     async fn load_through(
         &self,
         _source: &Arc<dyn sql::SqlSource>,
@@ -246,9 +248,18 @@ pub trait Connection: Send + Sync + fmt::Debug {
         _schema: &SchemaRef,
         _target: &TargetSpec,
         _columns: &[String],
-        _observer: &Arc<dyn hooks::LoadObserver>,
+        _hooks: &hooks::LoadHooks,
+        _sink_schema: &SchemaRef,
     ) -> EngineResult<Option<u64>> {
         Ok(None)
+    }
+    /// Takes the snapshot this connection's reads share now, when they share
+    /// one, instead of at the first read. A run takes its sources'
+    /// snapshots before any load starts: MySQL/MariaDB's `FLUSH TABLES WITH
+    /// READ LOCK` waits for statements in progress, so a load into the same
+    /// server would hold it up. Fails only when the server cannot be reached.
+    async fn take_snapshot(&self) -> EngineResult<()> {
+        Ok(())
     }
     /// Whether the reads of this connection so far saw one snapshot of its
     /// data, and which (PostgreSQL exported snapshot, MySQL/MariaDB

@@ -15,7 +15,7 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::StreamExt;
 
-use super::hooks::LoadHooks;
+use super::hooks::{LoadHooks, TeeThread};
 use super::Connection;
 use crate::model::TargetSpec;
 
@@ -138,40 +138,7 @@ impl DataSink for WriterSink {
 
         // Staging and the rollback journal: the same batches to Parquet
         // files, beside the load.
-        let (tee_tx, tee_thread) = if self.hooks.tees.is_empty() {
-            (None, None)
-        } else {
-            let (tee_tx, mut tee_rx) =
-                tokio::sync::mpsc::channel::<Option<RecordBatch>>(CHANNEL_BATCHES);
-            let tees = self.hooks.tees.clone();
-            let schema = self.schema.clone();
-            let thread = tokio::task::spawn_blocking(move || -> Result<()> {
-                let mut writers = tees
-                    .into_iter()
-                    .map(|tee| tee.open(&schema))
-                    .collect::<crate::error::EngineResult<Vec<_>>>()?;
-                while let Some(message) = tee_rx.blocking_recv() {
-                    match message {
-                        Some(batch) => {
-                            for writer in &mut writers {
-                                writer.write(&batch)?;
-                            }
-                        }
-                        None => {
-                            for writer in writers {
-                                writer.finish()?;
-                            }
-                            return Ok(());
-                        }
-                    }
-                }
-                Err(DataFusionError::Execution(
-                    "the load failed; its staged file is discarded".to_string(),
-                ))
-            });
-            (Some(tee_tx), Some(thread))
-        };
-
+        let tees = TeeThread::spawn(&self.hooks.tees, &self.schema);
         let mut read_error = None;
         while let Some(batch) = data.next().await {
             match batch.and_then(|b| conform(b, &self.schema)) {
@@ -179,8 +146,8 @@ impl DataSink for WriterSink {
                 Ok(batch) => {
                     // A closed channel means the writer (or the staging)
                     // failed; its error is reported below.
-                    if let Some(tee_tx) = &tee_tx {
-                        if tee_tx.send(Some(batch.clone())).await.is_err() {
+                    if let Some(tees) = &tees {
+                        if !tees.send(batch.clone()).await {
                             break;
                         }
                     }
@@ -196,18 +163,12 @@ impl DataSink for WriterSink {
         }
         // The staged file is complete before the target commits: a load
         // whose staging failed is rolled back with it.
-        let staged = match (tee_tx, tee_thread) {
-            (Some(tee_tx), Some(thread)) => {
-                if read_error.is_none() {
-                    let _ = tee_tx.send(None).await;
-                }
-                drop(tee_tx);
-                thread
-                    .await
-                    .map_err(|e| DataFusionError::External(Box::new(e)))
-                    .and_then(|r| r)
-            }
-            _ => Ok(()),
+        let staged = match tees {
+            Some(tees) => tees
+                .finish(read_error.is_none())
+                .await
+                .map_err(DataFusionError::from),
+            None => Ok(()),
         };
         if read_error.is_none() && staged.is_ok() {
             let _ = tx.send(None).await;
@@ -231,7 +192,7 @@ impl DataSink for WriterSink {
 /// aggregate's decimal precision, a string view), and every writer, tee and
 /// rejects file must see the types it was planned with. A value that does
 /// not fit fails the load.
-fn conform(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+pub(crate) fn conform(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     let same = batch
         .schema()
         .fields()

@@ -137,6 +137,15 @@ impl Session {
         }
     }
 
+    /// Takes the shared snapshot of every connection whose reads share one
+    /// (see `Connection::take_snapshot`): a run does so before its first load.
+    pub async fn take_snapshots(&self) -> Result<(), Error> {
+        for connection in self.connections() {
+            connection.take_snapshot().await?;
+        }
+        Ok(())
+    }
+
     /// Every connection of the pipeline.
     pub fn connections(&self) -> impl Iterator<Item = &Arc<dyn Connection>> {
         self.connections.values().map(|(c, _)| c)

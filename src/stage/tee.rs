@@ -166,6 +166,10 @@ impl BatchTee for StepTee {
     fn open(self: Arc<Self>, sink_schema: &SchemaRef) -> EngineResult<Box<dyn hooks::TeeWriter>> {
         Ok(Box::new(self.open_file(sink_schema)?))
     }
+
+    fn columns(&self) -> Option<Vec<String>> {
+        Some(self.columns.clone())
+    }
 }
 
 impl StagedFileWriter {

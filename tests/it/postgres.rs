@@ -438,6 +438,79 @@ fn pass_through_and_arrow_paths_give_identical_tables() {
 }
 
 #[test]
+fn staging_and_the_journal_keep_the_pass_through() {
+    let src = pg_db("pg_through_tee_src");
+    let dst = pg_db("pg_through_tee_dst");
+    let ddl = "CREATE TABLE t (id bigint PRIMARY KEY, n numeric(20,4), txt text, ts timestamptz);";
+    pg_exec(
+        &src,
+        &format!(
+            "{ddl} INSERT INTO t SELECT g, g * 1.0001, 'row ' || g,
+                          '2000-01-01 00:00:00+00'::timestamptz + g * interval '1 minute'
+                   FROM generate_series(1, 50000) g;
+             INSERT INTO t VALUES (0, NULL, NULL, NULL);"
+        ),
+    );
+    pg_exec(
+        &dst,
+        &format!("{ddl} INSERT INTO t VALUES (-1, 0, 'there before', NULL);"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = write_file(
+        dir.path(),
+        "p.toml",
+        &format!(
+            r#"
+[connections.src]
+url = "{src}"
+
+[connections.dst]
+url = "{dst}"
+
+[[step]]
+target = "dst.t"
+mode = "append"
+key = ["id"]
+sql = "SELECT id, n, txt, ts FROM src.t"
+"#
+        ),
+    );
+    let run = barge(dir.path(), &["run", &pipeline, "--stage", "staged", "-v"]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("without decoding"),
+        "the pass-through was taken:\n{}",
+        run.stderr
+    );
+    // The staged rows are the source's, value for value (the target also
+    // holds the row that was there before, so only the stage is compared).
+    barge(
+        dir.path(),
+        &[
+            "validate", &pipeline, "--stage", "staged", "--json", "v.json",
+        ],
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("v.json")).unwrap()).unwrap();
+    let step = &report["steps"][0];
+    assert_eq!(step["stage"]["rows"], 50001, "{step:#}");
+    assert!(step["source"]["checksum"].is_string(), "{step:#}");
+    assert_eq!(
+        step["stage"]["checksum"], step["source"]["checksum"],
+        "{step:#}"
+    );
+    // The journal holds every key sent: the rollback deletes the run's rows
+    // and keeps the one that was there before.
+    let start = run.stdout.find("(run ").expect("run id in the summary") + 5;
+    let id = run.stdout[start..].split(')').next().unwrap().to_string();
+    barge(dir.path(), &["rollback", &pipeline, "--run", &id]).assert_ok();
+    assert_eq!(
+        pg_rows(&dst, "SELECT id, txt FROM t"),
+        [[Some("-1".to_string()), Some("there before".to_string())]]
+    );
+}
+
+#[test]
 fn partitions_and_partition_on_split_the_reads_of_a_step() {
     let src = pg_db("pg_partition_src");
     pg_exec(

@@ -258,35 +258,40 @@ fn assert_same_values(want: &RecordBatch, got: &RecordBatch) {
 }
 
 #[test]
-fn parquet_duckdb_parquet_is_identical_for_every_type() {
+fn parquet_duckdb_parquet_is_identical_for_every_type_in_every_storage_version() {
     let dir = tempfile::tempdir().unwrap();
     let original = all_types(true);
     write_parquet(&dir.path().join("types.parquet"), &original);
-    barge(
-        dir.path(),
-        &["copy", "types.parquet", "duckdb://rt.duckdb", "-q"],
-    )
-    .assert_ok();
-    barge(
-        dir.path(),
-        &["copy", "duckdb://rt.duckdb", "back.parquet", "-q"],
-    )
-    .assert_ok();
-    let back = read_parquet(&dir.path().join("back.parquet"));
-    for (want, got) in original
-        .schema()
-        .fields()
-        .iter()
-        .zip(back.schema().fields())
+    // The default (v0.9.0, which DuckDB 1.x opens), a later one, and the
+    // bundled DuckDB's own.
+    for (i, query) in ["", "?storage_version=v1.4.0", "?storage_version=latest"]
+        .into_iter()
+        .enumerate()
     {
-        assert_eq!(
-            want.data_type(),
-            got.data_type(),
-            "type of {} after DuckDB",
-            want.name()
-        );
+        let file = format!("duckdb://rt{i}.duckdb{query}");
+        let back_file = format!("back{i}.parquet");
+        barge(dir.path(), &["copy", "types.parquet", &file, "-q"]).assert_ok();
+        barge(
+            dir.path(),
+            &["copy", &format!("duckdb://rt{i}.duckdb"), &back_file, "-q"],
+        )
+        .assert_ok();
+        let back = read_parquet(&dir.path().join(&back_file));
+        for (want, got) in original
+            .schema()
+            .fields()
+            .iter()
+            .zip(back.schema().fields())
+        {
+            assert_eq!(
+                want.data_type(),
+                got.data_type(),
+                "type of {} after DuckDB {query}",
+                want.name()
+            );
+        }
+        assert_same_values(&original, &back);
     }
-    assert_same_values(&original, &back);
 }
 
 #[test]

@@ -310,6 +310,38 @@ fn a_mariadb_source_changing_during_a_run_is_copied_as_of_one_moment() {
 }
 
 #[test]
+fn a_mariadb_copy_within_one_server_takes_its_snapshot_without_waiting_for_its_own_load() {
+    // FLUSH TABLES WITH READ LOCK waits for statements in progress: taken at
+    // the first read, it waited for the load into the same server, which
+    // waited for the rows, until the lock's 10 s ran out.
+    let src = mysql_db("snapshot_same_src");
+    let dst = mysql_db("snapshot_same_dst");
+    let ddl = "CREATE TABLE t (id BIGINT PRIMARY KEY, v VARCHAR(20)) ENGINE = InnoDB;";
+    mysql_exec(
+        &src,
+        &format!("{ddl} INSERT INTO t SELECT seq, concat('v', seq) FROM seq_1_to_5000;"),
+    );
+    mysql_exec(&dst, ddl);
+    let dir = tempfile::tempdir().unwrap();
+    let copy = crate::common::barge(
+        dir.path(),
+        &[
+            "copy", &src, &dst, "--tables", "t", "--mode", "replace", "-q",
+        ],
+    );
+    copy.assert_ok();
+    assert!(
+        !copy.stderr.contains("not one snapshot"),
+        "the snapshot was taken:\n{}",
+        copy.stderr
+    );
+    assert_eq!(
+        crate::servers::mysql_rows(&dst, "SELECT count(*), max(v) FROM t"),
+        [[Some("5000".to_string()), Some("v999".to_string())]]
+    );
+}
+
+#[test]
 fn validate_says_which_snapshot_it_compared_with() {
     let src = pg_db("snapshot_validate_src");
     pg_exec(

@@ -500,6 +500,11 @@ impl Connection for MySqlConnection {
         self.zero_dates.load(Ordering::Relaxed)
     }
 
+    async fn take_snapshot(&self) -> EngineResult<()> {
+        self.snapshots.take(self).await;
+        Ok(())
+    }
+
     async fn snapshot_description(&self) -> ReadSnapshot {
         self.snapshots.describe()
     }

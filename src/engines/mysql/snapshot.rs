@@ -2,8 +2,9 @@
 //!
 //! InnoDB gives a session a snapshot of its own with `START TRANSACTION WITH
 //! CONSISTENT SNAPSHOT`; sessions whose transactions start while no commit
-//! can happen see the same one. So, as mydumper does, the first read opens
-//! the connection's snapshot sessions (as many as reads of it may run at
+//! can happen see the same one. So, as mydumper does, a run before its first
+//! load (`Connection::take_snapshot`; else the first read) opens the
+//! connection's snapshot sessions (as many as reads of it may run at
 //! once, see [`SnapshotMode::Shared`]), takes `FLUSH TABLES WITH READ LOCK`
 //! on another session (with `lock_wait_timeout` of
 //! [`LOCK_WAIT_SECONDS`]), starts every session's transaction, and runs
@@ -110,6 +111,16 @@ impl Snapshots {
         }
     }
 
+    /// Opens the snapshot sessions now, when the reads share a snapshot and
+    /// they are not open yet (see `Connection::take_snapshot`).
+    pub(crate) async fn take(&self, mysql: &MySqlConnection) {
+        if let SnapshotMode::Shared { readers } = self.mode {
+            self.opened
+                .get_or_init(|| async { Arc::new(self.open(mysql, readers.max(1)).await) })
+                .await;
+        }
+    }
+
     /// A session for a read of `table`: a free snapshot session (opening
     /// them all at the first read) when the reads share a snapshot, else a
     /// pooled one.
@@ -118,14 +129,13 @@ impl Snapshots {
         mysql: &MySqlConnection,
         table: &str,
     ) -> EngineResult<ReadSession> {
-        let SnapshotMode::Shared { readers } = self.mode else {
+        let SnapshotMode::Shared { .. } = self.mode else {
             return pooled(mysql).await;
         };
-        let opened = self
-            .opened
-            .get_or_init(|| async { Arc::new(self.open(mysql, readers.max(1)).await) })
-            .await
-            .clone();
+        self.take(mysql).await;
+        let Some(opened) = self.opened.get().cloned() else {
+            return pooled(mysql).await;
+        };
         if opened.count == 0 {
             return pooled(mysql).await;
         }

@@ -447,6 +447,14 @@ impl Connection for PostgresConnection {
         true
     }
 
+    async fn take_snapshot(&self) -> EngineResult<()> {
+        self.connector
+            .snapshot
+            .id(&self.connector)
+            .await
+            .map(|_| ())
+    }
+
     async fn snapshot_description(&self) -> ReadSnapshot {
         self.connector.snapshot.describe().await
     }
@@ -537,15 +545,25 @@ impl Connection for PostgresConnection {
         schema: &SchemaRef,
         target: &TargetSpec,
         columns: &[String],
-        observer: &Arc<dyn crate::engines::hooks::LoadObserver>,
+        hooks: &crate::engines::hooks::LoadHooks,
+        sink_schema: &SchemaRef,
     ) -> EngineResult<Option<u64>> {
         let Some(source) = source.as_any().downcast_ref::<PostgresConnection>() else {
             return Ok(None);
         };
         let mut target = target.clone();
         target.table = self.resolve(&target.table);
-        super::passthrough::copy_through(source, queries, schema, self, &target, columns, observer)
-            .await
+        super::passthrough::copy_through(
+            source,
+            queries,
+            schema,
+            self,
+            &target,
+            columns,
+            hooks,
+            sink_schema,
+        )
+        .await
     }
 
     async fn introspect(&self) -> EngineResult<crate::model::catalog::Catalog> {

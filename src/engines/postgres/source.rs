@@ -269,12 +269,28 @@ pub(crate) struct TupleDecoder {
     sql: String,
     schema: SchemaRef,
     columns: Vec<Decode>,
+    /// Fields per tuple, and which of them the schema's columns are.
+    width: usize,
+    keep: Vec<usize>,
     /// Per row and column: start of the field's value and its length (-1: NULL).
     fields: Vec<(u32, i32)>,
 }
 
 impl TupleDecoder {
     pub(crate) fn new(connection: &str, sql: &str, schema: SchemaRef) -> EngineResult<Self> {
+        let width = schema.fields().len();
+        Self::projected(connection, sql, width, (0..width).collect(), schema)
+    }
+
+    /// A decoder of tuples of `width` fields that decodes only fields
+    /// `keep`, into the columns of `schema` (one per kept field).
+    pub(crate) fn projected(
+        connection: &str,
+        sql: &str,
+        width: usize,
+        keep: Vec<usize>,
+        schema: SchemaRef,
+    ) -> EngineResult<Self> {
         let columns = schema
             .fields()
             .iter()
@@ -298,8 +314,20 @@ impl TupleDecoder {
             sql: sql.to_string(),
             schema,
             columns,
+            width,
+            keep,
             fields: Vec::new(),
         })
+    }
+
+    /// Decodes `data`, which holds complete tuples only (no header, no
+    /// trailer), into one batch.
+    pub(crate) fn decode_tuples(&mut self, data: &[u8]) -> EngineResult<RecordBatch> {
+        let framed = self.frame(data)?;
+        if framed.trailer || framed.consumed != data.len() {
+            return Err(self.error(None, "a COPY piece that does not hold whole tuples"));
+        }
+        self.decode(data, framed.rows)
     }
 
     fn error(&self, column: Option<&str>, message: impl std::fmt::Display) -> EngineError {
@@ -313,7 +341,7 @@ impl TupleDecoder {
     /// Finds the complete tuples at the start of `data`, recording where
     /// each field is.
     fn frame(&mut self, data: &[u8]) -> EngineResult<Framed> {
-        let width = self.columns.len();
+        let width = self.width;
         self.fields.clear();
         let mut pos = 0usize;
         let mut rows = 0usize;
@@ -376,9 +404,9 @@ impl TupleDecoder {
 
     /// Decodes the `rows` tuples framed last, whose bytes are `data`.
     fn decode(&self, data: &[u8], rows: usize) -> EngineResult<RecordBatch> {
-        let width = self.columns.len();
-        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(width);
-        for (index, decode) in self.columns.iter().enumerate() {
+        let width = self.width;
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
+        for (column, (decode, &index)) in self.columns.iter().zip(&self.keep).enumerate() {
             let fields = Column {
                 data,
                 fields: &self.fields,
@@ -386,7 +414,7 @@ impl TupleDecoder {
                 index,
                 rows,
             };
-            let name = self.schema.field(index).name();
+            let name = self.schema.field(column).name();
             let array = decode_column(decode, &fields)
                 .map_err(|(row, message)| self.error(Some(name), row_message(row, message)))?;
             arrays.push(array);

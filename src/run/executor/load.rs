@@ -192,7 +192,8 @@ pub(super) async fn load(
             .collect(),
         rejects: rejects.clone().map(|r| r as Arc<dyn RejectPolicy>),
     };
-    let observer = hooks.observer.clone();
+    let through_hooks = hooks.clone();
+    let sink_schema = target_schema.clone();
     let provider = TargetTable::new(
         connection.clone(),
         target.clone(),
@@ -230,11 +231,9 @@ pub(super) async fn load(
             progress.bar().set_length(rows);
             progress.bar().set_style(running_style(true));
         }
-        // Staging, the journal and rejects need the rows as Arrow batches:
-        // no pass-through then.
-        if let Some(scan) = plain_source_scan(&plan)
-            .filter(|_| tee.is_none() && journal_tee.is_none() && rejects.is_none())
-        {
+        // Rejects need the rows as Arrow batches: no pass-through then.
+        // Staging and the journal get theirs from it.
+        if let Some(scan) = plain_source_scan(&plan).filter(|_| rejects.is_none()) {
             let moved = connection
                 .load_through(
                     scan.engine(),
@@ -242,7 +241,8 @@ pub(super) async fn load(
                     &datafusion::physical_plan::ExecutionPlan::schema(scan),
                     target,
                     &columns,
-                    &observer,
+                    &through_hooks,
+                    &sink_schema,
                 )
                 .await
                 .map_err(datafusion::error::DataFusionError::from)?;

@@ -103,6 +103,7 @@ pub async fn run_pipeline(pipeline: &Pipeline, options: &RunOptions) -> Result<R
     if state.is_some() {
         lock_targets(pipeline, &session).await?;
     }
+    session.take_snapshots().await?;
     let stage = match stage_dir(options.stage.as_deref(), pipeline) {
         Some(dir) if !options.dry_run => Some(Stage::create(
             &dir,
