@@ -93,6 +93,13 @@ impl DuckDbWriter {
             writer.run(sql)?;
         }
         writer.target_types = writer.read_target_types()?;
+        if writer.has_index()? {
+            // DuckDB keeps a table's indexes (a primary key, a unique
+            // constraint) in memory: past the bounded pool a keyed load of a
+            // few million rows fails to allocate. Such a load gets DuckDB's
+            // own limit (80% of RAM) instead.
+            writer.run("RESET memory_limit")?;
+        }
         if matches!(target.mode, WriteMode::InsertIgnore | WriteMode::Upsert) {
             let staging = format!("barge_stage_{}", uuid::Uuid::new_v4().simple());
             writer.run(&format!(
@@ -116,6 +123,22 @@ impl DuckDbWriter {
     }
 
     /// Runs one statement; returns rows changed.
+    /// Whether the target table has an index (a primary key, a unique
+    /// constraint or a `CREATE INDEX`).
+    fn has_index(&self) -> EngineResult<bool> {
+        let sql = "SELECT (SELECT count(*) FROM duckdb_constraints() c
+                           WHERE c.schema_name = ?1 AND c.table_name = ?2
+                             AND c.constraint_type IN ('PRIMARY KEY', 'UNIQUE'))
+                        + (SELECT count(*) FROM duckdb_indexes() i
+                           WHERE i.schema_name = ?1 AND i.table_name = ?2)";
+        let schema = self.table.schema.as_deref().unwrap_or("main");
+        let n: i64 = self
+            .session
+            .query_row(sql, [schema, self.table.name.as_str()], |row| row.get(0))
+            .map_err(|e| self.error(Some(sql), e))?;
+        Ok(n > 0)
+    }
+
     fn run(&self, sql: &str) -> EngineResult<u64> {
         self.session
             .execute(sql, [])
